@@ -1,0 +1,54 @@
+"""The composition root: settings, engine, Redis, queue, notifier and rota, wired once."""
+
+from __future__ import annotations
+
+import logging
+
+import rq
+from flask import Flask
+
+from hotline.crypto import Vault
+from hotline.db import init_db, make_engine
+from hotline.redisconn import connect_redis
+from hotline.rotasource import RotaSource
+from hotline.settings import Settings, load_settings
+from hotline.twilio_client import make_notifier
+from routing.notifier import Notifier
+from routing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+QUEUE_NAME = "hotline"
+
+
+def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
+                  redis_connection=None) -> Runtime:  # noqa: ANN001
+    """Everything routing needs, built from settings. Creates missing tables."""
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    vault = Vault(settings.secret_keys)
+    connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        vault=vault,
+        rota=RotaSource(settings.rota_path, settings.rota_key, engine=engine, vault=vault,
+                        languages=settings.languages),
+        notifier=notifier or make_notifier(settings),
+        queue=rq.Queue(QUEUE_NAME, connection=connection),
+    )
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
+    """The webhook receiver. Tests pass their own settings (or a whole runtime)."""
+    from hotline.health import bp as health_bp
+    from webhooks import register
+
+    if runtime is None:
+        runtime = build_runtime(settings or load_settings())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # Twilio's forms are a few KB
+    app.extensions["hotline"] = runtime
+    register(app)
+    app.register_blueprint(health_bp)
+    runtime.rota.current()  # fail at start-up, not at the first emergency, when no rota is valid
+    return app

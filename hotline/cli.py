@@ -1,0 +1,136 @@
+"""The `hotline` console script."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hotline.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("hotline")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
+    )
+    for noisy in ("twilio.http_client", "urllib3", "rq.worker", "rq.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.runner import run_all
+
+    _logging()
+    return run_all(_settings(), host=args.host, port=args.port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hotline.server import serve
+
+    _logging()
+    settings = _settings()
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from hotline.worker import run_worker
+
+    _logging()
+    run_worker(_settings())
+    return 0
+
+
+def cmd_rota(args: argparse.Namespace) -> int:
+    from hotline import rotacli
+
+    if args.rota_command == "check":
+        return rotacli.check(args.file, days=args.days)
+    return rotacli.who(_settings(), at=args.at, language=args.language)
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from hotline.report import list_incidents
+
+    return list_incidents(_settings(), status=args.status, as_json=args.json)
+
+
+def cmd_incident(args: argparse.Namespace) -> int:
+    from hotline.report import show_incident
+
+    return show_incident(_settings(), args.number, as_json=args.json)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hotline.simulate import simulate
+
+    return simulate(_settings(), kind=args.kind, sender=args.sender, text=" ".join(args.text),
+                    url=args.url, digits=args.digits)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="web receiver, worker and sweeper on one machine")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=5000)
+    run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="the webhook receiver only (gunicorn)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="escalation worker with scheduler and sweeper")
+    worker.set_defaults(func=cmd_worker)
+
+    rota = sub.add_parser("rota", help="check the rota, or see who is on call")
+    rota_sub = rota.add_subparsers(dest="rota_command", required=True)
+    check = rota_sub.add_parser("check", help="validate a rota and show coverage gaps")
+    check.add_argument("file", nargs="?", help="a config.yaml or a bare rota file")
+    check.add_argument("--days", type=int, default=14)
+    who = rota_sub.add_parser("who", help="who is on call, level by level")
+    who.add_argument("--at", help="ISO-8601 instant (default: now)")
+    who.add_argument("--language", help="put speakers of this language first")
+    rota.set_defaults(func=cmd_rota)
+
+    incidents = sub.add_parser("incidents", help="the incident log")
+    incidents.add_argument("--status", choices=("open", "all"), default="open")
+    incidents.add_argument("--json", action="store_true")
+    incidents.set_defaults(func=cmd_incidents)
+
+    incident = sub.add_parser("incident", help="one incident in full")
+    incident.add_argument("number", type=int)
+    incident.add_argument("--json", action="store_true")
+    incident.set_defaults(func=cmd_incident)
+
+    simulate = sub.add_parser("simulate", help="send a signed Twilio webhook to a running hotline")
+    simulate.add_argument("kind", choices=("sms", "call"))
+    simulate.add_argument("--from", dest="sender", required=True)
+    simulate.add_argument("--url", default="http://127.0.0.1:5000")
+    simulate.add_argument("--digits", default="", help="call: keys to press at each prompt")
+    simulate.add_argument("text", nargs="*")
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

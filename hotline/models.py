@@ -1,0 +1,195 @@
+"""Database tables. The database is the source of truth; Redis only carries jobs.
+
+Personal data (numbers, bodies, transcripts, recording references) is stored only encrypted
+(`*_enc`, see hotline.crypto) and looked up by keyed hash (`*_hash`). Everything else here is
+safe to read in an incident review: ids, statuses, timings, staff ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Index, TypeDecorator, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(*, index: bool = False, nullable: bool = True):  # noqa: ANN202
+    return Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index)
+    )
+
+
+class Incident(SQLModel, table=True):
+    """One defender's emergency: `open` -> `acknowledged` -> `resolved`."""
+
+    # at most one unresolved incident per defender: two messages racing in both join it
+    __table_args__ = (
+        Index("ux_incident_unresolved_defender", "defender_hash", unique=True,
+              sqlite_where=text("status != 'resolved'"),
+              postgresql_where=text("status != 'resolved'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="open", index=True)
+    channel: str  # sms | whatsapp | voice
+    language: str
+    defender_hash: str = Field(index=True)
+    defender_enc: str | None = None  # the defender's address, e.g. "whatsapp:+4477…"
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    first_paged_at: datetime | None = _when()
+    acknowledged_at: datetime | None = _when()
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = _when(index=True)
+    resolved_by: str | None = None
+    # The escalation cursor: the next step of the chain and when it is due. None: nothing due.
+    next_step: int | None = None
+    next_step_at: datetime | None = _when(index=True)
+    last_inbound_at: datetime | None = _when()
+    silent: bool = False
+    purged_at: datetime | None = _when()
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit trail: incident state changes and configuration reloads."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str  # opened, paged, acknowledged, passed, resolved, relayed, rota_reloaded, ...
+    actor: str  # a staff id, "defender", "system"
+    detail: str = ""  # never personal data
+
+
+class Message(SQLModel, table=True):
+    """Every SMS/WhatsApp message in or out, stored before anything else happens."""
+
+    __table_args__ = (Index("ix_message_party", "address_hash", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    direction: str  # in | out
+    channel: str  # sms | whatsapp
+    purpose: str  # defender, command, page, relay, reply, confirm, standdown, auto_reply, alert
+    sid: str | None = Field(default=None, unique=True)
+    staff_id: str | None = None
+    address_hash: str
+    address_enc: str | None = None
+    body_enc: str | None = None
+    media_count: int = 0
+    media_types: str = ""
+    # inbound: received, threaded, blocked; outbound: pending, sending, retrying, then Twilio's
+    # queued/sent/delivered/failed/undelivered (moving only forward), or cancelled
+    status: str = "received"
+    error_code: int | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when(index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime | None = _when()
+
+
+class Page(SQLModel, table=True):
+    """One notification attempt of one staff member for one escalation step."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    step: int
+    staff_id: str
+    method: str  # sms | call
+    status: str = "pending"  # mirrors its message or call: pending ... delivered | failed
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    call_id: int | None = Field(default=None, foreign_key="call.id", index=True)
+    error_code: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime | None = _when()
+
+
+class Call(SQLModel, table=True):
+    """Every voice call in or out, and its recording."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    direction: str  # in | out
+    purpose: str  # defender, notify, bridge
+    sid: str | None = Field(default=None, unique=True)
+    staff_id: str | None = None
+    address_hash: str
+    address_enc: str | None = None
+    status: str = "ringing"
+    answered_by: str | None = None
+    recording_sid: str | None = Field(default=None, unique=True)
+    recording_enc: str | None = None
+    transcript_enc: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime | None = _when()
+
+
+class Acknowledgement(SQLModel, table=True):
+    """Who took an incident. One row per incident: the primary key decides ack races."""
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    staff_id: str
+    via: str  # ack, reply, call, voice
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StaffState(SQLModel, table=True):
+    """What we learn about a staff member at run time: opt-out, error-reply throttle."""
+
+    staff_id: str = Field(primary_key=True)
+    opted_out: bool = False
+    opted_out_at: datetime | None = _when()
+    error_window_start: datetime | None = _when()
+    error_replies: int = 0
+
+
+class Block(SQLModel, table=True):
+    """A blocked sender, by keyed hash only, until `expires_at`."""
+
+    __table_args__ = (UniqueConstraint("address_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    address_hash: str
+    created_by: str
+    incident_id: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RotaVersion(SQLModel, table=True):
+    """A rota text that validated, encrypted (it holds staff numbers)."""
+
+    sha256: str = Field(primary_key=True)
+    text_enc: str
+    key: str | None = None
+    loaded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """Each worker's sweeper says it is alive here; `/healthz` reads it."""
+
+    name: str = Field(primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,39 @@
+"""`hotline serve`: the webhook receiver under gunicorn (the production WSGI server)."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from hotline.settings import Settings
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict):
+        self.settings, self.options = settings, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # noqa: ANN201
+        from hotline.app import create_app
+
+        return create_app(self.settings)  # built in each web process, after the fork
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    from hotline.app import build_runtime
+
+    build_runtime(settings)  # fail before forking when the rota, database or Redis is unusable
+    _Gunicorn(settings, {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "accesslog": None,  # access logs would carry no numbers, but we keep none
+        "loglevel": "warning",
+        "proc_name": "hotline-web",
+    }).run()

@@ -1,0 +1,116 @@
+"""`hotline worker`: an RQ worker with the scheduler, plus the escalation sweeper.
+
+The RQ worker runs jobs in its own process (SimpleWorker: no fork per job, so a page leaves
+within milliseconds of its job being queued). The sweeper is a thread beside it that works
+from the database alone, so it keeps pages going while Redis is down; the worker reconnects
+when Redis comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+
+import redis
+from rq.worker import SimpleWorker
+from sqlmodel import Session
+
+from hotline.app import build_runtime
+from hotline.models import WorkerHeartbeat
+from hotline.settings import Settings
+from routing import runtime as runtime_module
+from routing.runtime import Runtime
+from routing.sweeper import SWEEP_INTERVAL_S, sweep
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY_S = 5.0
+REDIS_RETRY_S = 2.0
+
+
+class Sweeper(threading.Thread):
+    """Sweeps every SWEEP_INTERVAL_S and writes this worker's heartbeat."""
+
+    def __init__(self, rt: Runtime, name: str):
+        super().__init__(name="sweeper", daemon=True)
+        self.rt, self.worker_name = rt, name
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        last_beat = 0.0
+        while not self.stopping.is_set():
+            try:
+                sweep(self.rt)
+                now = self.rt.clock()
+                if now.timestamp() - last_beat >= HEARTBEAT_EVERY_S:
+                    self._heartbeat(now)
+                    last_beat = now.timestamp()
+            except Exception:  # a bad pass must not end the sweeping
+                log.exception("sweep failed")
+            self.stopping.wait(SWEEP_INTERVAL_S)
+
+    def _heartbeat(self, now) -> None:  # noqa: ANN001
+        with Session(self.rt.engine) as session:
+            beat = session.get(WorkerHeartbeat, self.worker_name)
+            if beat is None:
+                beat = WorkerHeartbeat(name=self.worker_name, at=now)
+            beat.at = now
+            session.add(beat)
+            session.commit()
+
+
+def run_worker(settings: Settings) -> None:
+    """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging)."""
+    connection = _worker_redis(settings)
+    rt = build_runtime(settings, redis_connection=connection)
+    runtime_module.install(rt)
+    rt.rota.current()
+    name = f"{socket.gethostname()}.{os.getpid()}"
+    sweeper = Sweeper(rt, name)
+    sweeper.start()
+    stop = threading.Event()
+    if settings.public_url is None and not settings.console_mode:
+        log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
+    log.info("worker %s started (queue %s)", name, rt.queue.name)
+    try:
+        while not stop.is_set():
+            try:
+                worker = SimpleWorker([rt.queue], connection=connection, name=f"{name}.{os.urandom(2).hex()}")
+                worker.work(with_scheduler=True, logging_level="WARNING")
+                if worker._stop_requested:  # rq's own SIGINT/SIGTERM handling ended work()
+                    stop.set()
+                    break
+                log.error("RQ worker stopped (Redis unreachable?); the sweeper goes on; retrying")
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                log.error("Redis unavailable (%s); the sweeper keeps pages going; retrying",
+                          exc.__class__.__name__)
+            _wait_or_stop(stop, REDIS_RETRY_S)
+    finally:
+        sweeper.stopping.set()
+        sweeper.join(timeout=10)
+        log.info("worker %s stopped", name)
+
+
+def _wait_or_stop(stop: threading.Event, seconds: float) -> None:
+    """Wait between Redis reconnects, returning early on SIGINT/SIGTERM."""
+    def handler(signum, _frame):  # noqa: ANN001
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait(seconds)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _worker_redis(settings: Settings) -> redis.Redis:
+    """A connection without a read timeout: the worker blocks on the queue between jobs."""
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2,
+                                    health_check_interval=30)
+    from hotline.redisconn import start_embedded
+
+    return start_embedded(settings.instance_dir)

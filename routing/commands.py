@@ -1,0 +1,99 @@
+"""Staff SMS commands: parsing only (pure, no I/O).
+
+Tolerant of case, spaces and punctuation: `ACK 17`, `ack17`, `A 17`, `ack #17.`, `R17 on my way`.
+Carrier opt-out words are never commands: they belong to the carrier and Twilio.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "CANCEL", "END", "QUIT", "UNSUBSCRIBE", "OPTOUT",
+                           "REVOKE"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "OPTIN"})
+
+# verb -> canonical command; order matters only for readability
+VERBS = {
+    "ACK": "ack", "A": "ack", "ACKNOWLEDGE": "ack",
+    "REPLY": "reply", "R": "reply",
+    "CALL": "call", "C": "call",
+    "PASS": "pass", "P": "pass", "DECLINE": "pass",
+    "RESOLVE": "resolve", "RESOLVED": "resolve", "DONE": "resolve", "CLOSE": "resolve",
+    "STATUS": "status", "S": "status", "LIST": "status",
+    "HELP": "help", "H": "help", "?": "help", "INFO": "help",
+    "BLOCK": "block",
+    "SILENT": "silent",
+}
+NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "silent"}
+TAKES_TEXT = {"reply"}
+
+_PATTERN = re.compile(
+    r"""^[\s\W_]*            # leading punctuation or spaces
+        (?P<verb>[A-Za-z]+|\?)
+        [\s.:,;#\-]*          # separators, e.g. "ACK #17", "R-17:"
+        (?P<number>\d+)?
+        (?P<rest>.*)$""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A recognised staff command. `incident` is None where the reply named none."""
+
+    name: str
+    incident: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class OptOut:
+    word: str
+
+
+@dataclass(frozen=True)
+class OptIn:
+    word: str
+
+
+@dataclass(frozen=True)
+class NotUnderstood:
+    reason: str
+
+
+Parsed = Command | OptOut | OptIn | NotUnderstood
+
+
+def parse_staff_reply(body: str) -> Parsed:
+    """Classify a staff member's SMS. Never raises."""
+    stripped = (body or "").strip()
+    bare = re.sub(r"[\W_]+", "", stripped).upper()
+    if bare in OPT_OUT_WORDS:
+        return OptOut(bare)
+    if bare in OPT_IN_WORDS:
+        return OptIn(bare)
+    match = _PATTERN.match(stripped)
+    if not match:
+        return NotUnderstood("empty")
+    verb = match["verb"].upper()
+    name = VERBS.get(verb)
+    if name is None:
+        # "ack17" arrives as verb "ack" + number; "ACKNOWLEDGED" and friends by prefix
+        return NotUnderstood(f"unknown command {verb[:12]!r}")
+    number = int(match["number"]) if match["number"] else None
+    rest = match["rest"].strip()
+    if name in TAKES_TEXT:
+        rest = rest.lstrip(":.,;- ").strip()
+        if number is None:
+            return NotUnderstood("reply needs an incident number")
+        if not rest:
+            return NotUnderstood("reply needs a text")
+        return Command(name, number, rest)
+    if rest and re.sub(r"[\W_]+", "", rest):
+        return NotUnderstood(f"unexpected words after {verb}")
+    if name in NEEDS_NUMBER and number is None:
+        return NotUnderstood(f"{verb} needs an incident number")
+    if name in {"status", "help"} and number is not None:
+        return NotUnderstood(f"{verb} takes no number")
+    return Command(name, number)

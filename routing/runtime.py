@@ -1,0 +1,64 @@
+"""What routing code needs from the outside world, built once by the composition root.
+
+Webhooks receive the runtime from the Flask app; RQ jobs, which run in worker processes and
+take only ids, find it with `current()` after `hotline worker` has called `install()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from oncall import Rota
+from routing.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class RotaProvider(Protocol):
+    def current(self) -> Rota: ...
+
+
+class Crypto(Protocol):
+    def encrypt(self, plaintext: str | None) -> str | None: ...
+    def decrypt(self, token: str | None) -> str | None: ...
+    def lookup_hash(self, value: str) -> str: ...
+    def lookup_hashes(self, value: str) -> list[str]: ...
+
+
+@dataclass
+class Runtime:
+    settings: Any  # hotline.settings.Settings
+    engine: Engine
+    vault: Crypto
+    rota: RotaProvider
+    notifier: Notifier
+    queue: Any | None  # rq.Queue, or None where no Redis is wanted
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def callback_url(self, path: str) -> str | None:
+        """Absolute URL Twilio should call for `path`; None when HOTLINE_PUBLIC_URL is unset
+        (a worker cannot guess the public address, so no status callbacks are asked for)."""
+        base = self.settings.public_url
+        return base + path if base else None
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    """Make `runtime` the one jobs in this process use."""
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    """The installed runtime. Raises RuntimeError when the process was not set up."""
+    if _current is None:
+        raise RuntimeError("routing runtime not installed; start jobs with `hotline worker`")
+    return _current

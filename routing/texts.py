@@ -1,0 +1,67 @@
+"""Everything the hotline says by SMS: pages, confirmations, auto-replies.
+
+Pages aim for one SMS segment: 160 characters of GSM-7, or 70 when any character needs
+UCS-2 (the masking bullets do). The defender's words are what gets shortened, never the
+incident number or the commands.
+"""
+
+from __future__ import annotations
+
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+)
+CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call"}
+
+HELP = (
+    "Hotline: ACK 17 take it | R17 text reply | CALL 17 | PASS 17 next level | "
+    "RESOLVE 17 | STATUS | HELP"
+)
+
+AUTO_REPLY = {
+    "en": "Your message reached the hotline. A person will answer you soon.",
+    "fr": "Votre message est bien arrivé. Une personne vous répondra très vite.",
+    "es": "Su mensaje llegó a la línea de emergencia. Una persona le responderá pronto.",
+    "ru": "Ваше сообщение получено. Человек скоро вам ответит.",
+    "ar": "وصلت رسالتك إلى الخط الساخن. سيرد عليك شخص قريبًا.",
+    "pt": "A sua mensagem chegou. Uma pessoa vai responder em breve.",
+    "tr": "Mesajınız ulaştı. Bir kişi yakında size cevap verecek.",
+    "fa": "پیام شما دریافت شد. به زودی یک نفر پاسخ می‌دهد.",
+}
+
+
+def segment_limit(text: str) -> int:
+    """Characters that fit one SMS segment for this text's encoding."""
+    return 160 if all(ch in GSM7 for ch in text) else 70
+
+
+def fit_one_segment(head: str, words: str, tail: str) -> str:
+    """`head + "words" + tail`, with `words` shortened (…) so the whole fits one segment
+    where possible; head and tail are never cut."""
+    if not words:
+        return f"{head} {tail}".strip()
+    full = f'{head} "{words}" {tail}'
+    limit = segment_limit(full)
+    if len(full) <= limit:
+        return full
+    room = limit - len(head) - len(tail) - 4 - 1  # quotes, spaces, ellipsis
+    if room < 8:  # no useful room for words: keep the segment for what staff must know
+        return f"{head} {tail}"
+    return f'{head} "{words[:room].rstrip()}…" {tail}'
+
+
+def page_text(number: int, channel: str, sender: str, words: str, *, voicemail: bool = False,
+              fallback: bool = False) -> str:
+    label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
+    prefix = "NOBODY ACKED " if fallback else ""
+    head = f"{prefix}#{number} {label} {sender}:"
+    tail = f"ACK {number} | R{number} text | PASS {number}"
+    return fit_one_segment(head, " ".join(words.split()), tail)
+
+
+def relay_text(number: int, sender: str, body: str) -> str:
+    return f"#{number} {sender}: {body}\n(R{number} text to answer)"
+
+
+def auto_reply(language: str) -> str:
+    return AUTO_REPLY.get(language, AUTO_REPLY["en"])

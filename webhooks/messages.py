@@ -1,0 +1,40 @@
+"""`/twilio/sms`, `/twilio/status` and the message half of `/twilio/fallback`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from routing.delivery import record_status
+from routing.inbound import receive_message
+from webhooks.security import twilio_signed
+from webhooks.twiml import twiml
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio_messages", __name__, url_prefix="/twilio")
+
+
+@bp.post("/sms")
+@twilio_signed
+def sms():  # noqa: ANN201
+    reply = receive_message(current_app.extensions["hotline"], request.form)
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return twiml(response)
+
+
+@bp.post("/status")
+@twilio_signed
+def status():  # noqa: ANN201
+    """Delivery status of our outbound messages (and calls). Unknown or stale: 200, no change."""
+    rt = current_app.extensions["hotline"]
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    if sid:
+        code = form.get("ErrorCode")
+        record_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
+                      int(code) if code and code.isdigit() else None)
+    return ("", 204)
