@@ -1,21 +1,32 @@
 """The live rota: re-read when its file changes, never replaced by an invalid edit.
 
-Every process (web, worker) holds one RotaSource. `current()` stats the file (cheap) and
-re-parses only when its size, mtime or content hash changed. An edit that does not validate is
+Every process (web, worker) holds one RotaSource. `current()` stats the file on every call
+(cheap), so an edit applies in every process at its next page, not up to a second later (a
+level-1 page from the old rota and a level-2 page from the new one would confuse everyone);
+the content is re-hashed at most once a second as well, for edits the mtime cannot show.
+It re-parses only when the content hash changed. An edit that does not validate is
 logged and reported by `/healthz` and `hotline rota check`; the last valid rota stays live. The
 last valid text is also kept, encrypted, in the database, so a restart after a broken edit
 still starts with the rota that worked.
+
+The audit trail gets one Event per change of the live rota (`rota_loaded`) and per broken edit
+(`rota_rejected`, with the count of problems only: the messages quote names and numbers).
+Every process sees the same file change, so an event is skipped when the newest rota event
+already says the same thing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -25,6 +36,7 @@ from hotline.models import Event, RotaVersion, utcnow
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
+ROTA_EVENTS = ("rota_loaded", "rota_rejected")
 
 
 @dataclass(frozen=True)
@@ -64,29 +76,35 @@ class RotaSource:
         self._errors: tuple[str, ...] = ()
         self._loaded_at: datetime | None = None
         self._checked = 0.0
+        self._stamp: tuple[int, int, int] | None = None
 
     def current(self) -> oncall.Rota:
         """The live rota. Raises RotaUnavailable when none has ever been valid."""
-        import time
-
         now = time.monotonic()
-        if self._rota is None or now - self._checked >= CHECK_INTERVAL_S:
+        stamp = self._file_stamp()
+        if (self._rota is None or stamp != self._stamp
+                or now - self._checked >= CHECK_INTERVAL_S):
             with self._lock:
-                self._checked = now
+                self._checked, self._stamp = now, stamp
                 self._refresh()
         if self._rota is None:
             raise RotaUnavailable("; ".join(self._errors) or "no rota loaded")
         return self._rota
 
     def status(self) -> RotaStatus:
-        try:
+        with contextlib.suppress(RotaUnavailable):  # reported as ok=False below
             self.current()
-        except RotaUnavailable:
-            pass
         return RotaStatus(
             ok=self._rota is not None, stale=bool(self._errors), errors=self._errors,
             sha256=self._sha, loaded_at=self._loaded_at, path=str(self.path),
         )
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
     def _refresh(self) -> None:
         try:
@@ -101,62 +119,109 @@ class RotaSource:
             return
         self._seen = fingerprint
         if digest == self._sha:
-            self._errors = ()
+            if self._errors:  # the file is back to the live version: no longer stale
+                self._errors = ()
+                self._remember(text, digest)
             return
         try:
             rota = oncall.parse_rota(text, self.path.name, key=self.key,
                                      known_languages=self._languages)
         except oncall.RotaInvalid as exc:
-            self._fail(tuple(str(p) for p in exc.problems))
+            self._fail(tuple(str(p) for p in exc.problems), digest)
             return
-        first = self._rota is None
         self._rota, self._sha, self._errors = rota, digest, ()
         self._loaded_at = datetime.now(UTC)
         log.info("rota %s loaded (sha256 %s)", self.path.name, digest[:12])
-        self._remember(text, digest, first)
+        self._remember(text, digest)
 
-    def _fail(self, errors: tuple[str, ...]) -> None:
+    def _fail(self, errors: tuple[str, ...], digest: str | None = None) -> None:
         if errors != self._errors:
             for line in errors:
                 log.error("rota not applied: %s", line)
             if self._rota is not None:
                 log.error("the last valid rota (sha256 %s) stays live", (self._sha or "")[:12])
+            count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+            where = f"sha256 {digest[:12]}" if digest else "file unreadable"
+            self._record("rota_rejected", f"{count}; {where}")
         self._errors = errors
         if self._rota is None:
             self._restore()
 
-    def _remember(self, text: str, digest: str, first: bool) -> None:
-        """Keep the valid text for restarts and write the reload to the audit trail."""
+    def _remember(self, text: str, digest: str) -> None:
+        """Keep the valid text for restarts (newest `loaded_at` = live) and audit the load."""
         if self._engine is None or self._vault is None:
             return
         try:
             with Session(self._engine) as session:
-                if session.get(RotaVersion, digest) is None:
-                    session.add(RotaVersion(sha256=digest, text_enc=self._vault.encrypt(text),
-                                            key=self.key, loaded_at=utcnow()))
-                    session.add(Event(at=utcnow(), kind="rota_loaded", actor="system",
-                                      detail=f"sha256 {digest[:12]}"))
+                _serialize(session)
+                row = session.get(RotaVersion, digest)
+                if row is None:
+                    row = RotaVersion(sha256=digest, text_enc=self._vault.encrypt(text),
+                                      key=self.key, loaded_at=utcnow())
+                row.loaded_at = utcnow()  # a reverted edit makes an older version live again
+                session.add(row)
+                _audit(session, "rota_loaded", f"sha256 {digest[:12]}")
                 session.commit()
         except Exception:  # the rota works without its backup copy; say so and go on
             log.exception("could not store the valid rota in the database")
+
+    def _record(self, kind: str, detail: str) -> None:
+        if self._engine is None:
+            return
+        try:
+            with Session(self._engine) as session:
+                _serialize(session)
+                _audit(session, kind, detail)
+                session.commit()
+        except Exception:  # the audit line is lost, the rota handling is not
+            log.exception("could not record %s", kind)
 
     def _restore(self) -> None:
         """After a broken edit at start-up, fall back to the newest valid rota stored."""
         if self._engine is None or self._vault is None:
             return
-        try:
-            with Session(self._engine) as session:
-                row = session.exec(
-                    select(RotaVersion).order_by(RotaVersion.loaded_at.desc()).limit(1)
-                ).first()
-        except Exception:
-            log.exception("could not read the stored rota")
+        stored = stored_rota(self._engine, self._vault, self.path.name, self._languages)
+        if stored is None:
             return
-        if row is None:
-            return
-        text = self._vault.decrypt(row.text_enc)
-        self._rota = oncall.parse_rota(text, self.path.name, key=row.key,
-                                       known_languages=self._languages)
+        self._rota, row = stored
         self._sha, self._loaded_at = row.sha256, row.loaded_at
         log.error("using the last valid rota stored (sha256 %s, loaded %s)",
                   row.sha256[:12], row.loaded_at.isoformat())
+
+
+def stored_rota(engine: Engine, vault: Vault, filename: str,
+                languages=None) -> tuple[oncall.Rota, RotaVersion] | None:  # noqa: ANN001
+    """The newest valid rota kept in the database, with its row; None when there is none or
+    it cannot be read (logged). Read-only."""
+    try:
+        with Session(engine) as session:
+            row = session.exec(
+                select(RotaVersion).order_by(RotaVersion.loaded_at.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        text = vault.decrypt(row.text_enc)
+        return oncall.parse_rota(text, filename, key=row.key, known_languages=languages), row
+    except Exception:  # a missing table, a rotated-away key, a rule tightened since
+        log.exception("could not read the stored rota")
+        return None
+
+
+def _serialize(session: Session) -> None:
+    """Make the check-then-write of rota events atomic across processes.
+
+    SQLite already is (`BEGIN IMMEDIATE`, see hotline.db); PostgreSQL needs a lock that
+    plain reads pass but a second writer waits for.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        table = RotaVersion.__tablename__
+        session.connection().execute(sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+
+
+def _audit(session: Session, kind: str, detail: str) -> None:
+    """Add a rota Event unless the newest rota event already says the same."""
+    last = session.exec(
+        select(Event).where(Event.kind.in_(ROTA_EVENTS)).order_by(Event.id.desc()).limit(1)
+    ).first()
+    if last is None or (last.kind, last.detail) != (kind, detail):
+        session.add(Event(at=utcnow(), kind=kind, actor="system", detail=detail))
