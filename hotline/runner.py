@@ -97,6 +97,7 @@ def _announce(settings: Settings, host: str, port: int, embedded: bool) -> None:
         f"{settings.number}:",
         f"  A message comes in (SMS, WhatsApp) : POST {base}/twilio/sms",
         f"  A call comes in                    : POST {base}/twilio/voice",
+        f"  Call status changes                : POST {base}/twilio/status",
         f"  Primary handler fails (both)       : POST {base}/twilio/fallback",
         f"  Health                             : GET  {base}/healthz",
     ]

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 import oncall
 from hotline.models import Event, Incident, Message, Page, StaffState
 from routing import jobs
+from routing.calls import queue_call, schedule_call, voicemail_transcript
 from routing.delivery import FAILED, queue_message
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -47,6 +48,12 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
         body = _page_body(rt, session, incident, planned.is_fallback)
         pages = []
         for person in planned.staff:
+            if "call" in person.notify:
+                # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
+                call = queue_call(session, rt, to=person.phone, purpose="notify",
+                                  incident_id=incident.id, staff_id=person.id)
+                pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
+                                  method="call", call_id=call.id, created_at=now))
             if person.id in opted_out:
                 pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
                                   method="sms", status="skipped", created_at=now))
@@ -65,21 +72,27 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
         incident.next_step_at = now + wait
         if reachable and incident.first_paged_at is None:
             incident.first_paged_at = now
-        who = ",".join(p.staff_id for p in pages if p.status == "pending") or "nobody"
+        who = ",".join(dict.fromkeys(p.staff_id for p in pages if p.status == "pending")) \
+            or "nobody"
         where = "fallback" if planned.is_fallback else f"level {planned.level}"
         session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
                           detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))
         session.commit()
         due, message_ids = incident.next_step_at, [p.message_id for p in pages if p.message_id]
+        call_ids = [p.call_id for p in pages if p.call_id]
     jobs.schedule_step(rt, incident_id, step + 1, due)
     for message_id in message_ids:
         jobs.schedule_delivery(rt, message_id)
+    for call_id in call_ids:
+        schedule_call(rt, call_id)
     return True
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:
     sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
     words = first_words(rt, session, incident.id)
+    if not words and incident.channel == "voice":
+        words = voicemail_transcript(rt, session, incident.id)
     return page_text(incident.id, incident.channel, sender, words, fallback=fallback,
                      voicemail=incident.channel == "voice")
 

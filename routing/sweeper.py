@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from hotline.models import Incident, Message
+from routing.calls import due_calls, place_call
 from routing.delivery import deliver_message, due_messages
 from routing.escalation import run_step
 from routing.incidents import thread_message
@@ -51,6 +52,7 @@ def sweep(rt: Runtime) -> SweepReport:
             ).order_by(Incident.next_step_at).limit(200)
         ).all()
         messages = due_messages(session, rt, MESSAGE_GRACE)
+        calls = due_calls(session, rt, MESSAGE_GRACE)
         session.rollback()  # release the (SQLite) lock before doing the work
     for message_id in orphans:
         report.threaded += _guarded(thread_message, rt, message_id) is not None
@@ -59,6 +61,8 @@ def sweep(rt: Runtime) -> SweepReport:
     for message_id in messages:
         _guarded(deliver_message, rt, message_id)
         report.messages += 1
+    for call_id in calls:  # notification calls and CALL bridges the queue lost
+        _guarded(place_call, rt, call_id)
     if report.steps or report.threaded:
         log.warning("sweeper ran %d overdue step(s), threaded %d message(s)", report.steps,
                     report.threaded)

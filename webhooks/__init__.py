@@ -8,9 +8,13 @@ from routing.incidents import BadWebhook
 
 
 def register(app: Flask) -> None:
+    from webhooks.fallback import bp as fallback_bp
     from webhooks.messages import bp as messages_bp
+    from webhooks.voice import bp as voice_bp
 
     app.register_blueprint(messages_bp)
+    app.register_blueprint(voice_bp)
+    app.register_blueprint(fallback_bp)
 
     @app.errorhandler(BadWebhook)
     def _bad_webhook(exc: BadWebhook) -> Response:

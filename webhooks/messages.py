@@ -1,4 +1,4 @@
-"""`/twilio/sms`, `/twilio/status` and the message half of `/twilio/fallback`."""
+"""`/twilio/sms` and `/twilio/status` (messages and calls; the fallback is webhooks.fallback)."""
 
 from __future__ import annotations
 
@@ -37,4 +37,9 @@ def status():  # noqa: ANN201
         code = form.get("ErrorCode")
         record_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
                       int(code) if code and code.isdigit() else None)
+    elif form.get("CallSid"):
+        from routing.calls import record_call_status
+
+        record_call_status(rt, form["CallSid"], form.get("CallStatus") or "",
+                           form.get("AnsweredBy"))
     return ("", 204)
