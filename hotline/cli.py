@@ -21,11 +21,9 @@ def _settings() -> Settings:
 
 
 def _logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
-    )
-    for noisy in ("twilio.http_client", "urllib3", "rq.worker", "rq.scheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from hotline.logsafety import configure
+
+    configure(level)  # HOTLINE_LOG_LEVEL overrides; numbers are redacted at every level
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -72,11 +70,31 @@ def cmd_incident(args: argparse.Namespace) -> int:
     return show_incident(_settings(), args.number, as_json=args.json)
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from hotline.purger import run_purge
+
+    _logging(logging.WARNING)
+    return run_purge(_settings(), args.older_than)
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    from hotline.rekey import run_rekey
+
+    _logging(logging.WARNING)
+    return run_rekey(_settings())
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from hotline.simulate import simulate
 
     return simulate(_settings(), kind=args.kind, sender=args.sender, text=" ".join(args.text),
                     url=args.url, digits=args.digits)
+
+
+def _days(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days")
+    return int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--digits", default="", help="call: keys to press at each prompt")
     simulate.add_argument("text", nargs="*")
     simulate.set_defaults(func=cmd_simulate)
+
+    purge = sub.add_parser("purge", help="erase personal data of old resolved incidents")
+    purge.add_argument("--older-than", type=_days, metavar="DAYS",
+                       help="resolved more than DAYS ago (default: retention_days)")
+    purge.set_defaults(func=cmd_purge)
+
+    rekey = sub.add_parser("rekey", help="re-encrypt everything under the first secret key")
+    rekey.set_defaults(func=cmd_rekey)
     return parser
 
 

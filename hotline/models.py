@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Index, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import Column, DateTime, Index, TypeDecorator, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
 
@@ -84,6 +84,17 @@ class Event(SQLModel, table=True):
     detail: str = ""  # never personal data
 
 
+class AppendOnlyError(RuntimeError):
+    """Something tried to change or delete an audit event."""
+
+
+@event.listens_for(Event, "before_update")
+@event.listens_for(Event, "before_delete")
+def _events_are_append_only(_mapper, _connection, target: Event) -> None:  # noqa: ANN001
+    # the audit trail is evidence of who did what: no code path may rewrite it
+    raise AppendOnlyError(f"event {target.id} is append-only")
+
+
 class Message(SQLModel, table=True):
     """Every SMS/WhatsApp message in or out, stored before anything else happens."""
 
@@ -133,7 +144,7 @@ class Call(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     direction: str  # in | out
-    purpose: str  # defender, notify, bridge
+    purpose: str  # defender, notify, bridge, screen (a staff leg that pressed 1)
     sid: str | None = Field(default=None, unique=True)
     staff_id: str | None = None
     address_hash: str
@@ -177,6 +188,26 @@ class Block(SQLModel, table=True):
     incident_id: int | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class TwilioDeletion(SQLModel, table=True):
+    """A message or recording to delete on Twilio's side once its data was purged here.
+
+    Written in the purge's own transaction, so a deletion Twilio did not confirm (outage,
+    worker killed) is retried by the next purge run: `done_at` stays None until it is gone.
+    """
+
+    __table_args__ = (UniqueConstraint("kind", "sid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # message | recording
+    sid: str
+    incident_id: int | None = None
+    attempts: int = 0
+    error_code: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_at: datetime | None = _when()
+    done_at: datetime | None = _when(index=True)
 
 
 class RotaVersion(SQLModel, table=True):

@@ -28,6 +28,8 @@ def make_twilio_client(settings: Settings) -> Client:
         environment={"HOTLINE": "1"},
     )
     client.api.base_url = settings.twilio_api_base_url
+    # the SDK logs every request's form (numbers, texts) at INFO: never let that through
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     return client
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from hotline.app import build_runtime
 from hotline.models import WorkerHeartbeat
+from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
 from routing.runtime import Runtime
@@ -70,6 +71,8 @@ def run_worker(settings: Settings) -> None:
     name = f"{socket.gethostname()}.{os.getpid()}"
     sweeper = Sweeper(rt, name)
     sweeper.start()
+    purger = Purger(rt)
+    purger.start()
     stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
@@ -78,8 +81,8 @@ def run_worker(settings: Settings) -> None:
         while not stop.is_set():
             try:
                 worker = SimpleWorker([rt.queue], connection=connection, name=f"{name}.{os.urandom(2).hex()}")
-                worker.work(with_scheduler=True, logging_level="WARNING")
-                if worker._stop_requested:  # rq's own SIGINT/SIGTERM handling ended work()
+                worker.work(with_scheduler=True, logging_level=_rq_log_level())
+                if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()
                     break
                 log.error("RQ worker stopped (Redis unreachable?); the sweeper goes on; retrying")
@@ -89,8 +92,14 @@ def run_worker(settings: Settings) -> None:
             _wait_or_stop(stop, REDIS_RETRY_S)
     finally:
         sweeper.stopping.set()
+        purger.stopping.set()
         sweeper.join(timeout=10)
         log.info("worker %s stopped", name)
+
+
+def _rq_log_level() -> str:
+    """RQ logs every job at INFO (ids only, but noisy): show it only when debugging."""
+    return "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING"
 
 
 def _wait_or_stop(stop: threading.Event, seconds: float) -> None:

@@ -24,8 +24,9 @@ VERBS = {
     "HELP": "help", "H": "help", "?": "help", "INFO": "help",
     "BLOCK": "block",
     "SILENT": "silent",
+    "UNBLOCK": "unblock",
 }
-NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "silent"}
+NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "unblock", "silent"}
 TAKES_TEXT = {"reply"}
 
 _PATTERN = re.compile(

@@ -21,6 +21,7 @@ from routing.delivery import queue_message
 from routing.language import guess_language
 from routing.masking import show_number
 from routing.runtime import Runtime
+from routing.safety import sender_hashes, was_silenced
 from routing.texts import auto_reply, relay_text
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def _thread_once(rt: Runtime, message_id: int) -> Threaded:
                 language=guess_language(body, rt.settings.languages),
                 defender_hash=rt.vault.lookup_hash(address), defender_enc=message.address_enc,
                 opened_at=now, next_step=0, next_step_at=now,
+                silent=was_silenced(session, sender_hashes(rt.vault, address)),
             )
             session.add(incident)
             session.flush()

@@ -20,6 +20,7 @@ from routing.escalation import advance_now
 from routing.incidents import AckOutcome, acknowledge, resolve, staff_name
 from routing.masking import show_number
 from routing.runtime import Runtime
+from routing.safety import block_command, silent_command, unblock_command
 from routing.texts import CHANNEL_LABEL, HELP
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ def _resolve(rt: Runtime, staff: Staff, command: Command) -> str:
 
 
 def _call(rt: Runtime, staff: Staff, command: Command) -> str:
-    return f"CALL is coming soon. For now R{command.incident} text replies by SMS."
+    from routing.staff_calls import request_call
+
+    return request_call(rt, staff, command.incident)
 
 
 def _status(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -228,4 +231,5 @@ def _set_opted_out(rt: Runtime, staff_id: str, value: bool, reason: str) -> bool
 HANDLERS = {
     "ack": _ack, "reply": _reply, "pass": _pass, "resolve": _resolve, "call": _call,
     "status": _status, "help": _help,
+    "block": block_command, "unblock": unblock_command, "silent": silent_command,
 }

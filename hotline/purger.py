@@ -1,0 +1,65 @@
+"""Retention on a schedule (a thread of `hotline worker`) and by hand (`hotline purge`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from hotline.crypto import Vault
+from hotline.db import init_db, make_engine
+from hotline.rotasource import RotaSource
+from hotline.settings import Settings
+from hotline.twilio_client import make_notifier
+from routing.retention import purge, purge_due
+from routing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+CHECK_EVERY_S = 600.0
+
+
+class Purger(threading.Thread):
+    """Runs the retention purge once a day. Every worker has one; the `purge_ran` event in
+    the database tells them whether today's run happened, and the purge is idempotent, so two
+    workers racing for it do no harm. Its own thread: Twilio deletions may take minutes, and
+    the sweeper must keep paging meanwhile."""
+
+    def __init__(self, rt: Runtime):
+        super().__init__(name="purger", daemon=True)
+        self.rt = rt
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if purge_due(self.rt):
+                    purge(self.rt, self.rt.settings.retention_days)
+            except Exception:  # tomorrow's run, or the next check, tries again
+                log.exception("retention purge failed")
+            self.stopping.wait(CHECK_EVERY_S)
+
+
+def offline_runtime(settings: Settings) -> Runtime:
+    """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis)."""
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    vault = Vault(settings.secret_keys)
+    return Runtime(
+        settings=settings, engine=engine, vault=vault,
+        rota=RotaSource(settings.rota_path, settings.rota_key, engine=engine, vault=vault,
+                        languages=settings.languages),
+        notifier=make_notifier(settings), queue=None,
+    )
+
+
+def run_purge(settings: Settings, older_than_days: int | None) -> int:
+    """`hotline purge`: prints what was erased. Exit status 0, or 1 when Twilio deletions are
+    still pending (the next run retries them)."""
+    days = settings.retention_days if older_than_days is None else older_than_days
+    rt = offline_runtime(settings)
+    try:
+        report = purge(rt, days, actor="operator")
+    finally:
+        rt.engine.dispose()
+    print(f"Purged personal data of incidents resolved more than {days} days ago: "
+          f"{report.summary()}.")
+    return 1 if report.pending_at_twilio else 0

@@ -1,0 +1,180 @@
+"""`hotline rekey`: rewrite all personal data under the current (first) key.
+
+Key rotation, step by step:
+1. Put the new key first: `HOTLINE_SECRET_KEY=new,old`; restart every process. New data is
+   written under the new key; old data still opens, and old hashes still match, because every
+   lookup tries every key (`Vault.lookup_hashes`).
+2. `hotline rekey`: every `*_enc` column of every table is re-encrypted under the new key and
+   every `<stem>_hash` column is recomputed from its `<stem>_enc` sibling. Batched (one short
+   transaction per batch, rows locked), idempotent (a second run changes nothing), safe while
+   the hotline runs.
+3. Remove the old key: `HOTLINE_SECRET_KEY=new`; restart.
+
+Blocks hold a hash only, no ciphertext. A block made for an incident is rehashed from that
+incident's sender; one whose incident was erased cannot be, and keeps working only while its
+old key is configured. The report says how many there are and when the last expires: keep the
+old key until then, or accept that those blocks end early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from hotline.crypto import Vault
+from hotline.db import init_db, make_engine
+from hotline.models import Block, Incident
+from hotline.settings import Settings
+from routing.safety import address_variants
+
+BATCH = 500
+
+
+@dataclass
+class RekeyReport:
+    reencrypted: int = 0
+    rehashed: int = 0
+    blocks_rehashed: int = 0
+    blocks_stuck: int = 0  # blocks whose incident was erased: maybe on an old key
+    stuck_until: datetime | None = None
+    unreadable: int = 0  # values no configured key opens
+
+
+def rekey(engine: Engine, vault: Vault, batch: int = BATCH) -> RekeyReport:
+    """Re-encrypt and rehash everything under `vault`'s current key. Returns the counts."""
+    report = RekeyReport()
+    for table in SQLModel.metadata.sorted_tables:
+        if any(c.name.endswith("_enc") for c in table.columns):
+            _rekey_table(engine, vault, table, batch, report)
+    _rehash_blocks(engine, vault, batch, report)
+    return report
+
+
+def _rekey_table(engine: Engine, vault: Vault, table: Table, batch: int,
+                 report: RekeyReport) -> None:
+    (pk,) = table.primary_key.columns
+    encrypted = [c.name for c in table.columns if c.name.endswith("_enc")]
+    hashed = [(c.name, c.name[:-5] + "_enc") for c in table.columns
+              if c.name.endswith("_hash") and c.name[:-5] + "_enc" in table.columns]
+    last = None
+    while True:
+        with Session(engine) as session:
+            query = select(table).order_by(pk).limit(batch).with_for_update()
+            if last is not None:
+                query = query.where(pk > last)
+            rows = session.execute(query).mappings().all()
+            if not rows:
+                return
+            for row in rows:
+                values = _rekeyed_values(vault, row, encrypted, hashed, report)
+                if values:
+                    session.execute(update(table).where(pk == row[pk.name]).values(**values))
+            last = rows[-1][pk.name]
+            session.commit()
+
+
+def _rekeyed_values(vault: Vault, row, encrypted: list[str],  # noqa: ANN001
+                    hashed: list[tuple[str, str]], report: RekeyReport) -> dict:
+    values = {}
+    try:
+        for name in encrypted:
+            token = row[name]
+            if token is not None and not vault.is_current(token):
+                values[name] = vault.rotate(token)
+                report.reencrypted += 1
+        for hash_name, enc_name in hashed:
+            if row[enc_name] is None or row[hash_name] is None:
+                continue  # erased: its hash is a tombstone on purpose
+            digest = current_hash(vault, vault.decrypt(row[enc_name]), row[hash_name])
+            if digest is not None and digest != row[hash_name]:
+                values[hash_name] = digest
+                report.rehashed += 1
+    except InvalidToken:
+        report.unreadable += 1
+        return {}
+    return values
+
+
+def current_hash(vault: Vault, address: str, stored: str) -> str | None:
+    """The current-key hash of whichever form of `address` `stored` was made from, or None
+    when `stored` is no hash of it under any configured key.
+
+    An incident keeps the hash of the address that opened it even after its sender switched
+    from SMS to WhatsApp, hence the search over the forms of the address.
+    """
+    for variant in address_variants(address):
+        if stored in vault.lookup_hashes(variant):
+            return vault.lookup_hash(variant)
+    return None
+
+
+def _rehash_blocks(engine: Engine, vault: Vault, batch: int, report: RekeyReport) -> None:
+    last = 0
+    while True:
+        with Session(engine) as session:
+            blocks = session.execute(
+                select(Block).where(Block.id > last).order_by(Block.id).limit(batch)
+                .with_for_update()
+            ).scalars().all()
+            if not blocks:
+                return
+            for block in blocks:
+                _rehash_block(session, vault, block, report)
+            last = blocks[-1].id
+            session.commit()
+
+
+def _rehash_block(session: Session, vault: Vault, block: Block, report: RekeyReport) -> None:
+    incident = session.get(Incident, block.incident_id) if block.incident_id else None
+    address = None
+    if incident is not None and incident.defender_enc is not None:
+        try:
+            address = vault.decrypt(incident.defender_enc)
+        except InvalidToken:
+            report.unreadable += 1
+    digest = current_hash(vault, address, block.address_hash) if address else None
+    if digest is None:  # its sender is no longer known: it cannot be checked or rehashed
+        report.blocks_stuck += 1
+        report.stuck_until = max(report.stuck_until or block.expires_at, block.expires_at)
+        return
+    if digest == block.address_hash:
+        return
+    twin = session.execute(select(Block).where(Block.address_hash == digest)).scalars().first()
+    if twin is not None:  # blocked again under the new key meanwhile: keep the longer block
+        twin.expires_at = max(twin.expires_at, block.expires_at)
+        session.execute(delete(Block).where(Block.id == block.id))
+    else:
+        block.address_hash = digest
+    report.blocks_rehashed += 1
+
+
+def run_rekey(settings: Settings) -> int:
+    """`hotline rekey`: prints the counts and what to do next. Exit 1 when some value could
+    not be opened with any configured key."""
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    try:
+        report = rekey(engine, Vault(settings.secret_keys))
+    finally:
+        engine.dispose()
+    print(f"Re-encrypted {report.reencrypted} value(s) and recomputed {report.rehashed} "
+          f"lookup hash(es) and {report.blocks_rehashed} block(s) under the current key.")
+    if report.unreadable:
+        print(f"{report.unreadable} row(s) could not be opened with any configured key and "
+              "were left as they are: is a key missing from HOTLINE_SECRET_KEY?")
+        return 1
+    if report.blocks_stuck:
+        print(f"{report.blocks_stuck} block(s) belong to erased incidents and could not be "
+              "rehashed; those made before the rotation end when the old key is removed. All "
+              f"expire by {report.stuck_until:%Y-%m-%d}: keep the old key until then if they "
+              "matter.")
+    elif len(settings.secret_keys) > 1:
+        print("Everything is under the current key: remove the old key(s) from "
+              "HOTLINE_SECRET_KEY and restart the hotline.")
+    return 0
+

@@ -1,0 +1,219 @@
+"""Retention: personal data of old resolved incidents is erased here and at Twilio.
+
+`purge` erases the numbers, bodies, recordings and transcripts of incidents resolved more
+than N days ago, and of messages and calls older than that which belong to no incident (staff
+commands, blocked senders). What remains is what reports need: statuses, timings, staff ids,
+counts. Keyed hashes become tombstones (`purged:…`) that match no sender, so an erased incident
+can no longer be linked to its defender, not even by someone who holds the key.
+
+Twilio keeps its own copy of every message and recording: each erased sid is queued as a
+`TwilioDeletion` in the same transaction and deleted through the REST API afterwards; a 404 is
+success, any other failure stays queued for the next run. Everything is idempotent: a run
+finds only what earlier runs left.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, not_, or_, update
+from sqlmodel import Session, select
+
+from hotline.models import Block, Call, Event, Incident, Message, TwilioDeletion
+from routing.notifier import SendError
+from routing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+PURGE_EVERY = timedelta(days=1)
+STALE_CLAIM = timedelta(minutes=10)  # a deletion claimed this long ago died with its process
+UNSENT = ("pending", "retrying", "submitting")
+
+
+@dataclass
+class PurgeReport:
+    incidents: int = 0
+    messages: int = 0
+    calls: int = 0
+    blocks: int = 0
+    deleted_at_twilio: int = 0
+    pending_at_twilio: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.incidents} incident(s), {self.messages} message(s), {self.calls} "
+                f"call(s) erased; {self.blocks} expired block(s) removed; "
+                f"{self.deleted_at_twilio} deleted at Twilio, {self.pending_at_twilio} pending")
+
+
+def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeReport:
+    """Erase personal data older than `older_than_days` (see the module docstring) and ask
+    Twilio to delete its copies. Records a `purge_ran` event. Returns the counts."""
+    now = rt.clock()
+    cutoff = now - timedelta(days=older_than_days)
+    report = PurgeReport()
+    while _erase_incidents(rt, cutoff, now, older_than_days, actor, report):
+        pass
+    while _erase_strays(rt, cutoff, report):
+        pass
+    with Session(rt.engine) as session:
+        report.blocks = session.exec(delete(Block).where(Block.expires_at <= now)).rowcount
+        session.commit()
+    delete_at_twilio(rt, report)
+    with Session(rt.engine) as session:
+        session.add(Event(at=rt.clock(), kind="purge_ran", actor=actor,
+                          detail=f"older than {older_than_days} days: {report.summary()}"))
+        session.commit()
+    log.info("purge: %s", report.summary())
+    return report
+
+
+def purge_due(rt: Runtime) -> bool:
+    """True when no purge ran in the last PURGE_EVERY (any process: the database decides)."""
+    with Session(rt.engine) as session:
+        last = session.exec(
+            select(Event.at).where(Event.kind == "purge_ran").order_by(Event.at.desc()).limit(1)
+        ).first()
+    return last is None or last <= rt.clock() - PURGE_EVERY
+
+
+def _erase_incidents(rt: Runtime, cutoff: datetime, now: datetime, days: int, actor: str,
+                     report: PurgeReport) -> bool:
+    """Erase one batch of due incidents with their messages and calls. False when none left."""
+    with Session(rt.engine) as session:
+        incidents = session.exec(
+            select(Incident).where(Incident.status == "resolved", Incident.resolved_at <= cutoff,
+                                   Incident.purged_at.is_(None))
+            .order_by(Incident.id).limit(BATCH).with_for_update()
+        ).all()
+        if not incidents:
+            return False
+        ids = [incident.id for incident in incidents]
+        for incident in incidents:
+            incident.defender_enc, incident.defender_hash = None, f"purged:{incident.id}"
+            incident.purged_at = now
+            session.add(Event(incident_id=incident.id, at=now, kind="erased", actor=actor,
+                              detail=f"personal data erased ({days}-day retention)"))
+        for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
+            report.messages += _erase_message(session, message, now)
+        for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():
+            report.calls += _erase_call(session, call, now)
+        session.commit()
+    report.incidents += len(ids)
+    return True
+
+
+def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
+    """Erase one batch of old messages and calls of no incident. False when none left."""
+    now = rt.clock()
+    with Session(rt.engine) as session:
+        messages = session.exec(
+            select(Message).where(
+                Message.incident_id.is_(None), Message.created_at <= cutoff,
+                or_(Message.address_enc.is_not(None), Message.body_enc.is_not(None)),
+                # never a defender message the sweeper has yet to thread, nor an unsent one
+                not_(and_(Message.purpose == "defender", Message.status == "received")),
+                Message.status.not_in(UNSENT),
+            ).order_by(Message.id).limit(BATCH).with_for_update()
+        ).all()
+        calls = session.exec(
+            select(Call).where(
+                Call.incident_id.is_(None), Call.created_at <= cutoff,
+                or_(Call.address_enc.is_not(None), Call.recording_enc.is_not(None),
+                    Call.transcript_enc.is_not(None)),
+            ).order_by(Call.id).limit(BATCH).with_for_update()
+        ).all()
+        for message in messages:
+            report.messages += _erase_message(session, message, now)
+        for call in calls:
+            report.calls += _erase_call(session, call, now)
+        session.commit()
+    return bool(messages or calls)
+
+
+def _erase_message(session: Session, message: Message, now: datetime) -> int:
+    if message.address_enc is None and message.body_enc is None:
+        return 0
+    message.address_enc = message.body_enc = None
+    message.address_hash = f"purged:m{message.id}"
+    message.updated_at = now
+    if message.sid:
+        _queue_deletion(session, "message", message.sid, message.incident_id, now)
+    return 1
+
+
+def _erase_call(session: Session, call: Call, now: datetime) -> int:
+    if call.address_enc is None and call.recording_enc is None and call.transcript_enc is None:
+        return 0
+    call.address_enc = call.recording_enc = call.transcript_enc = None
+    call.address_hash = f"purged:c{call.id}"
+    call.updated_at = now
+    if call.recording_sid:
+        _queue_deletion(session, "recording", call.recording_sid, call.incident_id, now)
+    return 1
+
+
+def _queue_deletion(session: Session, kind: str, sid: str, incident_id: int | None,
+                    now: datetime) -> None:
+    exists = session.exec(
+        select(TwilioDeletion.id).where(TwilioDeletion.kind == kind, TwilioDeletion.sid == sid)
+    ).first()
+    if exists is None:
+        session.add(TwilioDeletion(kind=kind, sid=sid, incident_id=incident_id, created_at=now))
+
+
+def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeReport:
+    """Ask Twilio to delete every queued message and recording. Each is claimed first, so
+    two workers never both try; a failure leaves it queued for the next run."""
+    report = report or PurgeReport()
+    with Session(rt.engine) as session:
+        ids = session.exec(
+            select(TwilioDeletion.id).where(TwilioDeletion.done_at.is_(None))
+            .order_by(TwilioDeletion.id)
+        ).all()
+        session.rollback()  # release the (SQLite) lock: the HTTP calls happen outside it
+    for deletion_id in ids:
+        claimed = _claim(rt, deletion_id)
+        if claimed is None:
+            continue
+        kind, sid = claimed
+        error: SendError | None = None
+        try:
+            if kind == "recording":
+                rt.notifier.delete_recording(sid)
+            else:
+                rt.notifier.delete_message(sid)
+        except SendError as exc:
+            error = exc
+            log.warning("Twilio %s deletion %s failed (%s); retried next run", kind,
+                        deletion_id, exc)
+        with Session(rt.engine) as session:
+            row = session.get(TwilioDeletion, deletion_id)
+            row.claimed_at = None
+            if error is None:
+                row.done_at = rt.clock()
+                report.deleted_at_twilio += 1
+            else:
+                row.error_code = error.code
+                report.pending_at_twilio += 1
+            session.add(row)
+            session.commit()
+    return report
+
+
+def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:
+    now = rt.clock()
+    with Session(rt.engine) as session:
+        claimed = session.exec(
+            update(TwilioDeletion)
+            .where(TwilioDeletion.id == deletion_id, TwilioDeletion.done_at.is_(None),
+                   or_(TwilioDeletion.claimed_at.is_(None),
+                       TwilioDeletion.claimed_at <= now - STALE_CLAIM))
+            .values(claimed_at=now, attempts=TwilioDeletion.attempts + 1)
+        ).rowcount
+        row = session.get(TwilioDeletion, deletion_id) if claimed else None
+        result = (row.kind, row.sid) if row else None
+        session.commit()
+    return result

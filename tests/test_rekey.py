@@ -1,0 +1,86 @@
+"""Key rotation: old data keeps working under "new,old", and after `hotline rekey` it all
+opens with the new key alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from harness import ROOT, SECRET
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+import oncall
+from hotline.crypto import Vault
+from hotline.settings import load_settings
+
+NEW_KEY = "new-secret-key-fedcba9876543210"
+OLD_DEFENDER = "+447700900101"
+BLOCKED = "+447700900102"
+
+
+def cli(hotline, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
+                          env={**os.environ, **hotline.env}, capture_output=True, timeout=60)
+
+
+def restart_with_keys(hotline, keys: str) -> None:
+    hotline.stop()
+    hotline.env["HOTLINE_SECRET_KEY"] = keys
+    hotline.settings = load_settings(hotline.env)
+    hotline.start()
+
+
+def every_encrypted_value(hotline) -> list[str]:
+    values = []
+    with hotline.rt.engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            for column in table.columns:
+                if column.name.endswith("_enc"):
+                    values += [v for v in connection.execute(select(column)).scalars() if v]
+    return values
+
+
+def test_rotation_keeps_old_data_working_and_rekey_moves_it_to_the_new_key(hotline):
+    l1 = oncall.who_is_on_call(hotline.rt.rota.current(), datetime.now(UTC))[0].staff[0].phone
+    hotline.sms(OLD_DEFENDER, "arrested at the border")
+    hotline.sms(BLOCKED, "spam")
+    hotline.sms(l1, "BLOCK 2")
+    hotline.sms(l1, "RESOLVE 2")
+
+    restart_with_keys(hotline, f"{NEW_KEY},{SECRET}")
+    hotline.sms(OLD_DEFENDER, "they took my phone")  # joins the incident opened under the old key
+    assert len(hotline.incidents()) == 2
+    assert "<Message>" not in hotline.sms(BLOCKED, "spam again").body  # old-key block holds
+    assert len(hotline.incidents()) == 2
+
+    result = cli(hotline, "rekey")
+    assert result.returncode == 0, result.stderr
+    assert "remove the old key" in result.stdout
+    again = cli(hotline, "rekey")
+    assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es) and 0 block(s)" \
+        in again.stdout
+
+    restart_with_keys(hotline, NEW_KEY)
+    new_only = Vault([NEW_KEY])
+    values = every_encrypted_value(hotline)
+    assert len(values) > 10
+    assert all(new_only.decrypt(v) is not None for v in values)  # raises if any did not open
+    hotline.sms(OLD_DEFENDER, "still here")
+    hotline.sms(BLOCKED, "spam once more")
+    assert len(hotline.incidents()) == 2
+    assert [m.incident_id for m in hotline.messages(direction="in", purpose="defender")] == \
+        [1, 2, 1, None, 1, None]
+    assert hotline.rt.rota.current()  # the stored rota copy opens too
+    listed = json.loads(cli(hotline, "incidents", "--json").stdout)
+    assert listed[0]["defender"] == "+44•••••101"
+
+
+def test_rekey_with_one_key_changes_nothing(hotline):
+    hotline.sms(OLD_DEFENDER, "help")
+    result = cli(hotline, "rekey")
+    assert result.returncode == 0
+    assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es)" in result.stdout
