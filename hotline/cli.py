@@ -136,12 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     incident.set_defaults(func=cmd_incident)
 
     simulate = sub.add_parser("simulate", help="send a signed Twilio webhook to a running hotline")
-    simulate.add_argument("kind", choices=("sms", "call"))
-    simulate.add_argument("--from", dest="sender", required=True)
-    simulate.add_argument("--url", default="http://127.0.0.1:5000")
-    simulate.add_argument("--digits", default="", help="call: keys to press at each prompt")
-    simulate.add_argument("text", nargs="*")
-    simulate.set_defaults(func=cmd_simulate)
+    kinds = simulate.add_subparsers(dest="kind", required=True)
+    for kind, text_help in (("sms", "the message text"), ("call", "unused")):
+        # one parser per kind, so the text may follow the options: simulate sms --from N TEXT
+        one = kinds.add_parser(kind, help=f"a signed /twilio/{'sms' if kind == 'sms' else 'voice'}")
+        one.add_argument("--from", dest="sender", required=True)
+        one.add_argument("--url", default="http://127.0.0.1:5000")
+        one.add_argument("--digits", default="", help="call: keys to press at each prompt")
+        one.add_argument("text", nargs="*", help=text_help)
+        one.set_defaults(func=cmd_simulate)
 
     purge = sub.add_parser("purge", help="erase personal data of old resolved incidents")
     purge.add_argument("--older-than", type=_days, metavar="DAYS",

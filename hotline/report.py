@@ -112,7 +112,8 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
           f" by {summary['acknowledged_by'] or '-'}")
     print("  timeline:")
     for event in summary["events"]:
-        print(f"    {event['at'][11:19]}  {event['kind']:<16} {event['actor']:<10} {event['detail']}")
+        print(f"    {event['at'][11:19]}  {event['kind']:<16} {event['actor']:<10} "
+              f"{event['detail']}")
     print("  messages:")
     for m in summary["messages"]:
         arrow = "<-" if m["direction"] == "in" else "->"

@@ -105,7 +105,7 @@ def load_settings(
     if (
         not isinstance(languages, list)
         or not languages
-        or not all(isinstance(code, str) and len(code) == 2 and code.isalpha() for code in languages)
+        or not all(isinstance(c, str) and len(c) == 2 and c.isalpha() for c in languages)
     ):
         raise SettingsError(
             f"{name}: hotline.languages: expected a non-empty list of two-letter codes, "
@@ -130,7 +130,8 @@ def load_settings(
     token = env.get("TWILIO_AUTH_TOKEN") or None
     if bool(sid) != bool(token):
         raise SettingsError(
-            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both (live mode) or neither (console mode)"
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both (live mode) "
+            "or neither (console mode)"
         )
     keys = tuple(k.strip() for k in env.get("HOTLINE_SECRET_KEY", "").split(",") if k.strip())
     if not keys:
@@ -173,7 +174,8 @@ def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: st
     for key in mapping:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f"; known: {', '.join(known)}"
+            hint = (f" (did you mean '{prefix}{close[0]}'?)" if close
+                    else f"; known: {', '.join(known)}")
             raise SettingsError(f"{name}: unknown setting '{prefix}{key}'{hint}")
 
 

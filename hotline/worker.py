@@ -80,7 +80,8 @@ def run_worker(settings: Settings) -> None:
     try:
         while not stop.is_set():
             try:
-                worker = SimpleWorker([rt.queue], connection=connection, name=f"{name}.{os.urandom(2).hex()}")
+                worker = SimpleWorker([rt.queue], connection=connection,
+                                      name=f"{name}.{os.urandom(2).hex()}")
                 worker.work(with_scheduler=True, logging_level=_rq_log_level())
                 if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -248,8 +249,6 @@ class TestWorker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         if self.proc:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the session, if any
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # leftovers of its session, if any
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self._log.close()
