@@ -3,6 +3,7 @@
 The lifecycle of an outbound `Message`: `pending` (row written with its transaction) ->
 `submitting` (claimed by one worker, attempt counted, committed before the HTTP call) ->
 Twilio's `queued`/`sent`/`delivered`, or `retrying` (transient error, with `next_attempt_at`),
+`held` (a surge digest waiting for `next_attempt_at`, see routing.bundling),
 `failed` (permanent), `cancelled` (a page whose incident was acknowledged meanwhile).
 
 A page is sent while holding the incident's row lock (`SELECT … FOR UPDATE` on PostgreSQL, the
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 STALE_SUBMIT = timedelta(seconds=30)  # a claim older than this died with its worker
 STATUS_RANK = {
-    "pending": 0, "retrying": 0, "submitting": 1, "accepted": 2, "scheduled": 2, "queued": 2,
+    "pending": 0, "retrying": 0, "held": 0, "submitting": 1, "accepted": 2, "scheduled": 2, "queued": 2,
     "sending": 3, "sent": 4, "delivered": 5, "undelivered": 5, "failed": 5, "read": 6,
     "canceled": 7, "cancelled": 7,
 }
@@ -69,8 +70,11 @@ def deliver_message(rt: Runtime, message_id: int) -> None:
         return
     failed_page = None
     with Session(rt.engine, expire_on_commit=False) as session:
-        message = session.get(Message, message_id)
-        page = session.exec(select(Page).where(Page.message_id == message_id)).first()
+        # held across the send, so a status callback racing our commit waits for the sid
+        message = session.exec(
+            select(Message).where(Message.id == message_id).with_for_update()
+        ).one()
+        page = _page_of(session, message)
         if page is not None:
             incident = session.exec(
                 select(Incident).where(Incident.id == page.incident_id).with_for_update()
@@ -84,7 +88,8 @@ def deliver_message(rt: Runtime, message_id: int) -> None:
                 to=rt.vault.decrypt(message.address_enc),
                 from_=sender_for(rt, message.channel),
                 body=rt.vault.decrypt(message.body_enc),
-                status_callback=rt.callback_url("/twilio/status"),
+                # our id in the URL: the callback may beat the commit of Twilio's sid
+                status_callback=rt.callback_url(f"/twilio/status?message={message.id}"),
             )
         except SendError as exc:
             message.error_code = exc.code
@@ -99,8 +104,9 @@ def deliver_message(rt: Runtime, message_id: int) -> None:
                 log.warning("message %s: %s; retry %d at %s", message.id, exc,
                             message.attempts, message.next_attempt_at.time().isoformat("seconds"))
         else:
-            message.sid = result.sid
-            _set_status(message, page, result.status, rt)
+            message.sid = message.sid or result.sid
+            if STATUS_RANK.get(result.status, 2) > STATUS_RANK.get(message.status, -1):
+                _set_status(message, page, result.status, rt)
         session.commit()
         retry_at = message.next_attempt_at if message.status == "retrying" else None
     if retry_at is not None:
@@ -113,6 +119,13 @@ def deliver_message(rt: Runtime, message_id: int) -> None:
         page_failed(rt, failed_page.id)
 
 
+def _page_of(session: Session, message: Message) -> Page | None:
+    """The page a message carries (a digest carries many and mirrors none of them)."""
+    if message.purpose != "page":
+        return None
+    return session.exec(select(Page).where(Page.message_id == message.id)).first()
+
+
 def _claim(rt: Runtime, message_id: int) -> bool:
     """Mark the message `submitting` and count the attempt, committed before the send."""
     now = rt.clock()
@@ -123,7 +136,7 @@ def _claim(rt: Runtime, message_id: int) -> bool:
         if message is None or message.direction != "out":
             return False
         due = message.status == "pending" or (
-            message.status == "retrying" and message.next_attempt_at <= now
+            message.status in ("retrying", "held") and message.next_attempt_at <= now
         ) or (message.status == "submitting" and message.updated_at <= now - STALE_SUBMIT)
         if not due:
             return False
@@ -140,7 +153,8 @@ def _set_status(message: Message, page: Page | None, status: str, rt: Runtime) -
         page.error_code = message.error_code
 
 
-def record_status(rt: Runtime, sid: str, status: str, error_code: int | None) -> bool:
+def record_status(rt: Runtime, sid: str, status: str, error_code: int | None, *,
+                  message_id: int | None = None) -> bool:
     """Apply a delivery status callback. Unknown sids and backward moves change nothing.
 
     Returns True when the status moved forward. A page that failed or went undelivered
@@ -148,12 +162,22 @@ def record_status(rt: Runtime, sid: str, status: str, error_code: int | None) ->
     """
     status = status.lower()
     with Session(rt.engine, expire_on_commit=False) as session:
-        message = session.exec(select(Message).where(Message.sid == sid)).first()
+        message = session.exec(
+            select(Message).where(Message.sid == sid).with_for_update()
+        ).first()
+        if message is None and message_id is not None:
+            # the callback beat the sender's commit: that commit holds this row's lock
+            message = session.exec(
+                select(Message).where(Message.id == message_id).with_for_update()
+            ).first()
+            if message is None or message.direction != "out" or message.sid not in (None, sid):
+                return False
+            message.sid = sid
         if message is None:
             return False
         if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, -1):
             return False
-        page = session.exec(select(Page).where(Page.message_id == message.id)).first()
+        page = _page_of(session, message)
         message.error_code = error_code or message.error_code
         _set_status(message, page, status, rt)
         session.commit()
@@ -172,7 +196,8 @@ def due_messages(session: Session, rt: Runtime, grace: timedelta) -> list[int]:
             Message.direction == "out",
             (
                 ((Message.status == "pending") & (Message.created_at <= now - grace))
-                | ((Message.status == "retrying") & (Message.next_attempt_at <= now - grace))
+                | (Message.status.in_(("retrying", "held"))
+                   & (Message.next_attempt_at <= now - grace))
                 | ((Message.status == "submitting") & (Message.updated_at <= now - STALE_SUBMIT))
             ),
         ).limit(200)

@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 import oncall
 from hotline.models import Event, Incident, Message, Page, StaffState
 from routing import jobs
+from routing.bundling import DIGEST_DELAY, bundle_page, over_burst
 from routing.calls import queue_call, schedule_call, voicemail_transcript
-from routing.delivery import FAILED, queue_message
+from routing.delivery import FAILED, deliver_message, queue_message
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.texts import page_text
@@ -46,7 +47,8 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
         planned = oncall.escalation_step(rota, now, min(step, last), incident.language)
         opted_out = _opted_out(session, [s.id for s in planned.staff])
         body = _page_body(rt, session, incident, planned.is_fallback)
-        pages = []
+        pages: list[Page] = []
+        digests: list[int] = []
         for person in planned.staff:
             if "call" in person.notify:
                 # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
@@ -58,6 +60,12 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
                 pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
                                   method="sms", status="skipped", created_at=now))
                 continue
+            if over_burst(session, person.id, now):
+                page, digest_id = bundle_page(session, rt, person, incident.id, step)
+                pages.append(page)
+                if digest_id is not None:
+                    digests.append(digest_id)
+                continue
             message = queue_message(
                 session, rt, to=person.phone, purpose="page", incident_id=incident.id,
                 staff_id=person.id, body=body,
@@ -65,27 +73,40 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
             pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
                               method="sms", message_id=message.id, created_at=now))
         session.add_all(pages)
-        reachable = any(p.status == "pending" for p in pages)
+        reachable = any(p.status in ("pending", "bundled") for p in pages)
         # a level with nobody on call, or nobody reachable, moves on at once
         wait = planned.wait if reachable else timedelta(0)
         incident.next_step = step + 1
         incident.next_step_at = now + wait
         if reachable and incident.first_paged_at is None:
             incident.first_paged_at = now
-        who = ",".join(dict.fromkeys(p.staff_id for p in pages if p.status == "pending")) \
-            or "nobody"
+        who = ",".join(dict.fromkeys(p.staff_id for p in pages
+                                     if p.status in ("pending", "bundled"))) or "nobody"
         where = "fallback" if planned.is_fallback else f"level {planned.level}"
         session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
                           detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))
         session.commit()
-        due, message_ids = incident.next_step_at, [p.message_id for p in pages if p.message_id]
+        due = incident.next_step_at
+        message_ids = [p.message_id for p in pages if p.message_id and p.status == "pending"]
         call_ids = [p.call_id for p in pages if p.call_id]
     jobs.schedule_step(rt, incident_id, step + 1, due)
     for message_id in message_ids:
-        jobs.schedule_delivery(rt, message_id)
+        _send_now(rt, message_id)
     for call_id in call_ids:
         schedule_call(rt, call_id)
+    for digest_id in digests:
+        jobs.schedule_delivery(rt, digest_id, at=now + DIGEST_DELAY)
     return True
+
+
+def _send_now(rt: Runtime, message_id: int) -> None:
+    """Send a page from this job rather than through another queue hop: the first page is the
+    one that counts. Anything unexpected leaves it to the queue (and the sweeper)."""
+    try:
+        deliver_message(rt, message_id)
+    except Exception:
+        log.exception("page message %s not sent inline; queued instead", message_id)
+        jobs.schedule_delivery(rt, message_id)
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:

@@ -92,7 +92,7 @@ def store_inbound(rt: Runtime, inbound: Inbound, *, purpose: str,
         status="received", created_at=now, updated_at=now,
     )
     try:
-        with Session(rt.engine) as session:
+        with Session(rt.engine, expire_on_commit=False) as session:
             session.add(message)
             session.commit()
             return message.id
@@ -298,7 +298,8 @@ def _stand_down(rt: Runtime, session: Session, incident_id: int, taker: str,
     paged = session.exec(
         select(Page.staff_id).where(
             Page.incident_id == incident_id, Page.staff_id != taker,
-            Page.status.not_in(("cancelled", "skipped", "failed", "undelivered")),
+            # bundled pages reached their person as a digest: no stand-down per incident
+            Page.status.not_in(("cancelled", "skipped", "failed", "undelivered", "bundled")),
         ).distinct()
     ).all()
     from routing.staff import staff_phone

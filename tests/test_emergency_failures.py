@@ -34,6 +34,26 @@ def test_failed_delivery_pages_the_next_level_at_once(hotline, worker, fake_twil
     assert [p.status for p in hotline.pages(1)][:1] == ["failed"]
 
 
+def test_a_status_callback_that_beats_the_senders_commit_is_not_lost(hotline, worker,
+                                                                    fake_twilio):
+    """Twilio may call back before the worker has committed the sid it was given."""
+    hotline.sms(DEFENDER, "help")
+    l1, l2 = (lv[0] for lv in levels(hotline))
+    page = first_page(hotline, l1)
+    [ours] = hotline.messages(purpose="page", staff_id=hotline.rt.rota.current()
+                              .staff_by_phone(l1).id)
+    assert page.status_callback.endswith(f"/twilio/status?message={ours.id}")
+    # replay the callback as if the sid were still unknown: it is found by our id
+    with hotline.session() as s:
+        row = s.get(type(ours), ours.id)
+        row.sid = None
+        s.add(row)
+        s.commit()
+    fake_twilio.post_status(page.sid, "undelivered", error_code=30003)
+    first_page(hotline, l2, timeout=5)
+    assert hotline.messages(sid=page.sid)[0].status == "undelivered"
+
+
 def test_status_callbacks_move_forward_only_and_unknown_sids_are_polite(hotline, worker,
                                                                        fake_twilio):
     hotline.sms(DEFENDER, "help")
@@ -66,7 +86,7 @@ def test_twilio_5xx_is_retried_with_backoff(hotline, worker, fake_twilio):
     assert len(rejected) == 2
     # backoff: 1 s then 2 s between attempts
     assert page.received_monotonic - rejected[0].received_monotonic >= 2.9
-    [message] = hotline.messages(sid=page.sid)
+    [message] = wait_until(lambda: hotline.messages(sid=page.sid), what="the sid recorded")
     assert message.attempts == 3
 
 

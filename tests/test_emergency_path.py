@@ -234,3 +234,25 @@ def test_unknown_commands_get_help_a_few_times_an_hour_only(hotline):
 def test_help_lists_the_commands_in_one_sms(hotline):
     body = hotline.sms(levels(hotline)[0][0], "help").body
     assert "ACK 17" in body and "RESOLVE 17" in body
+
+
+def test_a_surge_is_bundled_instead_of_drowning_the_on_call_phone(hotline, worker, fake_twilio):
+    from routing.bundling import PAGE_BURST
+
+    l1 = levels(hotline)[0][0]
+    senders = [f"+4477009{n:05d}" for n in range(PAGE_BURST + 4)]
+    for sender in senders:
+        hotline.sms(sender, "they are arresting everyone")
+    wait_until(lambda: len(hotline.incidents()) == len(senders)
+               and all(i.first_paged_at for i in hotline.incidents()), timeout=15,
+               what="every incident paged")
+    individual = [m for m in fake_twilio.messages if m.to == l1 and "ACK" in m.body
+                  and "surge" not in m.body]
+    assert len(individual) == PAGE_BURST
+    digest = fake_twilio.wait_for(
+        lambda: [m for m in fake_twilio.messages if m.to == l1 and "surge" in m.body],
+        timeout=30)[0]
+    assert digest.body.startswith("Hotline surge: 4 more new incident(s) for you: #6 #7 #8 #9")
+    assert len(hotline.messages(direction="in")) == len(senders)  # every message stored
+    # a bundled incident is still taken by number
+    assert "You took #8" in hotline.sms(l1, "ACK 8").body

@@ -35,8 +35,10 @@ def status():  # noqa: ANN201
     sid = form.get("MessageSid") or form.get("SmsSid")
     if sid:
         code = form.get("ErrorCode")
+        ours = request.args.get("message", "")
         record_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
-                      int(code) if code and code.isdigit() else None)
+                      int(code) if code and code.isdigit() else None,
+                      message_id=int(ours) if ours.isdigit() else None)
     elif form.get("CallSid"):
         from routing.calls import record_call_status
 

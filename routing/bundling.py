@@ -1,0 +1,72 @@
+"""Bundling: in a surge, a staff member gets a few pages a minute and then one digest.
+
+A crackdown can bring hundreds of incidents in minutes. Paging every one to the same phone
+would bury the first ones and make the phone useless. After PAGE_BURST individual pages within
+BUNDLE_WINDOW, further pages to that person join one held digest message ("12 more new
+incidents: #40 #41 …"), sent DIGEST_DELAY after it was started. Escalation of each incident goes
+on unchanged: a bundled page counts as a page that reached its person.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from hotline.models import Message, Page
+from oncall import Staff
+from routing.delivery import queue_message
+from routing.runtime import Runtime
+
+PAGE_BURST = 5
+BUNDLE_WINDOW = timedelta(seconds=60)
+DIGEST_DELAY = timedelta(seconds=20)
+LISTED = 12  # incident numbers named in one digest; the rest are counted
+
+
+def over_burst(session: Session, staff_id: str, now) -> bool:  # noqa: ANN001
+    """True when this person already got PAGE_BURST individual pages in the window."""
+    recent = session.exec(
+        select(func.count(Message.id)).where(
+            Message.purpose == "page", Message.staff_id == staff_id,
+            Message.created_at > now - BUNDLE_WINDOW,
+        )
+    ).one()
+    return recent >= PAGE_BURST
+
+
+def bundle_page(session: Session, rt: Runtime, person: Staff, incident_id: int,
+                step: int) -> tuple[Page, int | None]:
+    """Add the incident to the person's held digest (starting one if none is held).
+
+    Returns the page and, for a new digest, its message id (to schedule at its due time).
+    """
+    now = rt.clock()
+    digest = session.exec(
+        select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
+                              Message.status == "held").with_for_update()
+    ).first()
+    new_id = None
+    if digest is None:
+        digest = queue_message(session, rt, to=person.phone, body="", purpose="digest",
+                               staff_id=person.id)
+        digest.status, digest.next_attempt_at = "held", now + DIGEST_DELAY
+        new_id = digest.id
+    page = Page(incident_id=incident_id, step=step, staff_id=person.id, method="sms",
+                message_id=digest.id, status="bundled", created_at=now)
+    session.add(page)
+    session.flush()
+    numbers = session.exec(
+        select(Page.incident_id).where(Page.message_id == digest.id).order_by(Page.incident_id)
+    ).all()
+    digest.body_enc = rt.vault.encrypt(digest_text(list(dict.fromkeys(numbers))))
+    digest.updated_at = now
+    return page, new_id
+
+
+def digest_text(numbers: list[int]) -> str:
+    listed = " ".join(f"#{n}" for n in numbers[:LISTED])
+    more = f" +{len(numbers) - LISTED} more" if len(numbers) > LISTED else ""
+    return (f"Hotline surge: {len(numbers)} more new incident(s) for you: {listed}{more}. "
+            f"STATUS lists open ones; ACK n takes one.")
