@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from sqlmodel import Session, select
 
 from hotline.models import Call, Event, Incident, Page
+from routing.locks import lock_incident
 from routing.notifier import SendError
 from routing.runtime import Runtime
 
@@ -75,9 +76,7 @@ def place_call(rt: Runtime, call_id: int) -> None:
     with Session(rt.engine, expire_on_commit=False) as session:
         call = session.get(Call, call_id)
         page = session.exec(select(Page).where(Page.call_id == call_id)).first()
-        incident = session.exec(
-            select(Incident).where(Incident.id == call.incident_id).with_for_update()
-        ).one()
+        incident = lock_incident(session, call.incident_id)
         # a page is moot once someone took the incident; a CALL bridge only once it is closed
         if incident.status == "resolved" or (page is not None and incident.status != "open"):
             _set(call, page, "canceled", rt, page_status="cancelled")

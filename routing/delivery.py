@@ -18,7 +18,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from hotline.models import Incident, Message, Page
+from hotline.models import Message, Page
+from routing.locks import lock_incident
 from routing.notifier import SendError
 from routing.runtime import Runtime
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 STALE_SUBMIT = timedelta(seconds=30)  # a claim older than this died with its worker
 STATUS_RANK = {
-    "pending": 0, "retrying": 0, "held": 0, "submitting": 1, "accepted": 2, "scheduled": 2, "queued": 2,
+    "pending": 0, "retrying": 0, "held": 0, "submitting": 1,
+    "accepted": 2, "scheduled": 2, "queued": 2,
     "sending": 3, "sent": 4, "delivered": 5, "undelivered": 5, "failed": 5, "read": 6,
     "canceled": 7, "cancelled": 7,
 }
@@ -76,9 +78,7 @@ def deliver_message(rt: Runtime, message_id: int) -> None:
         ).one()
         page = _page_of(session, message)
         if page is not None:
-            incident = session.exec(
-                select(Incident).where(Incident.id == page.incident_id).with_for_update()
-            ).one()
+            incident = lock_incident(session, page.incident_id)
             if incident.status != "open":
                 _set_status(message, page, "cancelled", rt)
                 session.commit()

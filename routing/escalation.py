@@ -20,6 +20,7 @@ from routing import jobs
 from routing.bundling import DIGEST_DELAY, bundle_page, over_burst
 from routing.calls import queue_call, schedule_call, voicemail_transcript
 from routing.delivery import FAILED, deliver_message, queue_message
+from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.texts import page_text
@@ -37,9 +38,7 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
     rota = rt.rota.current()
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == incident_id).with_for_update()
-        ).first()
+        incident = lock_incident(session, incident_id)
         if (incident is None or incident.status != "open" or incident.next_step != step
                 or incident.next_step_at is None or incident.next_step_at > now):
             return False
@@ -144,9 +143,7 @@ def advance_now(rt: Runtime, incident_id: int, actor: str, kind: str, detail: st
     Returns False when the incident is not open."""
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == incident_id).with_for_update()
-        ).first()
+        incident = lock_incident(session, incident_id)
         if incident is None or incident.status != "open" or incident.next_step is None:
             return False
         incident.next_step_at = min(incident.next_step_at or now, now)

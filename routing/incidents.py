@@ -19,6 +19,7 @@ from routing import jobs
 from routing.commands import OPT_IN_WORDS, OPT_OUT_WORDS
 from routing.delivery import queue_message
 from routing.language import guess_language
+from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.safety import sender_hashes, was_silenced
@@ -221,9 +222,7 @@ def acknowledge(rt: Runtime, incident_id: int, staff_id: str, via: str) -> AckOu
     everyone else paged is told who took it."""
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == incident_id).with_for_update()
-        ).first()
+        incident = lock_incident(session, incident_id)
         if incident is None:
             return AckOutcome("not_found", incident_id)
         if incident.status == "resolved":
@@ -256,9 +255,7 @@ def resolve(rt: Runtime, incident_id: int, staff_id: str) -> AckOutcome:
     """Close an incident; staff still being paged for it are stood down."""
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == incident_id).with_for_update()
-        ).first()
+        incident = lock_incident(session, incident_id)
         if incident is None:
             return AckOutcome("not_found", incident_id)
         if incident.status == "resolved":

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from hotline.models import Block, Event, Incident
 from oncall import Staff
 from routing.commands import Command
+from routing.locks import lock_incident
 from routing.runtime import Crypto, Runtime
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ def was_silenced(session: Session, hashes: list[str]) -> bool:
     ).first() is not None
 
 
-def _incident(session: Session, number: int) -> Incident | None:
-    return session.exec(select(Incident).where(Incident.id == number).with_for_update()).first()
-
-
 def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """BLOCK n: the incident's sender opens no incident and pages nobody for BLOCK_DAYS.
 
@@ -57,7 +54,7 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """
     number, now = command.incident, rt.clock()
     with Session(rt.engine) as session:
-        incident = _incident(session, number)
+        incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
         address = rt.vault.decrypt(incident.defender_enc)
@@ -86,7 +83,7 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """UNBLOCK n: the incident's sender is heard again at once."""
     number, now = command.incident, rt.clock()
     with Session(rt.engine) as session:
-        incident = _incident(session, number)
+        incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
         if incident.defender_enc is None:
@@ -108,7 +105,7 @@ def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:
     their later ones); staff replies (R n) still go out, because staff chose to send them."""
     number, now = command.incident, rt.clock()
     with Session(rt.engine) as session:
-        incident = _incident(session, number)
+        incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
         if not incident.silent:

@@ -18,6 +18,7 @@ from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_
 from routing.delivery import queue_message
 from routing.escalation import advance_now
 from routing.incidents import AckOutcome, acknowledge, resolve, staff_name
+from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.safety import block_command, silent_command, unblock_command
@@ -86,9 +87,7 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
         return _explain(rt, outcome)
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == number).with_for_update()
-        ).one()
+        incident = lock_incident(session, number)
         if (incident.channel == "whatsapp" and incident.last_inbound_at
                 and now - incident.last_inbound_at > WHATSAPP_WINDOW):
             return (f"#{number}: WhatsApp allows replies only within 24 h of the defender's last "

@@ -26,6 +26,7 @@ import oncall
 from hotline.models import Call, Event, Incident
 from routing import jobs
 from routing.incidents import acknowledge, is_blocked
+from routing.locks import lock_incident
 from routing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -166,9 +167,7 @@ def choose_language(rt: Runtime, incident_id: int, digits: str) -> Plan:
     choice = int(digits) if digits.isdigit() and 1 <= int(digits) <= len(languages) else None
     if choice is not None:
         with Session(rt.engine) as session:
-            incident = session.exec(
-                select(Incident).where(Incident.id == incident_id).with_for_update()
-            ).first()
+            incident = lock_incident(session, incident_id)
             if incident is not None and incident.status != "resolved":
                 incident.language = languages[choice - 1]
                 session.add(Event(incident_id=incident_id, at=rt.clock(), kind="language",
@@ -259,9 +258,7 @@ def release_hold(rt: Runtime, incident_id: int, kind: str, detail: str) -> bool:
     """
     now = rt.clock()
     with Session(rt.engine) as session:
-        incident = session.exec(
-            select(Incident).where(Incident.id == incident_id).with_for_update()
-        ).first()
+        incident = lock_incident(session, incident_id)
         if (incident is None or incident.status != "open" or incident.next_step != 0
                 or incident.first_paged_at is not None or incident.next_step_at is None
                 or incident.next_step_at <= now):

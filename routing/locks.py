@@ -1,0 +1,18 @@
+"""Row locks that serialise the changes of one incident."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from hotline.models import Incident
+
+
+def lock_incident(session: Session, incident_id: int | None) -> Incident | None:
+    """The incident, locked until the session's transaction ends, or None if there is none.
+
+    PostgreSQL: `SELECT … FOR UPDATE` on its row. SQLite: every transaction already holds the
+    database's write lock (`BEGIN IMMEDIATE`, see hotline.db). Pages are sent and acks recorded
+    under this lock, which is why no page leaves after an ack is committed.
+    """
+    query = select(Incident).where(Incident.id == incident_id).with_for_update()
+    return session.exec(query).first()
