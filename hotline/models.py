@@ -112,8 +112,9 @@ class Message(SQLModel, table=True):
     body_enc: str | None = None
     media_count: int = 0
     media_types: str = ""
-    # inbound: received, threaded, blocked; outbound: pending, sending, retrying, then Twilio's
-    # queued/sent/delivered/failed/undelivered (moving only forward), or cancelled
+    # inbound: received, threaded, blocked, handled; outbound: pending, submitting, retrying,
+    # held (a surge digest), then Twilio's queued/sent/delivered/failed/undelivered (moving only
+    # forward), or cancelled: see routing.delivery
     status: str = "received"
     error_code: int | None = None
     attempts: int = 0

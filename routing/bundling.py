@@ -2,9 +2,10 @@
 
 A crackdown can bring hundreds of incidents in minutes. Paging every one to the same phone
 would bury the first ones and make the phone useless. After PAGE_BURST individual pages within
-BUNDLE_WINDOW, further pages to that person join one held digest message ("12 more new
-incidents: #40 #41 …"), sent DIGEST_DELAY after it was started. Escalation of each incident goes
-on unchanged: a bundled page counts as a page that reached its person.
+BUNDLE_WINDOW for incidents still open, further pages to that person join one held digest
+message ("12 more new incidents: #40 #41 …"), sent DIGEST_DELAY after it was started.
+Escalation of each incident goes on unchanged: a bundled page counts as one that reached its
+person.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from hotline.models import Message, Page
+from hotline.models import Incident, Message, Page
 from oncall import Staff
 from routing.delivery import queue_message
 from routing.runtime import Runtime
 
 PAGE_BURST = 5
 BUNDLE_WINDOW = timedelta(seconds=60)
-DIGEST_DELAY = timedelta(seconds=20)
+DIGEST_DELAY = timedelta(seconds=10)
 LISTED = 12  # incident numbers named in one digest; the rest are counted
 
 
 def over_burst(session: Session, staff_id: str, now) -> bool:  # noqa: ANN001
-    """True when this person already got PAGE_BURST individual pages in the window."""
+    """True when this person already got PAGE_BURST individual pages in the window for
+    incidents still open (pages already taken or closed do not weigh on the phone)."""
     recent = session.exec(
-        select(func.count(Message.id)).where(
+        select(func.count(Message.id)).join(Incident, Incident.id == Message.incident_id).where(
             Message.purpose == "page", Message.staff_id == staff_id,
-            Message.created_at > now - BUNDLE_WINDOW,
+            Message.created_at > now - BUNDLE_WINDOW, Incident.status == "open",
         )
     ).one()
     return recent >= PAGE_BURST
