@@ -59,16 +59,18 @@ def bundle_page(session: Session, rt: Runtime, person: Staff, incident_id: int,
                 message_id=digest.id, status="bundled", created_at=now)
     session.add(page)
     session.flush()
-    numbers = session.exec(
-        select(Page.incident_id).where(Page.message_id == digest.id).order_by(Page.incident_id)
-    ).all()
-    digest.body_enc = rt.vault.encrypt(digest_text(list(dict.fromkeys(numbers))))
+    # count, and fetch only the numbers named: a surge bundles hundreds into one digest
+    bundled = select(Page.incident_id).where(Page.message_id == digest.id).distinct()
+    count = session.exec(select(func.count()).select_from(bundled.subquery())).one()
+    named = session.exec(bundled.order_by(Page.incident_id).limit(LISTED)).all()
+    digest.body_enc = rt.vault.encrypt(digest_text(list(named), count))
     digest.updated_at = now
     return page, new_id
 
 
-def digest_text(numbers: list[int]) -> str:
-    listed = " ".join(f"#{n}" for n in numbers[:LISTED])
-    more = f" +{len(numbers) - LISTED} more" if len(numbers) > LISTED else ""
-    return (f"Hotline surge: {len(numbers)} more new incident(s) for you: {listed}{more}. "
+def digest_text(named: list[int], count: int) -> str:
+    """The digest SMS: `count` incidents, the first of them `named`."""
+    listed = " ".join(f"#{n}" for n in named)
+    more = f" +{count - len(named)} more" if count > len(named) else ""
+    return (f"Hotline surge: {count} more new incident(s) for you: {listed}{more}. "
             f"STATUS lists open ones; ACK n takes one.")

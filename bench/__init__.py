@@ -1,0 +1,1 @@
+"""Benchmarks of the hotline: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,92 @@
+"""Scenario 1 (and the loaded half of 2): `/twilio/sms` throughput and latency under load.
+
+Three measurements, each on a fresh deployment, all with the load generator in its own process:
+
+1. the baseline: a bare Flask endpoint answering constant TwiML under the very same gunicorn
+   configuration (bench.bare_app), closed loop (maximum throughput) and open loop at the
+   fixed rate;
+2. the hotline's `/twilio/sms` (signature check, two database transactions, an enqueue), closed
+   loop without a worker: the webhook path alone; the ratio to the baseline;
+3. the hotline with one `hotline worker`, open loop at each fixed rate: webhook latency, and the
+   time from each incident-opening webhook to its first page reaching the fake Twilio API.
+
+Messages come from many distinct senders, two messages each (the second joins the incident the
+first opened), so half the requests open an incident and half thread into one.
+"""
+
+from __future__ import annotations
+
+from bench.common import BenchHotline, Options, Report, first_page_latencies, run_load
+
+MESSAGES_PER_SENDER = 2
+TARGET_RATE = 200.0
+TARGET_P99_MS = 50.0
+TARGET_RATIO = 0.5
+TARGET_LOADED_PAGE_P99_MS = 250.0
+
+
+def run(opts: Options, db: str) -> Report:
+    report = Report("webhook_load", db)
+    closed_s = 3.0 if opts.quick else 10.0
+    open_s = 3.0 if opts.quick else 10.0
+    rates = [TARGET_RATE] if opts.quick else [100.0, TARGET_RATE]
+    concurrency = 16
+    cap = 100_000
+
+    with BenchHotline(db, **opts.hotline_kwargs()) as bare:
+        bare.start_bare()
+        base = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="closed",
+                        count=cap, senders=cap, sender_base=0, concurrency=concurrency,
+                        duration=closed_s)
+        report.add("bare Flask: max throughput (closed loop, 16 in flight)", base.throughput,
+                   "req/s")
+        base_open = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="open",
+                             count=int(TARGET_RATE * open_s), senders=cap, sender_base=0,
+                             rate=TARGET_RATE, duration=open_s)
+        report.add_latency(f"bare Flask: latency at {TARGET_RATE:.0f} req/s",
+                           base_open.latencies(from_schedule=True))
+
+    with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
+        hotline.start_web()
+        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
+                        count=cap, senders=cap // MESSAGES_PER_SENDER, sender_base=0,
+                        concurrency=concurrency, duration=closed_s)
+        report.add("/twilio/sms: max throughput (closed loop, 16 in flight, no worker)",
+                   load.throughput, "req/s")
+        report.add_latency("/twilio/sms: latency in that closed loop", load.latencies())
+        report.add("/twilio/sms: errors (non-200) in that closed loop", load.errors)
+        ratio = load.throughput / base.throughput if base.throughput else 0.0
+        report.add("ratio to bare Flask", f"{ratio:.2f}")
+        report.check("throughput ≥ ½ of bare Flask", ratio >= TARGET_RATIO,
+                     f"{load.throughput:,.0f} / {base.throughput:,.0f} req/s = {ratio:.2f}")
+
+    for rate in rates:
+        with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
+            hotline.start_web()
+            hotline.start_worker()
+            count = int(rate * open_s)
+            load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid,
+                            mode="open", count=count, senders=count // MESSAGES_PER_SENDER,
+                            sender_base=0, rate=rate, duration=open_s)
+            label = f"{rate:.0f} req/s for {open_s:.0f} s, 1 worker"
+            stats = report.add_latency(f"/twilio/sms latency at {label}",
+                                       load.latencies(from_schedule=True))
+            report.add(f"errors (non-200) at {rate:.0f} req/s", load.errors)
+            latencies, missing, last = first_page_latencies(
+                hotline, load.sent_at(), timeout=30.0 if opts.quick else 90.0)
+            page = report.add_latency(f"webhook → first page at {label}", latencies)
+            if missing:
+                report.add(f"incidents not yet paged at {rate:.0f} req/s after the wait", missing)
+            if last is not None:
+                report.add(f"last page after the last webhook at {rate:.0f} req/s",
+                           (last - max(load.t_done)) * 1000, "ms")
+            if rate == TARGET_RATE:
+                report.check(f"webhook p99 < {TARGET_P99_MS:.0f} ms at {rate:.0f} req/s",
+                             load.errors == 0 and stats["p99"] < TARGET_P99_MS,
+                             f"p99 {stats['p99']:,.0f} ms, {load.errors} errors")
+                report.check(f"first page p99 < {TARGET_LOADED_PAGE_P99_MS:.0f} ms under load",
+                             not missing and page["p99"] < TARGET_LOADED_PAGE_P99_MS,
+                             f"p99 {page['p99']:,.0f} ms" + (f", {missing} unpaged"
+                                                             if missing else ""))
+    return report
+
