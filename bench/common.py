@@ -23,12 +23,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_twilio import FakeMessage, FakeTwilio  # noqa: E402
+from harness import wait_until  # noqa: E402,F401  (scenarios import it from here)
 
 T = TypeVar("T")
 PYTHON = sys.executable
@@ -121,19 +121,6 @@ def summary(values: Sequence[float], scale: float = 1000.0) -> dict[str, float]:
         "max": max(values) * scale,
         "min": min(values) * scale,
     }
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str,
-               interval: float = 0.05) -> T:
-    """Poll `predicate` until it returns something truthy; TimeoutError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -222,11 +222,9 @@ def acknowledge(rt: Runtime, incident_id: int, staff_id: str, via: str) -> AckOu
     everyone else paged is told who took it."""
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = lock_incident(session, incident_id)
-        if incident is None:
-            return AckOutcome("not_found", incident_id)
-        if incident.status == "resolved":
-            return AckOutcome("resolved", incident_id, incident.resolved_by)
+        incident, closed = _lock_unresolved(session, incident_id)
+        if closed is not None:
+            return closed
         if incident.status == "acknowledged":
             same = incident.acknowledged_by == staff_id
             return AckOutcome("already_yours" if same else "taken", incident_id,
@@ -251,15 +249,24 @@ def acknowledge(rt: Runtime, incident_id: int, staff_id: str, via: str) -> AckOu
     return AckOutcome("acked", incident_id, staff_id)
 
 
+def _lock_unresolved(session: Session,
+                     incident_id: int) -> tuple[Incident | None, AckOutcome | None]:
+    """The incident under its row lock, or the outcome to answer when it is missing or closed."""
+    incident = lock_incident(session, incident_id)
+    if incident is None:
+        return None, AckOutcome("not_found", incident_id)
+    if incident.status == "resolved":
+        return incident, AckOutcome("resolved", incident_id, incident.resolved_by)
+    return incident, None
+
+
 def resolve(rt: Runtime, incident_id: int, staff_id: str) -> AckOutcome:
     """Close an incident; staff still being paged for it are stood down."""
     now = rt.clock()
     with Session(rt.engine, expire_on_commit=False) as session:
-        incident = lock_incident(session, incident_id)
-        if incident is None:
-            return AckOutcome("not_found", incident_id)
-        if incident.status == "resolved":
-            return AckOutcome("resolved", incident_id, incident.resolved_by)
+        incident, closed = _lock_unresolved(session, incident_id)
+        if closed is not None:
+            return closed
         was_open = incident.status == "open"
         incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, staff_id
         incident.next_step = incident.next_step_at = None

@@ -37,8 +37,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `predicate` (a database read, say) until it returns something truthy."""
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition",
+               interval: float = 0.02) -> T:
+    """Poll `predicate` (a database read, say) until it returns something truthy.
+    Raises TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -46,7 +48,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "c
             return value
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 class Response:
