@@ -74,7 +74,8 @@ def place_call(rt: Runtime, call_id: int) -> None:
         return
     failed_page = None
     with Session(rt.engine, expire_on_commit=False) as session:
-        call = session.get(Call, call_id)
+        # held across the call, so a status callback racing our commit waits for the sid
+        call = session.exec(select(Call).where(Call.id == call_id).with_for_update()).one()
         page = session.exec(select(Page).where(Page.call_id == call_id)).first()
         incident = lock_incident(session, call.incident_id)
         # a page is moot once someone took the incident; a CALL bridge only once it is closed
@@ -89,7 +90,8 @@ def place_call(rt: Runtime, call_id: int) -> None:
         try:
             result = rt.notifier.place_call(
                 to=rt.vault.decrypt(call.address_enc), from_=rt.settings.number, url=url,
-                status_callback=rt.callback_url("/twilio/status"),
+                # our id in the URL: the callback may beat the commit of Twilio's sid
+                status_callback=rt.callback_url(f"/twilio/status?call={call.id}"),
                 machine_detection=call.purpose == "notify", timeout=NOTIFY_TIMEOUT_S,
             )
         except SendError as exc:
@@ -100,8 +102,9 @@ def place_call(rt: Runtime, call_id: int) -> None:
                 page.error_code = exc.code
             failed_page = page
         else:
-            call.sid = result.sid
-            _set(call, page, result.status or "queued", rt, page_status="calling")
+            call.sid = call.sid or result.sid
+            if CALL_RANK.get(result.status or "queued", 0) > CALL_RANK.get(call.status, -1):
+                _set(call, page, result.status or "queued", rt, page_status="calling")
         session.commit()
     if failed_page is not None:
         from routing.escalation import page_failed
@@ -143,7 +146,8 @@ def due_calls(session: Session, rt: Runtime, grace: timedelta) -> list[int]:
     return list(rows)
 
 
-def record_call_status(rt: Runtime, sid: str, status: str, answered_by: str | None) -> bool:
+def record_call_status(rt: Runtime, sid: str, status: str, answered_by: str | None, *,
+                       call_id: int | None = None) -> bool:
     """Apply a call status callback. Unknown sids and backward moves change nothing.
 
     Returns True when the status moved forward. A defender's call that ends releases its
@@ -153,6 +157,12 @@ def record_call_status(rt: Runtime, sid: str, status: str, answered_by: str | No
     status = status.lower()
     with Session(rt.engine, expire_on_commit=False) as session:
         call = session.exec(select(Call).where(Call.sid == sid).with_for_update()).first()
+        if call is None and call_id is not None:
+            # the callback beat the placer's commit: that commit holds this row's lock
+            call = session.exec(select(Call).where(Call.id == call_id).with_for_update()).first()
+            if call is None or call.direction != "out" or call.sid not in (None, sid):
+                return False
+            call.sid = sid
         if call is None:
             return False
         if answered_by and not call.answered_by:

@@ -42,6 +42,7 @@ def status():  # noqa: ANN201
     elif form.get("CallSid"):
         from routing.calls import record_call_status
 
+        ours = request.args.get("call", "")
         record_call_status(rt, form["CallSid"], form.get("CallStatus") or "",
-                           form.get("AnsweredBy"))
+                           form.get("AnsweredBy"), call_id=int(ours) if ours.isdigit() else None)
     return ("", 204)
