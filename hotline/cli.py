@@ -37,8 +37,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hotline.server import serve
 
     _logging()
+    from hotline.rotasource import RotaUnavailable
+
     settings = _settings()
-    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    try:
+        serve(settings, host=args.host, port=args.port, workers=args.workers)
+    except RotaUnavailable as exc:
+        print(f"hotline: no valid rota, not serving: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

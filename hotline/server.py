@@ -25,7 +25,11 @@ class _Gunicorn(BaseApplication):
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     from hotline.app import build_runtime
 
-    build_runtime(settings)  # fail before forking when the rota, database or Redis is unusable
+    # fail before forking when the database or the rota is unusable (RotaUnavailable), and
+    # leave no pooled connection for the forked web processes to inherit
+    runtime = build_runtime(settings)
+    runtime.rota.current()
+    runtime.engine.dispose()
     _Gunicorn(settings, {
         "bind": f"{host}:{port}",
         "workers": workers,
