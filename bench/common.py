@@ -636,7 +636,7 @@ def page_rows(hotline: BenchHotline) -> dict[int, dict[int, float]]:
     """incident -> {step: epoch seconds the step ran (Page.created_at)} from the database."""
     from sqlmodel import Session, select
 
-    from hotline.models import Page
+    from routing.tables import Page
 
     steps: dict[int, dict[int, float]] = {}
     with Session(hotline.engine) as session:

@@ -50,7 +50,7 @@ def make_engine(url: str) -> Engine:
 
 def init_db(engine: Engine) -> None:
     """Create missing tables. Existing tables are left alone (see README: migrations)."""
-    from hotline import models  # noqa: F401  (registers the tables)
+    from routing import tables  # noqa: F401  (registers the tables)
 
     SQLModel.metadata.create_all(engine)
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlmodel import Session, select
 
 from hotline.db import ping
-from hotline.models import WorkerHeartbeat, utcnow
+from routing.tables import WorkerHeartbeat, utcnow
 
 bp = Blueprint("health", __name__)
 HEARTBEAT_MAX_AGE = timedelta(seconds=30)

@@ -28,9 +28,9 @@ from sqlmodel import Session, SQLModel
 
 from hotline.crypto import Vault
 from hotline.db import init_db, make_engine
-from hotline.models import Block, Incident
 from hotline.settings import Settings
 from routing.safety import address_variants
+from routing.tables import Block, Incident
 
 BATCH = 500
 

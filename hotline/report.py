@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from hotline.crypto import Vault
 from hotline.db import init_db, make_engine
-from hotline.models import Event, Incident, Message, Page
 from hotline.settings import Settings
 from routing.masking import show_number
+from routing.tables import Event, Incident, Message, Page
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -227,8 +227,8 @@ def _stored(settings: Settings, shown: str) -> tuple[oncall.Rota, str] | None:
 
     from hotline.crypto import Vault
     from hotline.db import make_engine
-    from hotline.models import RotaVersion
     from hotline.rotasource import stored_rota
+    from routing.tables import RotaVersion
 
     engine = make_engine(settings.database_url)
     try:

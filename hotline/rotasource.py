@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 
 import oncall
 from hotline.crypto import Vault
-from hotline.models import Event, RotaVersion, utcnow
+from routing.tables import Event, RotaVersion, utcnow
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0

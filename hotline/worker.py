@@ -19,12 +19,12 @@ from rq.worker import SimpleWorker
 from sqlmodel import Session
 
 from hotline.app import build_runtime
-from hotline.models import WorkerHeartbeat
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
 from routing.runtime import Runtime
 from routing.sweeper import SWEEP_INTERVAL_S, sweep
+from routing.tables import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0

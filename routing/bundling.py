@@ -15,10 +15,10 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from hotline.models import Incident, Message, Page
 from oncall import Staff
 from routing.delivery import queue_message
 from routing.runtime import Runtime
+from routing.tables import Incident, Message, Page
 
 PAGE_BURST = 5
 BUNDLE_WINDOW = timedelta(seconds=60)

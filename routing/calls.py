@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 from sqlmodel import Session, select
 
-from hotline.models import Call, Event, Incident, Page
 from routing.locks import lock_incident
 from routing.notifier import SendError
 from routing.runtime import Runtime
+from routing.tables import Call, Event, Incident, Page
 
 log = logging.getLogger(__name__)
 

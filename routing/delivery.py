@@ -18,10 +18,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from hotline.models import Message, Page
 from routing.locks import lock_incident
 from routing.notifier import SendError
 from routing.runtime import Runtime
+from routing.tables import Message, Page
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 import oncall
-from hotline.models import Event, Incident, Message, Page, StaffState
 from routing import jobs
 from routing.bundling import DIGEST_DELAY, bundle_page, over_burst
 from routing.calls import queue_call, schedule_call, voicemail_transcript
@@ -23,6 +22,7 @@ from routing.delivery import FAILED, deliver_message, queue_message
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
+from routing.tables import Event, Incident, Message, Page, StaffState
 from routing.texts import page_text
 
 log = logging.getLogger(__name__)

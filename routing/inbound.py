@@ -6,10 +6,10 @@ import logging
 
 from sqlmodel import Session
 
-from hotline.models import Message
 from routing.incidents import Inbound, parse_inbound, store_inbound, thread_message
 from routing.runtime import Runtime
 from routing.staff import handle_staff_message
+from routing.tables import Message
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from hotline.models import Acknowledgement, Block, Event, Incident, Message, Page
 from routing import jobs
 from routing.commands import OPT_IN_WORDS, OPT_OUT_WORDS
 from routing.delivery import queue_message
@@ -23,6 +22,7 @@ from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.safety import sender_hashes, was_silenced
+from routing.tables import Acknowledgement, Block, Event, Incident, Message, Page
 from routing.texts import auto_reply, relay_text
 
 log = logging.getLogger(__name__)

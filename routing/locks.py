@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from hotline.models import Incident
+from routing.tables import Incident
 
 
 def lock_incident(session: Session, incident_id: int | None) -> Incident | None:

@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, not_, or_, update
 from sqlmodel import Session, select
 
-from hotline.models import Block, Call, Event, Incident, Message, TwilioDeletion
 from routing.notifier import SendError
 from routing.runtime import Runtime
+from routing.tables import Block, Call, Event, Incident, Message, TwilioDeletion
 
 log = logging.getLogger(__name__)
 

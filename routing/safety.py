@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from hotline.models import Block, Event, Incident
 from oncall import Staff
 from routing.commands import Command
 from routing.locks import lock_incident
 from routing.runtime import Crypto, Runtime
+from routing.tables import Block, Event, Incident
 
 log = logging.getLogger(__name__)
 BLOCK_DAYS = 30

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from hotline.models import Event, Incident, Page, StaffState
 from oncall import Staff
 from routing import jobs
 from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_reply
@@ -22,6 +21,7 @@ from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.safety import block_command, silent_command, unblock_command
+from routing.tables import Event, Incident, Page, StaffState
 from routing.texts import CHANNEL_LABEL, HELP
 
 log = logging.getLogger(__name__)

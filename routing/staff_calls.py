@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from hotline.models import Call, Event, Incident, Page
 from oncall import Staff
 from routing.calls import queue_call, schedule_call
 from routing.escalation import advance_now
 from routing.incidents import acknowledge, staff_name
 from routing.runtime import Runtime
+from routing.tables import Call, Event, Incident, Page
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from hotline.models import Incident, Message
 from routing.calls import due_calls, place_call
 from routing.delivery import deliver_message, due_messages
 from routing.escalation import run_step
 from routing.incidents import thread_message
 from routing.runtime import Runtime
+from routing.tables import Incident, Message
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 import oncall
-from hotline.models import Call, Event, Incident
 from routing import jobs
 from routing.incidents import acknowledge, is_blocked
 from routing.locks import lock_incident
 from routing.runtime import Runtime
+from routing.tables import Call, Event, Incident
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ import logging
 
 from sqlmodel import Session
 
-from hotline.models import Incident
 from routing import jobs
 from routing.calls import store_recording, store_transcript
 from routing.delivery import queue_message
 from routing.masking import show_number
 from routing.runtime import Runtime
+from routing.tables import Incident
 from routing.texts import relay_text
 from routing.voice import release_hold
 

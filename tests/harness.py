@@ -23,8 +23,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from hotline.app import build_runtime, create_app
-from hotline.models import Event, Incident, Message, Page, WorkerHeartbeat
 from hotline.settings import load_settings
+from routing.tables import Event, Incident, Message, Page, WorkerHeartbeat
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 import oncall
-from hotline.models import AppendOnlyError, Block, Event, Incident
+from routing.tables import AppendOnlyError, Block, Event, Incident
 
 DEFENDER = "+447700900123"
 

@@ -18,7 +18,7 @@ from conftest import rota_text
 from harness import ROOT, Hotline, TestWorker, wait_until
 from test_emergency_path import DEFENDER, first_page, levels
 
-from hotline.models import StaffState
+from routing.tables import StaffState
 
 
 def pages_for(fake, number):

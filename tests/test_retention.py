@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 import oncall
-from hotline.models import Incident, Message, TwilioDeletion
+from routing.tables import Incident, Message, TwilioDeletion
 
 
 def cli(hotline, *args: str) -> subprocess.CompletedProcess:

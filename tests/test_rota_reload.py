@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from hotline import rotasource
 from hotline.crypto import Vault
 from hotline.db import init_db, make_engine
-from hotline.models import Event
 from hotline.rotasource import RotaSource, RotaUnavailable
+from routing.tables import Event
 
 DEFENDERS = ("+447700900123", "+447700900456", "+447700900789")
 AMINA, BEN, CHEN, DANA = "+353861234567", "+353867654321", "+353861112233", "+353862223344"

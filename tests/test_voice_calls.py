@@ -16,7 +16,7 @@ from voice_helpers import (
     verbs,
 )
 
-from hotline.models import Call
+from routing.tables import Call
 
 
 def _menu_action(root):
@@ -207,7 +207,7 @@ def test_worker_pages_a_held_call_when_nothing_came_back(hotline, worker, fake_t
 
     from sqlmodel import Session
 
-    from hotline.models import Incident
+    from routing.tables import Incident
 
     incoming_call(hotline, new_sid())
     with Session(hotline.rt.engine) as s:

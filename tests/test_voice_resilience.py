@@ -21,8 +21,8 @@ from voice_helpers import (
     verbs,
 )
 
-from hotline.models import Call
 from hotline.simulate_call import walk_call
+from routing.tables import Call
 
 
 def test_call_flow_answers_twiml_with_redis_down(tmp_path, database_url, fake_twilio):

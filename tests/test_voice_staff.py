@@ -8,7 +8,7 @@ from harness import TestWorker, wait_until
 from sqlmodel import Session, select
 from voice_helpers import DEFENDER, levels, post_to, staff_id, twiml, verbs
 
-from hotline.models import Call, StaffState
+from routing.tables import Call, StaffState
 
 
 def call_rota(**waits) -> str:  # noqa: ANN003
