@@ -20,7 +20,7 @@ import yaml
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
-TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file")
+TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency")
 
 
 class SettingsError(Exception):
@@ -41,6 +41,7 @@ class Settings:
     auto_reply: bool = True
     reveal_numbers: bool = False
     retention_days: int = 90
+    send_concurrency: int = 8  # sends and steps a worker keeps in flight at once
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base_url: str = DEFAULT_API_BASE_URL
@@ -115,6 +116,11 @@ def load_settings(
     if not isinstance(retention, int) or isinstance(retention, bool) or retention < 1:
         raise SettingsError(f"{name}: retention_days: expected a whole number of days >= 1")
 
+    concurrency = data.get("send_concurrency", 8)
+    if (not isinstance(concurrency, int) or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= 64):
+        raise SettingsError(f"{name}: send_concurrency: expected a whole number from 1 to 64")
+
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
     if "rota_file" in data:
@@ -157,6 +163,7 @@ def load_settings(
         auto_reply=_bool(section.get("auto_reply", True), name, "hotline.auto_reply"),
         reveal_numbers=_bool(section.get("reveal_numbers", False), name, "hotline.reveal_numbers"),
         retention_days=retention,
+        send_concurrency=concurrency,
         rota_path=rota_path,
         rota_key=rota_key,
         instance_dir=instance_dir,

@@ -22,6 +22,7 @@ from hotline.app import build_runtime
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
+from routing.pool import Pool
 from routing.runtime import Runtime
 from routing.sweeper import SWEEP_INTERVAL_S, sweep
 from routing.tables import WorkerHeartbeat
@@ -66,6 +67,7 @@ def run_worker(settings: Settings) -> None:
     """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging)."""
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection)
+    rt.pool = Pool(settings.send_concurrency, name="send")
     runtime_module.install(rt)
     rt.rota.current()
     name = f"{socket.gethostname()}.{os.getpid()}"
@@ -95,6 +97,7 @@ def run_worker(settings: Settings) -> None:
         sweeper.stopping.set()
         purger.stopping.set()
         sweeper.join(timeout=10)
+        rt.pool.stop()  # running sends finish; queued ones stay in the database
         log.info("worker %s stopped", name)
 
 

@@ -10,15 +10,15 @@ person.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing.delivery import queue_message
-from routing.runtime import Runtime
+from routing import outbox
 from routing.tables import Incident, Message, Page
+from routing.uow import UnitOfWork
 
 PAGE_BURST = 5
 BUNDLE_WINDOW = timedelta(seconds=60)
@@ -26,7 +26,7 @@ DIGEST_DELAY = timedelta(seconds=10)
 LISTED = 12  # incident numbers named in one digest; the rest are counted
 
 
-def over_burst(session: Session, staff_id: str, now) -> bool:  # noqa: ANN001
+def over_burst(session: Session, staff_id: str, now: datetime) -> bool:
     """True when this person already got PAGE_BURST individual pages in the window for
     incidents still open (pages already taken or closed do not weigh on the phone)."""
     recent = session.exec(
@@ -38,23 +38,17 @@ def over_burst(session: Session, staff_id: str, now) -> bool:  # noqa: ANN001
     return recent >= PAGE_BURST
 
 
-def bundle_page(session: Session, rt: Runtime, person: Staff, incident_id: int,
-                step: int) -> tuple[Page, int | None]:
-    """Add the incident to the person's held digest (starting one if none is held).
-
-    Returns the page and, for a new digest, its message id (to schedule at its due time).
-    """
+def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int) -> Page:
+    """Add the incident to the person's held digest, starting one if none is held."""
+    session, rt = uow.session, uow.rt
     now = rt.clock()
     digest = session.exec(
         select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
                               Message.status == "held").with_for_update()
     ).first()
-    new_id = None
     if digest is None:
-        digest = queue_message(session, rt, to=person.phone, body="", purpose="digest",
-                               staff_id=person.id)
-        digest.status, digest.next_attempt_at = "held", now + DIGEST_DELAY
-        new_id = digest.id
+        digest = outbox.add_message(uow, to=person.phone, body="", purpose="digest",
+                                    staff_id=person.id, held_until=now + DIGEST_DELAY)
     page = Page(incident_id=incident_id, step=step, staff_id=person.id, method="sms",
                 message_id=digest.id, status="bundled", created_at=now)
     session.add(page)
@@ -65,7 +59,7 @@ def bundle_page(session: Session, rt: Runtime, person: Staff, incident_id: int,
     named = session.exec(bundled.order_by(Page.incident_id).limit(LISTED)).all()
     digest.body_enc = rt.vault.encrypt(digest_text(list(named), count))
     digest.updated_at = now
-    return page, new_id
+    return page
 
 
 def digest_text(named: list[int], count: int) -> str:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from sqlalchemy.engine import Engine
 
 from oncall import Rota
 from routing.notifier import Notifier
+from routing.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,22 @@ class Runtime:
     notifier: Notifier
     queue: Any | None  # rq.Queue, or None where no Redis is wanted
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # a worker's pool (routing.pool): several steps and sends in flight at once; None in web
+    # processes and command-line tools, where such work runs in the calling thread
+    pool: Pool | None = None
 
     def callback_url(self, path: str) -> str | None:
         """Absolute URL Twilio should call for `path`; None when HOTLINE_PUBLIC_URL is unset
         (a worker cannot guess the public address, so no status callbacks are asked for)."""
         base = self.settings.public_url
         return base + path if base else None
+
+
+def flow_url(rt: Runtime, path: str, **params: object) -> str:
+    """URL of one of our call-flow steps: absolute under HOTLINE_PUBLIC_URL when it is set
+    (Twilio signs exactly that, query included), else relative to the request."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return (rt.settings.public_url or "") + path + (f"?{query}" if query else "")
 
 
 _current: Runtime | None = None

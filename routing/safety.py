@@ -1,8 +1,8 @@
 """Defender safety commands: BLOCK, UNBLOCK and SILENT, and the sender lookups they share.
 
-A sender is known only by keyed hashes (hotline.crypto). A defender may write by SMS and by
-WhatsApp from the same number, so a block or a silence covers both forms of the address, under
-every configured key (old keys still match until `hotline rekey` has run and they are removed).
+A sender is known only by keyed hashes (hotline.crypto) of their identity (routing.identity):
+a block or a silence covers the person on every channel (SMS, WhatsApp, calls), under every
+configured key (old keys still match until `hotline rekey` has run and they are removed).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing.commands import Command
+from routing.identity import key_of, person_hashes
 from routing.locks import lock_incident
-from routing.runtime import Crypto, Runtime
-from routing.tables import Block, Event, Incident
+from routing.runtime import Runtime
+from routing.tables import Block, Event
 
 log = logging.getLogger(__name__)
 BLOCK_DAYS = 30
@@ -28,22 +29,6 @@ def address_variants(address: str) -> list[str]:
     bare = address.removeprefix("whatsapp:")
     variants = [address, bare, f"whatsapp:{bare}"]
     return list(dict.fromkeys(variants))
-
-
-def sender_hashes(vault: Crypto, address: str) -> list[str]:
-    """Keyed hashes of every form of `address` under every configured key."""
-    return [h for variant in address_variants(address) for h in vault.lookup_hashes(variant)]
-
-
-def was_silenced(session: Session, hashes: list[str]) -> bool:
-    """True when an incident of this sender still on record was put in silent mode.
-
-    Silence carries over to the sender's next incident: whoever asked for it is still at the
-    same risk. It lasts as long as the records do: purged incidents no longer match any hash.
-    """
-    return session.exec(
-        select(Incident.id).where(Incident.defender_hash.in_(hashes), Incident.silent)
-    ).first() is not None
 
 
 def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -61,8 +46,9 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
         if address is None:
             return f"#{number}: the sender's number is withheld or erased; nothing to block."
         expires = now + timedelta(days=BLOCK_DAYS)
-        for variant in address_variants(address):
-            _upsert_block(session, rt.vault.lookup_hash(variant), staff.id, number, now, expires)
+        # the person, on every channel: lookups match their key in all its forms
+        _upsert_block(session, rt.vault.lookup_hash(key_of(address)), staff.id, number, now,
+                      expires)
         session.add(Event(incident_id=number, at=now, kind="blocked", actor=staff.id,
                           detail=f"sender blocked for {BLOCK_DAYS} days"))
         session.commit()
@@ -90,7 +76,7 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
             hashes = [b for b in session.exec(
                 select(Block.address_hash).where(Block.incident_id == number)).all()]
         else:
-            hashes = sender_hashes(rt.vault, rt.vault.decrypt(incident.defender_enc))
+            hashes = person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
         removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
         if removed:
             session.add(Event(incident_id=number, at=now, kind="unblocked", actor=staff.id))

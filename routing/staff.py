@@ -12,29 +12,24 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing import jobs
+from routing import outbox
 from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_reply
-from routing.delivery import queue_message
+from routing.directory import staff_name
 from routing.escalation import advance_now
-from routing.incidents import AckOutcome, acknowledge, resolve, staff_name
+from routing.incidents import AckOutcome, acknowledge, resolve
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.safety import block_command, silent_command, unblock_command
+from routing.staff_calls import request_call
+from routing.staffstate import mark_opted_in, mark_opted_out
 from routing.tables import Event, Incident, Page, StaffState
 from routing.texts import CHANNEL_LABEL, HELP
+from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 ERROR_REPLIES_PER_HOUR = 3  # so two bots answering each other can never loop for long
 WHATSAPP_WINDOW = timedelta(hours=24)
-
-
-def staff_phone(rt: Runtime, staff_id: str | None) -> str | None:
-    try:
-        person = rt.rota.current().staff.get(staff_id or "")
-    except Exception:
-        return None
-    return person.phone if person else None
 
 
 def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
@@ -44,7 +39,7 @@ def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
         mark_opted_out(rt, staff.id, reason=f"texted {parsed.word}")
         return None  # the carrier confirms opt-outs; Twilio would refuse ours anyway
     if isinstance(parsed, OptIn):
-        _set_opted_out(rt, staff.id, False, f"texted {parsed.word}")
+        mark_opted_in(rt, staff.id, f"texted {parsed.word}")
         return "Welcome back: you will get hotline pages by SMS again."
     if isinstance(parsed, NotUnderstood):
         return _error_reply(rt, staff.id, f"Not understood ({parsed.reason}). {HELP}")
@@ -86,21 +81,21 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
     if outcome.result in ("not_found", "resolved"):
         return _explain(rt, outcome)
     now = rt.clock()
-    with Session(rt.engine, expire_on_commit=False) as session:
-        incident = lock_incident(session, number)
-        if (incident.channel == "whatsapp" and incident.last_inbound_at
+    with unit_of_work(rt) as uow:
+        incident = lock_incident(uow.session, number)
+        to = rt.vault.decrypt(incident.defender_enc)
+        if to is None:
+            return (f"#{number}: the defender's number is withheld or erased; nothing can "
+                    "reach them from here.")
+        channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
+        if (channel == "whatsapp" and incident.last_inbound_at
                 and now - incident.last_inbound_at > WHATSAPP_WINDOW):
             return (f"#{number}: WhatsApp allows replies only within 24 h of the defender's last "
                     f"message. CALL {number} instead.")
-        to = rt.vault.decrypt(incident.defender_enc)
-        channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
-        message = queue_message(session, rt, to=to, body=command.text, purpose="reply",
-                                channel=channel, incident_id=number, staff_id=staff.id)
-        session.add(Event(incident_id=number, at=now, kind="replied", actor=staff.id,
-                          detail=f"{channel} reply"))
-        session.commit()
-        message_id = message.id
-    jobs.schedule_delivery(rt, message_id)
+        outbox.add_message(uow, to=to, body=command.text, purpose="reply", incident_id=number,
+                           staff_id=staff.id)
+        uow.session.add(Event(incident_id=number, at=now, kind="replied", actor=staff.id,
+                              detail=f"{channel} reply"))
     sender = show_number(to, rt.settings.reveal_numbers)
     took = " You took it." if outcome.result == "acked" else ""
     return f"#{number}: reply sent to {sender} by {CHANNEL_LABEL[channel]}.{took}"
@@ -127,8 +122,6 @@ def _resolve(rt: Runtime, staff: Staff, command: Command) -> str:
 
 
 def _call(rt: Runtime, staff: Staff, command: Command) -> str:
-    from routing.staff_calls import request_call
-
     return request_call(rt, staff, command.incident)
 
 
@@ -180,51 +173,6 @@ def _error_reply(rt: Runtime, staff_id: str, text: str) -> str | None:
         log.info("error reply to %s suppressed (over %d this hour)", staff_id,
                  ERROR_REPLIES_PER_HOUR)
     return text if allowed else None
-
-
-def mark_opted_out(rt: Runtime, staff_id: str, reason: str) -> None:
-    """Record that SMS can no longer reach this person and tell the fallback contacts once."""
-    if not _set_opted_out(rt, staff_id, True, reason):
-        return
-    try:
-        rota = rt.rota.current()
-    except Exception:
-        log.exception("rota unavailable: fallback contacts not told that %s went dark", staff_id)
-        return
-    name = staff_name(rt, staff_id)
-    person = rota.staff.get(staff_id)
-    calls = "They get calls only." if person and "call" in person.notify else \
-        "They cannot be paged until they text START."
-    text = f"Hotline alert: {name}'s pager went dark ({reason}). {calls}"
-    ids = []
-    with Session(rt.engine) as session:
-        for contact in rota.fallback:
-            if contact != staff_id and contact in rota.staff:
-                ids.append(queue_message(session, rt, to=rota.staff[contact].phone, body=text,
-                                         purpose="alert", staff_id=contact).id)
-        session.commit()
-    for message_id in ids:
-        jobs.schedule_delivery(rt, message_id)
-
-
-def _set_opted_out(rt: Runtime, staff_id: str, value: bool, reason: str) -> bool:
-    """Returns True when the flag changed."""
-    now = rt.clock()
-    with Session(rt.engine) as session:
-        state = session.get(StaffState, staff_id)
-        if state is None:
-            if not value:
-                return False
-            state = StaffState(staff_id=staff_id)
-        elif state.opted_out == value:
-            return False
-        state.opted_out, state.opted_out_at = value, now if value else None
-        session.add(state)
-        session.add(Event(at=now, kind="staff_opted_out" if value else "staff_opted_in",
-                          actor=staff_id, detail=reason))
-        session.commit()
-    log.warning("staff %s %s (%s)", staff_id, "opted out" if value else "opted back in", reason)
-    return True
 
 
 HANDLERS = {

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing.calls import queue_call, schedule_call
+from routing import outbox
+from routing.directory import staff_name
 from routing.escalation import advance_now
-from routing.incidents import acknowledge, staff_name
+from routing.identity import phone_number
+from routing.incidents import acknowledge
 from routing.runtime import Runtime
 from routing.tables import Call, Event, Incident, Page
+from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +111,15 @@ def request_call(rt: Runtime, staff: Staff, incident_id: int) -> str:
     if outcome.result == "resolved":
         return f"#{incident_id} is already resolved."
     now = rt.clock()
-    with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.get(Incident, incident_id)
+    with unit_of_work(rt) as uow:
+        incident = uow.session.get(Incident, incident_id)
         if _dialable(rt, incident) is None:
             return (f"#{incident_id}: the defender's number is withheld or cannot be called. "
                     f"R{incident_id} text replies by SMS where possible.")
-        call = queue_call(session, rt, to=staff.phone, purpose="bridge", incident_id=incident_id,
-                          staff_id=staff.id)
-        session.add(Event(incident_id=incident_id, at=now, kind="call_requested",
-                          actor=staff.id))
-        session.commit()
-        call_id = call.id
-    schedule_call(rt, call_id)
+        outbox.add_call(uow, to=staff.phone, purpose="bridge", incident_id=incident_id,
+                        staff_id=staff.id)
+        uow.session.add(Event(incident_id=incident_id, at=now, kind="call_requested",
+                              actor=staff.id))
     took = " You took it." if outcome.result == "acked" else ""
     return (f"Calling you now for #{incident_id}: answer and press 1 to be connected to the "
             f"defender.{took}")
@@ -136,9 +136,7 @@ def _dialable(rt: Runtime, incident: Incident | None) -> str | None:
 
 def bridge_call(rt: Runtime, incident_id: int, called: str, digits: str | None) -> StaffCallPlan:
     """A staff member answered a CALL (or chose to call back from a notification call)."""
-    from routing.voice import caller_address
-
-    staff = rt.rota.current().staff_by_phone(caller_address(called) or called)
+    staff = rt.rota.current().staff_by_phone(phone_number(called) or called)
     if staff is None:
         return StaffCallPlan("not_staff", incident_id)
     with Session(rt.engine) as session:

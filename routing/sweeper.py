@@ -14,59 +14,85 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from routing.calls import due_calls, place_call
-from routing.delivery import deliver_message, due_messages
+from routing import intake, outbox, sending
 from routing.escalation import run_step
-from routing.incidents import thread_message
 from routing.runtime import Runtime
-from routing.tables import Incident, Message
+from routing.tables import Call, Incident, Message
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 0.5
 STEP_GRACE = timedelta(seconds=0.3)  # the scheduled job normally runs it first
-MESSAGE_GRACE = timedelta(seconds=3)
+SEND_GRACE = timedelta(seconds=3)
 ORPHAN_GRACE = timedelta(seconds=3)
+BATCH = 200
 
 
 @dataclass
 class SweepReport:
     steps: int = 0
-    messages: int = 0
+    sends: int = 0
     threaded: int = 0
 
 
-def sweep(rt: Runtime) -> SweepReport:
-    """One pass. Returns how much overdue work this pass did itself."""
+def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
+    """One pass: thread stored-but-unrouted contacts, run overdue steps, send overdue rows.
+    Returns how much overdue work this pass found. `grace` (default: each kind's own) is how
+    long the queue gets to do the work first; zero runs everything that is due."""
     now = rt.clock()
+    step_grace = STEP_GRACE if grace is None else grace
+    send_grace = SEND_GRACE if grace is None else grace
+    orphan_grace = ORPHAN_GRACE if grace is None else grace
     report = SweepReport()
     with Session(rt.engine) as session:
-        orphans = session.exec(
+        orphans = [("message", i) for i in session.exec(
             select(Message.id).where(Message.direction == "in", Message.purpose == "defender",
                                      Message.status == "received",
-                                     Message.created_at <= now - ORPHAN_GRACE).limit(200)
-        ).all()
+                                     Message.created_at <= now - orphan_grace).limit(BATCH)
+        ).all()] + [("call", i) for i in session.exec(
+            select(Call.id).where(Call.direction == "in", Call.purpose == "defender",
+                                  Call.incident_id.is_(None), Call.status == "ringing",
+                                  Call.created_at <= now - orphan_grace).limit(BATCH)
+        ).all()]
         steps = session.exec(
             select(Incident.id, Incident.next_step).where(
-                Incident.status == "open", Incident.next_step_at <= now - STEP_GRACE
-            ).order_by(Incident.next_step_at).limit(200)
+                Incident.status == "open", Incident.next_step_at <= now - step_grace
+            ).order_by(Incident.next_step_at).limit(BATCH)
         ).all()
-        messages = due_messages(session, rt, MESSAGE_GRACE)
-        calls = due_calls(session, rt, MESSAGE_GRACE)
+        sends = outbox.overdue(session, now, send_grace, BATCH)
         session.rollback()  # release the (SQLite) lock before doing the work
-    for message_id in orphans:
-        report.threaded += _guarded(thread_message, rt, message_id) is not None
+    for kind, row_id in orphans:
+        report.threaded += _guarded(intake.thread, rt, kind, row_id) is not None
     for incident_id, step in steps:
-        report.steps += bool(_guarded(run_step, rt, incident_id, step))
-    for message_id in messages:
-        _guarded(deliver_message, rt, message_id)
-        report.messages += 1
-    for call_id in calls:  # notification calls and CALL bridges the queue lost
-        _guarded(place_call, rt, call_id)
+        report.steps += 1
+        run_soon(rt, incident_id, step)
+    for kind, row_id, priority in sends:
+        report.sends += 1
+        send_soon(rt, kind, row_id, priority)
     if report.steps or report.threaded:
-        log.warning("sweeper ran %d overdue step(s), threaded %d message(s)", report.steps,
+        log.warning("sweeper found %d overdue step(s), threaded %d contact(s)", report.steps,
                     report.threaded)
     return report
+
+
+STEP_PRIORITY = -1  # a step writes pages: it goes before any send
+
+
+def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
+    """Run an escalation step in the worker's pool, or here when there is none."""
+    if rt.pool is None:
+        _guarded(run_step, rt, incident_id, step)
+    else:
+        rt.pool.submit(STEP_PRIORITY, ("step", incident_id, step),
+                       lambda: run_step(rt, incident_id, step))
+
+
+def send_soon(rt: Runtime, kind: str, row_id: int, priority: int) -> None:
+    """Send an outbox row through the worker's pool, or here when there is none."""
+    if rt.pool is None:
+        _guarded(sending.deliver, rt, kind, row_id)
+    else:
+        rt.pool.submit(priority, (kind, row_id), lambda: sending.deliver(rt, kind, row_id))
 
 
 def _guarded(func, *args):  # noqa: ANN001, ANN202

@@ -55,10 +55,12 @@ class Incident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default="open", index=True)
-    channel: str  # sms | whatsapp | voice
+    channel: str  # the channel that opened it: sms | whatsapp | voice
     language: str
+    # the person (routing.identity): a keyed hash of "+E164", or of "unidentified:<sid>"
     defender_hash: str = Field(index=True)
-    defender_enc: str | None = None  # the defender's address, e.g. "whatsapp:+4477…"
+    # where replies go: the address the person last used, e.g. "whatsapp:+4477…"
+    defender_enc: str | None = None
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     first_paged_at: datetime | None = _when()
     acknowledged_at: datetime | None = _when()
@@ -114,7 +116,7 @@ class Message(SQLModel, table=True):
     media_types: str = ""
     # inbound: received, threaded, blocked, handled; outbound: pending, submitting, retrying,
     # held (a surge digest), then Twilio's queued/sent/delivered/failed/undelivered (moving only
-    # forward), or cancelled: see routing.delivery
+    # forward), or cancelled: see routing.outbox
     status: str = "received"
     error_code: int | None = None
     attempts: int = 0
@@ -150,8 +152,12 @@ class Call(SQLModel, table=True):
     staff_id: str | None = None
     address_hash: str
     address_enc: str | None = None
+    # inbound: Twilio's call statuses; outbound: the outbox's (routing.outbox), then Twilio's
     status: str = "ringing"
     answered_by: str | None = None
+    error_code: int | None = None
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = _when(index=True)
     recording_sid: str | None = Field(default=None, unique=True)
     recording_enc: str | None = None
     transcript_enc: str | None = None

@@ -18,16 +18,18 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-import phonenumbers
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 import oncall
-from routing import jobs
-from routing.incidents import acknowledge, is_blocked
+from routing import intake
+from routing.identity import phone_number
+from routing.incidents import acknowledge
+from routing.intake import VoiceCall
 from routing.locks import lock_incident
 from routing.runtime import Runtime
 from routing.tables import Call, Event, Incident
+from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ SCREEN_TIMEOUT_S = 8  # a staff member has this long to press 1 once they pick u
 VOICEMAIL_MAX_S = 120
 MENU_TIMEOUT_S = 5
 MAX_NUMBERS = 10  # Twilio dials at most ten <Number>s at once
-WITHHELD = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
 CALLER_GONE = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
@@ -77,88 +78,17 @@ def ring_hold(rota: oncall.Rota) -> timedelta:
                      + VOICEMAIL_MAX_S + 60)
 
 
-def caller_address(raw_from: str) -> str | None:
-    """E.164 of a caller, or None when the number is withheld ("anonymous", or one of the
-    placeholder numbers Twilio puts in From for anonymous, restricted, blocked or unknown)."""
-    try:
-        parsed = phonenumbers.parse(raw_from.strip(), None)
-    except phonenumbers.NumberParseException:
-        return None
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if e164 in WITHHELD or not phonenumbers.is_possible_number(parsed):
-        return None
-    return e164
-
-
-def open_call(rt: Runtime, call_sid: str, raw_from: str, *, hold: timedelta | None) -> int | None:
-    """Store an inbound call and open or join its caller's incident; idempotent by CallSid.
-
-    `hold`: how long escalation waits for the live flow (None: page at once, as the fallback
-    does). Returns the incident id, or None for a blocked caller.
-    """
-    for _attempt in range(3):
-        try:
-            return _open_once(rt, call_sid, raw_from, hold)
-        except IntegrityError:
-            continue  # a racing delivery of the same call, or of the same caller: join it
-    raise RuntimeError(f"could not store call {call_sid}")
-
-
-def _open_once(rt: Runtime, call_sid: str, raw_from: str, hold: timedelta | None) -> int | None:
-    now = rt.clock()
-    address = caller_address(raw_from)
-    # a withheld number cannot be threaded with anything: one incident per call
-    key = address or f"withheld:{call_sid}"
-    with Session(rt.engine, expire_on_commit=False) as session:
-        known = session.exec(select(Call).where(Call.sid == call_sid)).first()
-        if known is not None:
-            return known.incident_id
-        hashes = rt.vault.lookup_hashes(key)
-        if is_blocked(session, hashes, now):
-            session.add(Event(at=now, kind="blocked_call", actor="system"))
-            session.commit()
-            return None
-        incident = session.exec(
-            select(Incident).where(Incident.defender_hash.in_(hashes),
-                                   Incident.status != "resolved").with_for_update()
-        ).first()
-        if incident is None:
-            incident = Incident(
-                channel="voice", language=rt.settings.default_language,
-                defender_hash=rt.vault.lookup_hash(key), defender_enc=rt.vault.encrypt(address),
-                opened_at=now, next_step=0, next_step_at=now + (hold or timedelta(0)),
-            )
-            session.add(incident)
-            session.flush()
-            session.add(Event(incident_id=incident.id, at=now, kind="opened", actor="defender",
-                              detail="voice call"))
-        else:
-            session.add(Event(incident_id=incident.id, at=now, kind="call", actor="defender",
-                              detail="voice call"))
-        incident.last_inbound_at = now
-        session.add(Call(incident_id=incident.id, direction="in", purpose="defender",
-                         sid=call_sid, address_hash=rt.vault.lookup_hash(key),
-                         address_enc=rt.vault.encrypt(address), status="ringing",
-                         created_at=now, updated_at=now))
-        session.commit()
-        return incident.id
-
-
-def answer_call(rt: Runtime, form) -> Plan:  # noqa: ANN001
-    """The first step of an inbound call. A repeated CallSid gets the same plan again and
-    opens nothing new. Raises routing.incidents.BadWebhook when CallSid is missing."""
-    from routing.incidents import BadWebhook
-
-    call_sid = (form.get("CallSid") or "").strip()
-    if not call_sid:
-        raise BadWebhook("CallSid is required")
+def answer_call(rt: Runtime, call: VoiceCall) -> Plan:
+    """The first step of an inbound call: the call goes through the intake (stored, then its
+    caller's incident opened or joined). A repeated CallSid gets the same plan again and
+    opens nothing new."""
     rota = rt.rota.current()
-    incident_id = open_call(rt, call_sid, form.get("From") or "", hold=ring_hold(rota))
-    if incident_id is None:
+    received = intake.receive(rt, call, hold=ring_hold(rota))
+    if received.incident_id is None:
         return Hangup(rt.settings.default_language)
     if len(rt.settings.languages) > 1:
-        return Menu(incident_id, tuple(rt.settings.languages))
-    return next_ring(rt, incident_id, 1)
+        return Menu(received.incident_id, tuple(rt.settings.languages))
+    return next_ring(rt, received.incident_id, 1)
 
 
 def choose_language(rt: Runtime, incident_id: int, digits: str) -> Plan:
@@ -200,7 +130,7 @@ def screen(rt: Runtime, incident_id: int, called: str, digits: str | None,
         return "prompt"
     if digits != "1":
         return "decline"
-    staff = rt.rota.current().staff_by_phone(caller_address(called) or called)
+    staff = rt.rota.current().staff_by_phone(phone_number(called) or called)
     now = rt.clock()
     if leg_sid:
         try:
@@ -257,18 +187,16 @@ def release_hold(rt: Runtime, incident_id: int, kind: str, detail: str) -> bool:
     already escalating) is left alone. Returns True when the hold was released.
     """
     now = rt.clock()
-    with Session(rt.engine) as session:
-        incident = lock_incident(session, incident_id)
+    with unit_of_work(rt) as uow:
+        incident = lock_incident(uow.session, incident_id)
         if (incident is None or incident.status != "open" or incident.next_step != 0
                 or incident.first_paged_at is not None or incident.next_step_at is None
                 or incident.next_step_at <= now):
-            session.rollback()
             return False
         incident.next_step_at = now
-        session.add(Event(incident_id=incident_id, at=now, kind=kind, actor="defender",
-                          detail=detail))
-        session.commit()
-    jobs.schedule_step(rt, incident_id, 0, now)
+        uow.session.add(Event(incident_id=incident_id, at=now, kind=kind, actor="defender",
+                              detail=detail))
+        uow.schedule_step(incident_id, 0, now)
     return True
 
 

@@ -8,19 +8,35 @@ whoever took the incident and put in any later page.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import select
 
-from routing import jobs
-from routing.calls import store_recording, store_transcript
-from routing.delivery import queue_message
-from routing.masking import show_number
+from routing.intake import relay_to_taker
 from routing.runtime import Runtime
-from routing.tables import Incident
-from routing.texts import relay_text
+from routing.tables import Call, Event
+from routing.uow import unit_of_work
 from routing.voice import release_hold
 
 log = logging.getLogger(__name__)
+TRANSCRIPT_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Twilio's recording status callback, parsed."""
+
+    call_sid: str
+    recording_sid: str | None
+    url: str | None
+    status: str  # completed, absent, failed
+
+
+@dataclass(frozen=True)
+class Transcript:
+    recording_sid: str
+    status: str
+    text: str
 
 
 def voicemail_left(rt: Runtime, incident_id: int) -> None:
@@ -28,52 +44,62 @@ def voicemail_left(rt: Runtime, incident_id: int) -> None:
     release_hold(rt, incident_id, "voicemail_left", "the caller left a voicemail")
 
 
-def recording_ready(rt: Runtime, incident_id: int | None, form) -> None:  # noqa: ANN001
+def recording_ready(rt: Runtime, incident_id: int | None, recording: Recording) -> None:
     """Recording status callback: keep the recording, page the incident, and tell whoever
     already took it (a caller who also texted) that a voicemail is waiting. A repeated
     RecordingSid changes nothing."""
-    status = (form.get("RecordingStatus") or "completed").lower()
-    recording_sid, url = form.get("RecordingSid"), form.get("RecordingUrl")
-    call_sid = form.get("CallSid") or ""
-    if status != "completed" or not recording_sid or not url:
-        log.info("recording of call %s not usable (status %s)", call_sid, status)
+    if recording.status != "completed" or not recording.recording_sid or not recording.url:
+        log.info("recording of call %s not usable (status %s)", recording.call_sid,
+                 recording.status)
         if incident_id is not None:
-            release_hold(rt, incident_id, "voicemail_failed", f"recording {status}")
+            release_hold(rt, incident_id, "voicemail_failed", f"recording {recording.status}")
         return
-    stored_for = store_recording(rt, call_sid=call_sid, recording_sid=recording_sid, url=url,
-                                 incident_id=incident_id)
+    stored_for = _store_recording(rt, recording)
     if stored_for is None:
         return
     if not release_hold(rt, stored_for, "voicemail_left", "the caller left a voicemail"):
-        _relay_to_acker(rt, stored_for, f"[voicemail waiting: CALL {stored_for} to call back]")
+        relay_to_taker(rt, stored_for, f"[voicemail waiting: CALL {stored_for} to call back]")
 
 
-def transcript_ready(rt: Runtime, form) -> None:  # noqa: ANN001
+def transcript_ready(rt: Runtime, transcript: Transcript) -> None:
     """Transcription callback: keep the text; relay it to whoever took the incident."""
-    if (form.get("TranscriptionStatus") or "").lower() != "completed":
+    text = transcript.text.strip()[:TRANSCRIPT_MAX]
+    if transcript.status != "completed" or not text:
         return
-    text = (form.get("TranscriptionText") or "").strip()
-    if not text or not form.get("RecordingSid"):
-        return
-    taken = store_transcript(rt, recording_sid=form["RecordingSid"], text=text[:1000])
-    if taken is not None:
-        _relay_to_acker(rt, taken[0], f"[voicemail] {text[:1000]}")
+    incident_id = _store_transcript(rt, transcript.recording_sid, text)
+    if incident_id is not None:
+        relay_to_taker(rt, incident_id, f"[voicemail] {text}")
 
 
-def _relay_to_acker(rt: Runtime, incident_id: int, body: str) -> None:
-    from routing.staff import staff_phone
+def _store_recording(rt: Runtime, recording: Recording) -> int | None:
+    """Keep a voicemail's recording (encrypted; never logged). Returns the incident id it
+    belongs to, or None for a repeated callback or a call we never stored."""
+    now = rt.clock()
+    with unit_of_work(rt) as uow:
+        session = uow.session
+        if session.exec(select(Call.id).where(Call.recording_sid == recording.recording_sid)
+                        ).first():
+            return None  # a repeated delivery: done the first time
+        call = session.exec(select(Call).where(Call.sid == recording.call_sid)
+                            .with_for_update()).first()
+        if call is None:
+            log.warning("recording for unknown call %s not stored", recording.call_sid)
+            return None
+        call.recording_sid, call.recording_enc = recording.recording_sid, \
+            rt.vault.encrypt(recording.url)
+        call.updated_at = now
+        session.add(Event(incident_id=call.incident_id, at=now, kind="voicemail",
+                          actor="defender", detail=f"recording on call {call.id}"))
+        return call.incident_id
 
-    with Session(rt.engine, expire_on_commit=False) as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None or incident.status != "acknowledged" or not incident.acknowledged_by:
-            return
-        phone = staff_phone(rt, incident.acknowledged_by)
-        if not phone:
-            return
-        sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
-        message = queue_message(session, rt, to=phone, purpose="relay", incident_id=incident_id,
-                                staff_id=incident.acknowledged_by,
-                                body=relay_text(incident_id, sender, body))
-        session.commit()
-        message_id = message.id
-    jobs.schedule_delivery(rt, message_id)
+
+def _store_transcript(rt: Runtime, recording_sid: str, text: str) -> int | None:
+    """Keep a voicemail's transcript (encrypted) once. Returns its incident id, or None."""
+    with unit_of_work(rt) as uow:
+        call = uow.session.exec(
+            select(Call).where(Call.recording_sid == recording_sid).with_for_update()
+        ).first()
+        if call is None or call.transcript_enc is not None:
+            return None
+        call.transcript_enc, call.updated_at = rt.vault.encrypt(text), rt.clock()
+        return call.incident_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from routing.incidents import BadWebhook
+from webhooks.forms import BadWebhook
 
 
 def register(app: Flask) -> None:

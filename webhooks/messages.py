@@ -7,8 +7,9 @@ import logging
 from flask import Blueprint, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from routing.delivery import record_status
+from routing import sending
 from routing.inbound import receive_message
+from webhooks import forms
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 
@@ -19,7 +20,7 @@ bp = Blueprint("twilio_messages", __name__, url_prefix="/twilio")
 @bp.post("/sms")
 @twilio_signed
 def sms():  # noqa: ANN201
-    reply = receive_message(current_app.extensions["hotline"], request.form)
+    reply = receive_message(current_app.extensions["hotline"], forms.text_message(request.form))
     response = MessagingResponse()
     if reply:
         response.message(reply)
@@ -34,15 +35,9 @@ def status():  # noqa: ANN201
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid")
     if sid:
-        code = form.get("ErrorCode")
-        ours = request.args.get("message", "")
-        record_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
-                      int(code) if code and code.isdigit() else None,
-                      message_id=int(ours) if ours.isdigit() else None)
+        sending.message_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
+                               forms.error_code(form), forms.query_id("message"))
     elif form.get("CallSid"):
-        from routing.calls import record_call_status
-
-        ours = request.args.get("call", "")
-        record_call_status(rt, form["CallSid"], form.get("CallStatus") or "",
-                           form.get("AnsweredBy"), call_id=int(ours) if ours.isdigit() else None)
+        sending.call_status(rt, form["CallSid"], form.get("CallStatus") or "",
+                            form.get("AnsweredBy"), forms.query_id("call"))
     return ("", 204)

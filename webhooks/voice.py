@@ -13,7 +13,8 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from routing import staff_calls, voice, voicemail
-from routing.incidents import BadWebhook
+from webhooks import forms
+from webhooks.forms import BadWebhook
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 from webhooks.voice_twiml import (
@@ -31,21 +32,12 @@ def _rt():  # noqa: ANN202
     return current_app.extensions["hotline"]
 
 
-def _int_arg(name: str) -> int:
-    value = request.args.get(name, "")
-    if not value.isdigit():
-        raise BadWebhook(f"query parameter {name} must be a number")
-    return int(value)
-
-
-def _incident_arg() -> int | None:
-    value = request.args.get("incident", "")
-    return int(value) if value.isdigit() else None
+def _id(name: str) -> int:
+    return forms.required_query_id(name)
 
 
 def _digits() -> str | None:
-    digits = request.form.get("Digits")
-    return digits.strip() if digits is not None and digits.strip() else None
+    return forms.digits(request.form)
 
 
 def caller_safe(view):  # noqa: ANN001, ANN201
@@ -60,7 +52,7 @@ def caller_safe(view):  # noqa: ANN001, ANN201
         except Exception:
             log.exception("voice step %s failed; the caller gets the voicemail", request.path)
             try:
-                return twiml(fallback_call_twiml(_rt(), _incident_arg()))
+                return twiml(fallback_call_twiml(_rt(), forms.query_id("incident")))
             except Exception:
                 log.exception("even the fallback TwiML could not be built")
                 return twiml(fallback_call_twiml(None, None))
@@ -73,7 +65,7 @@ def caller_safe(view):  # noqa: ANN001, ANN201
 @caller_safe
 def incoming():  # noqa: ANN201
     rt = _rt()
-    return twiml(caller_twiml(rt, voice.answer_call(rt, request.form)))
+    return twiml(caller_twiml(rt, voice.answer_call(rt, forms.voice_call(request.form))))
 
 
 @bp.post("/voice/language")
@@ -81,7 +73,7 @@ def incoming():  # noqa: ANN201
 @caller_safe
 def language():  # noqa: ANN201
     rt = _rt()
-    plan = voice.choose_language(rt, _int_arg("incident"), _digits() or "")
+    plan = voice.choose_language(rt, _id("incident"), _digits() or "")
     return twiml(caller_twiml(rt, plan))
 
 
@@ -90,7 +82,7 @@ def language():  # noqa: ANN201
 @caller_safe
 def dial_result():  # noqa: ANN201
     rt = _rt()
-    plan = voice.dial_result(rt, _int_arg("incident"), _int_arg("level"), request.form)
+    plan = voice.dial_result(rt, _id("incident"), _id("level"), request.form)
     return twiml(caller_twiml(rt, plan))
 
 
@@ -99,7 +91,7 @@ def dial_result():  # noqa: ANN201
 def screen():  # noqa: ANN201
     """The staff leg of a ringing defender call (Dial <Number url>)."""
     rt = _rt()
-    incident_id = _int_arg("incident")
+    incident_id = _id("incident")
     called = request.form.get("To") or request.form.get("Called") or ""
     result = voice.screen(rt, incident_id, called, _digits(), request.form.get("CallSid"))
     return twiml(screen_twiml(rt, incident_id, result, voice.incident_language(rt, incident_id)))
@@ -111,7 +103,7 @@ def screen():  # noqa: ANN201
 def recorded():  # noqa: ANN201
     """The caller finished the voicemail (Record action)."""
     rt = _rt()
-    incident_id = _incident_arg()
+    incident_id = forms.query_id("incident")
     if incident_id is not None:
         voicemail.voicemail_left(rt, incident_id)
     language = voice.incident_language(rt, incident_id)
@@ -122,14 +114,16 @@ def recorded():  # noqa: ANN201
 @twilio_signed
 def recording():  # noqa: ANN201
     """Recording status callback: store (encrypted) and page. Repeats change nothing."""
-    voicemail.recording_ready(_rt(), _incident_arg(), request.form)
+    voicemail.recording_ready(_rt(), forms.query_id("incident"), forms.recording(request.form))
     return ("", 204)
 
 
 @bp.post("/voice/transcript")
 @twilio_signed
 def transcript():  # noqa: ANN201
-    voicemail.transcript_ready(_rt(), request.form)
+    transcript = forms.transcript(request.form)
+    if transcript is not None:
+        voicemail.transcript_ready(_rt(), transcript)
     return ("", 204)
 
 
@@ -138,8 +132,8 @@ def transcript():  # noqa: ANN201
 def notify():  # noqa: ANN201
     """A notification call to staff: answered, then 1 (take it) or 2 (pass)."""
     rt = _rt()
-    page_id = _int_arg("page")
-    plan = staff_calls.notify_call(rt, _int_arg("incident"), page_id, _digits(),
+    page_id = _id("page")
+    plan = staff_calls.notify_call(rt, _id("incident"), page_id, _digits(),
                                    request.form.get("AnsweredBy"), request.form.get("CallSid"))
     return twiml(staff_call_twiml(rt, plan, page_id=page_id))
 
@@ -150,5 +144,5 @@ def bridge():  # noqa: ANN201
     """CALL 17: the staff member answered; 1 connects them to the defender."""
     rt = _rt()
     called = request.form.get("To") or request.form.get("Called") or ""
-    plan = staff_calls.bridge_call(rt, _int_arg("incident"), called, _digits())
+    plan = staff_calls.bridge_call(rt, _id("incident"), called, _digits())
     return twiml(staff_call_twiml(rt, plan))

@@ -1,6 +1,6 @@
 """TwiML for every call-flow plan (routing.voice, routing.staff_calls).
 
-Every URL we hand Twilio comes from routing.calls.flow_url: absolute under HOTLINE_PUBLIC_URL,
+Every URL we hand Twilio comes from routing.runtime.flow_url: absolute under HOTLINE_PUBLIC_URL,
 query included, because that exact URL is what Twilio signs when it calls back.
 """
 
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from routing.calls import flow_url
-from routing.runtime import Runtime
+from routing.runtime import Runtime, flow_url
 from routing.staff_calls import StaffCallPlan
 from routing.texts import CHANNEL_LABEL
 from routing.voice import (

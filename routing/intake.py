@@ -1,0 +1,257 @@
+"""The one intake: every call and message a defender sends comes in here.
+
+Every channel hands routing a typed, validated contact (webhooks parse Twilio's forms; routing
+never sees one): a `TextMessage` (SMS, MMS, WhatsApp) or a `VoiceCall`. `receive` stores it
+first, in its own commit, so nothing a defender sent is lost when a later step fails; then
+`thread` resolves the person behind it (routing.identity) and opens or joins their incident.
+Anything stored but not threaded (a crash in between, or the fallback URL, which only stores)
+is threaded by the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from routing import outbox
+from routing.commands import OPT_IN_WORDS, OPT_OUT_WORDS
+from routing.directory import staff_phone
+from routing.identity import (
+    Party,
+    is_blocked,
+    party,
+    person_hashes,
+    unresolved_incident,
+    was_silenced,
+)
+from routing.language import guess_language
+from routing.masking import show_number
+from routing.runtime import Runtime
+from routing.tables import Call, Event, Incident, Message
+from routing.texts import auto_reply, relay_text
+from routing.uow import UnitOfWork, unit_of_work
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    """An SMS, MMS or WhatsApp message as Twilio delivered it (already validated)."""
+
+    sid: str
+    sender: str  # Twilio's From: "+4477…" or "whatsapp:+4477…"
+    body: str
+    media_types: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def channel(self) -> str:
+        return "whatsapp" if self.sender.startswith("whatsapp:") else "sms"
+
+    @property
+    def kind(self) -> str:
+        return "message"
+
+
+@dataclass(frozen=True)
+class VoiceCall:
+    """A call to the hotline number (already validated)."""
+
+    sid: str
+    sender: str  # Twilio's From: "+4477…", "anonymous", "client:…"
+
+    @property
+    def channel(self) -> str:
+        return "voice"
+
+    @property
+    def kind(self) -> str:
+        return "call"
+
+
+Contact = TextMessage | VoiceCall
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the intake did. `row_id` None: a repeated delivery, nothing done again."""
+
+    row_id: int | None
+    incident_id: int | None = None
+    opened: bool = False
+    blocked: bool = False
+    auto_reply: str | None = None
+
+
+def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
+            route: bool = True, hold: timedelta | None = None,
+            schedule: bool = True) -> Received:
+    """Store `contact`, then (with `route`) open or join its person's incident.
+
+    `staff_id`: the message is a staff member's command: stored, never threaded. `hold`: how
+    long a new incident's escalation waits (a live call being rung through). `schedule`:
+    False keeps Redis out of it (the fallback URL); the sweeper then runs the first step.
+    A repeated delivery (same sid) returns the first delivery's incident and does nothing.
+    """
+    row_id = store(rt, contact, staff_id=staff_id)
+    if row_id is None:
+        return Received(None, incident_id=_incident_of(rt, contact))
+    if staff_id is not None or not route:
+        return Received(row_id)
+    try:
+        return thread(rt, contact.kind, row_id, hold=hold, schedule=schedule)
+    except Exception:
+        if isinstance(contact, VoiceCall):
+            raise  # the caller is on the line: the voice step answers the fallback voicemail
+        log.exception("%s %s stored but not routed; the sweeper will retry", contact.kind, row_id)
+        return Received(row_id)
+
+
+def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int | None:
+    """Commit the contact as received. Returns its row id, or None for a repeated delivery."""
+    now = rt.clock()
+    who = party(contact.sender, contact.channel, contact.sid)
+    shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
+    if isinstance(contact, TextMessage):
+        row: Message | Call = Message(
+            direction="in", channel=contact.channel,
+            purpose="command" if staff_id else "defender", sid=contact.sid, staff_id=staff_id,
+            address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
+            body_enc=rt.vault.encrypt(contact.body), media_count=len(contact.media_types),
+            media_types=",".join(contact.media_types), status="received",
+            created_at=now, updated_at=now,
+        )
+    else:
+        row = Call(direction="in", purpose="defender", sid=contact.sid,
+                   address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
+                   status="ringing", created_at=now, updated_at=now)
+    try:
+        with unit_of_work(rt) as uow:
+            uow.session.add(row)
+        return row.id
+    except IntegrityError:
+        log.info("repeated delivery of %s %s ignored", contact.kind, contact.sid)
+        return None
+
+
+def _incident_of(rt: Runtime, contact: Contact) -> int | None:
+    table = Message if isinstance(contact, TextMessage) else Call
+    with unit_of_work(rt) as uow:
+        return uow.session.exec(select(table.incident_id).where(table.sid == contact.sid)).first()
+
+
+def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None,
+           schedule: bool = True) -> Received:
+    """Attach a stored defender contact to its person's incident, opening one (and starting
+    escalation) when they have none unresolved. Idempotent."""
+    for _attempt in range(3):
+        try:
+            return _thread_once(rt, kind, row_id, hold, schedule)
+        except IntegrityError:
+            # another contact of the same person opened the incident first: join it
+            continue
+    raise RuntimeError(f"could not thread {kind} {row_id}")
+
+
+def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
+                 schedule: bool) -> Received:
+    now = rt.clock()
+    table = Message if kind == "message" else Call
+    with unit_of_work(rt) as uow:
+        session = uow.session
+        row = session.exec(select(table).where(table.id == row_id).with_for_update()).one()
+        if row.incident_id is not None or row.status not in ("received", "ringing"):
+            return Received(row_id, row.incident_id)
+        channel = row.channel if kind == "message" else "voice"
+        who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
+        body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
+        hashes = person_hashes(rt.vault, who.key)
+        if is_blocked(session, hashes, now):
+            row.status = "blocked"
+            session.add(Event(at=now, kind=f"blocked_{kind}", actor="system",
+                              detail=f"{kind} {row.id}"))
+            return Received(row_id, blocked=True)
+        incident = unresolved_incident(session, hashes)
+        bare = "".join(ch for ch in body.upper() if ch.isalnum())
+        if incident is None and kind == "message" and bare in OPT_OUT_WORDS | OPT_IN_WORDS:
+            row.status = "opt_out" if bare in OPT_OUT_WORDS else "opt_in"
+            return Received(row_id)
+        opened = incident is None
+        if opened:
+            incident = _open(uow, who, channel, body, hold)
+        else:
+            session.add(Event(incident_id=incident.id, at=now, kind=kind, actor="defender",
+                              detail=f"{channel} {'message' if kind == 'message' else 'call'}"))
+            if kind == "message" and incident.status == "acknowledged":
+                _relay_to_taker(uow, incident, body + _media_note(row))
+        row.incident_id = incident.id
+        if kind == "message":
+            row.status = "threaded"
+        incident.last_inbound_at = now
+        if who.address is not None:
+            # replies and relays go out on the channel the person last used
+            incident.defender_enc = rt.vault.encrypt(who.address)
+        reply = None
+        if opened and kind == "message" and rt.settings.auto_reply and not incident.silent:
+            reply = auto_reply(incident.language)
+            session.add(Message(
+                incident_id=incident.id, direction="out", channel=channel,
+                purpose="auto_reply", address_hash=row.address_hash,
+                address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
+                status="sent", created_at=now, updated_at=now,
+            ))
+        if opened and schedule:
+            uow.schedule_step(incident.id, 0, incident.next_step_at)
+        return Received(row_id, incident.id, opened=opened, auto_reply=reply)
+
+
+def _open(uow: UnitOfWork, who: Party, channel: str, body: str,
+          hold: timedelta | None) -> Incident:
+    rt, session, now = uow.rt, uow.session, uow.rt.clock()
+    language = guess_language(body, rt.settings.languages) if body \
+        else rt.settings.default_language
+    incident = Incident(
+        channel=channel, language=language,
+        defender_hash=rt.vault.lookup_hash(who.key),
+        defender_enc=rt.vault.encrypt(who.address),
+        opened_at=now, next_step=0, next_step_at=now + (hold or timedelta(0)),
+        silent=who.identified and was_silenced(session, person_hashes(rt.vault, who.key)),
+    )
+    session.add(incident)
+    session.flush()
+    what = "message" if channel != "voice" else "call"
+    session.add(Event(incident_id=incident.id, at=now, kind="opened", actor="defender",
+                      detail=f"{channel} {what}" if channel != "voice" else "voice call"))
+    return incident
+
+
+def _media_note(message: Message) -> str:
+    if not message.media_count:
+        return ""
+    return f" [{message.media_count} attachment(s): {message.media_types}]"
+
+
+def _relay_to_taker(uow: UnitOfWork, incident: Incident, body: str) -> None:
+    """Pass a defender's words on to whoever took their incident."""
+    rt = uow.rt
+    phone = staff_phone(rt, incident.acknowledged_by)
+    if not phone:
+        return
+    sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+    outbox.add_message(uow, to=phone, purpose="relay", incident_id=incident.id,
+                       staff_id=incident.acknowledged_by,
+                       body=relay_text(incident.id, sender, body))
+
+
+def relay_to_taker(rt: Runtime, incident_id: int, body: str) -> bool:
+    """Relay `body` (a voicemail note, a transcript) to whoever took the incident.
+    Returns False when nobody has taken it."""
+    with unit_of_work(rt) as uow:
+        incident = uow.session.get(Incident, incident_id)
+        if incident is None or incident.status != "acknowledged" or not incident.acknowledged_by:
+            return False
+        _relay_to_taker(uow, incident, body)
+    return True

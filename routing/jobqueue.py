@@ -1,0 +1,61 @@
+"""Putting work on Redis: by the job's dotted name, so nothing here imports what it runs.
+
+Jobs take ids, never objects, and are idempotent (each reloads its rows and claims its work
+with a conditional update), so a job that runs twice, late, or after the sweeper did its work
+changes nothing. Routing enqueues only after a commit, through its unit of work
+(routing.uow); if Redis is down the enqueue is skipped with a warning and the sweeper
+(routing.sweeper) runs the work from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
+
+from routing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT_S = 60
+STEP_JOB = "routing.tasks.run_step_job"
+SEND_JOB = "routing.tasks.send_job"
+
+
+def enqueue(rt: Runtime, job: str, *args: object, at: datetime | None = None,
+            job_id: str | None = None) -> bool:
+    """Queue the job named `job` with `args` now, or at `at`. Returns False (and logs) when
+    there is no queue or Redis is unavailable. With `job_id`, a job already scheduled under
+    that id is kept, not duplicated."""
+    if rt.queue is None:
+        return False
+    options = {"job_id": job_id, "unique": job_id is not None, "job_timeout": JOB_TIMEOUT_S,
+               "result_ttl": 60, "failure_ttl": 7 * 86400}
+    try:
+        if at is not None and at > rt.clock():
+            rt.queue.enqueue_at(at, job, *args, **options)
+        else:
+            rt.queue.enqueue(job, *args, **options)
+    except DuplicateJobError:
+        return True
+    except (RedisError, OSError) as exc:
+        log.warning("Redis unavailable (%s): %s will be run by the sweeper",
+                    exc.__class__.__name__, job.rsplit(".", 1)[-1])
+        return False
+    return True
+
+
+def schedule_step(rt: Runtime, incident_id: int, step: int, at: datetime) -> bool:
+    """Schedule escalation step `step` of an incident for `at` (once per incident and step)."""
+    if at <= rt.clock():
+        return enqueue(rt, STEP_JOB, incident_id, step)
+    return enqueue(rt, STEP_JOB, incident_id, step, at=at, job_id=f"step-{incident_id}-{step}")
+
+
+def schedule_send(rt: Runtime, kind: str, row_id: int, priority: int,
+                  at: datetime | None = None) -> bool:
+    """Ask a worker to send outbox row `row_id` of `kind` ("message" or "call"); `priority`
+    orders the worker's sends (0 first: pages)."""
+    return enqueue(rt, SEND_JOB, kind, row_id, priority, at=at)

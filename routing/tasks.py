@@ -1,0 +1,17 @@
+"""RQ entry points. Jobs take ids, find the worker's runtime, and hand the work to its pool.
+
+Named by their dotted path in routing.jobqueue, so nothing below imports this module.
+"""
+
+from __future__ import annotations
+
+from routing import runtime as runtime_module
+from routing.sweeper import run_soon, send_soon
+
+
+def run_step_job(incident_id: int, step: int) -> None:
+    run_soon(runtime_module.current(), incident_id, step)
+
+
+def send_job(kind: str, row_id: int, priority: int) -> None:
+    send_soon(runtime_module.current(), kind, row_id, priority)

@@ -1,0 +1,70 @@
+"""The unit of work: one transaction, and what to do once it has committed.
+
+Routing opens its sessions here. Work that must follow a state change (schedule the next
+escalation step, send what the change queued in the outbox) is registered on the unit of work
+and runs only after the commit succeeded, in one place: never before (a worker could pick up
+a job whose rows are not visible yet) and never after a rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlmodel import Session
+
+from routing import jobqueue
+from routing.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """A session plus the actions to run after its commit (see `unit_of_work`)."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.session = Session(rt.engine, expire_on_commit=False)
+        self._after: list[Callable[[], object]] = []
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run `action()` once the transaction has committed."""
+        self._after.append(action)
+
+    def schedule_step(self, incident_id: int, step: int, at: datetime) -> None:
+        self.after_commit(lambda: jobqueue.schedule_step(self.rt, incident_id, step, at))
+
+    def send(self, kind: str, row_id: int, priority: int, at: datetime | None = None) -> None:
+        """Hand outbox row `row_id` ("message" or "call") to a sender after the commit."""
+        self.after_commit(lambda: jobqueue.schedule_send(self.rt, kind, row_id, priority, at))
+
+    def commit(self) -> None:
+        """Commit, then run the registered actions (each failing soft: the sweeper repairs)."""
+        self.session.commit()
+        actions, self._after = self._after, []
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                log.exception("after-commit action failed; the sweeper will repair it")
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._after = []
+
+
+@contextmanager
+def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
+    """A unit of work that commits when the block ends normally (then runs its after-commit
+    actions) and rolls back, running nothing, when it raises."""
+    uow = UnitOfWork(rt)
+    try:
+        yield uow
+        uow.commit()
+    except BaseException:
+        uow.rollback()
+        raise
+    finally:
+        uow.session.close()

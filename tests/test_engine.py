@@ -1,0 +1,202 @@
+"""The engine in-process: intake, escalation, outbox and staff commands with a moved clock.
+
+These run in milliseconds and carry most of the logic; the slower tests through HTTP and real
+worker processes check the wiring around them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from conftest import rota_text
+from engine_world import World
+from sqlmodel import Session, select
+
+from routing import intake
+from routing.incidents import acknowledge
+from routing.intake import TextMessage
+from routing.tables import Incident
+
+DEFENDER = "+447700900123"
+
+CALLING_ROTA = rota_text(wait1="5m", wait2="5m").replace(
+    'languages: [en, ar]}', 'languages: [en, ar], notify: [sms, call]}')
+
+
+@pytest.fixture
+def world(tmp_path, database_url, fake_twilio):
+    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def calling_world(tmp_path, database_url, fake_twilio):
+    made = World(tmp_path, database_url, fake_twilio, CALLING_ROTA)
+    yield made
+    made.close()
+
+
+def test_a_message_pages_level_one_at_once(world):
+    reply = world.text(DEFENDER, "police at the door")
+    assert reply and "hotline" in reply.lower()
+    [incident] = world.incidents()
+    assert incident.status == "open" and incident.first_paged_at == world.now
+    [page] = world.sms_to("amina")
+    assert page.startswith(f"#{incident.id} SMS +44•••••123:") and "police at the door" in page
+    assert world.sms_to("chen") == []
+
+
+def test_steps_are_never_early_and_run_when_due(world):
+    world.text(DEFENDER, "help")
+    incident = world.incidents()[0]
+    due = incident.next_step_at
+    assert due == world.now + timedelta(minutes=5)
+    world.now = due - timedelta(milliseconds=1)
+    world.settle()
+    assert world.sms_to("chen") == [], "level 2 paged before its step was due"
+    assert world.incident(incident.id).next_step == 1
+    world.now = due
+    world.settle()
+    assert len(world.sms_to("chen")) == 1
+    assert world.incident(incident.id).next_step == 2
+
+
+def test_sms_then_whatsapp_then_a_call_is_one_incident(world):
+    world.text(DEFENDER, "they took my brother")
+    world.text("whatsapp:" + DEFENDER, "I am hiding now")
+    world.call(DEFENDER)
+    [incident] = world.incidents()
+    assert incident.channel == "sms"
+    assert len(world.sms_to("amina")) == 1, "one round of pages, not one per channel"
+    inbound = world.messages(direction="in")
+    assert [m.incident_id for m in inbound] == [incident.id, incident.id]
+
+
+def test_block_stops_the_person_on_every_channel(world):
+    world.text(DEFENDER, "spam spam")
+    amina = world.staff_phone("amina")
+    world.text(amina, "BLOCK 1")
+    world.text(amina, "RESOLVE 1")
+    before = len(world.fake.messages)
+    world.text(DEFENDER, "more spam")
+    world.text("whatsapp:" + DEFENDER, "and more")
+    received = world.call(DEFENDER)
+    assert received.blocked and received.incident_id is None
+    assert len(world.incidents()) == 1
+    assert [m.status for m in world.messages(direction="in", purpose="defender")][-2:] == \
+        ["blocked", "blocked"]
+    assert len(world.fake.messages) == before, "a blocked person paged someone"
+
+
+def test_silent_carries_over_to_a_call(world):
+    world.text(DEFENDER, "please no texts back")
+    amina = world.staff_phone("amina")
+    world.text(amina, "SILENT 1")
+    world.text(amina, "RESOLVE 1")
+    world.call(DEFENDER)
+    assert world.incidents()[-1].silent
+
+
+def test_replies_go_out_on_the_channel_last_used(world):
+    world.text(DEFENDER, "sms first")
+    world.text("whatsapp:" + DEFENDER, "now whatsapp")
+    world.text(world.staff_phone("amina"), "R1 we are on it")
+    [reply] = [m for m in world.fake.messages if m.body == "we are on it"]
+    assert reply.to == "whatsapp:" + DEFENDER
+    world.text(DEFENDER, "back to sms")
+    world.text(world.staff_phone("amina"), "R1 got it")
+    [reply] = [m for m in world.fake.messages if m.body == "got it"]
+    assert reply.to == DEFENDER
+
+
+def test_withheld_callers_are_each_their_own_contact(world):
+    world.call("anonymous")
+    world.call("client:alice")
+    world.call("+266696687")
+    assert len(world.incidents()) == 3
+
+
+def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
+    # what the fallback URL does, or a web process that died after the commit
+    intake.receive(world.rt, TextMessage(world.sid("SM"), DEFENDER, "are you there"),
+                   route=False)
+    assert world.incidents() == []
+    world.settle()
+    [incident] = world.incidents()
+    assert len(world.sms_to("amina")) == 1
+    assert world.messages(direction="in")[0].incident_id == incident.id
+
+
+def test_a_page_retried_after_a_5xx_never_leaves_once_someone_acked(world):
+    amina = world.staff_phone("amina")
+    world.fake.fail_next(count=1, code=20500, status=500, to=amina)
+    world.text(DEFENDER, "help")
+    [page] = [p for p in world.pages(1) if p.staff_id == "amina"]
+    assert page.status == "retrying"
+    outcome = acknowledge(world.rt, 1, "ben", via="ack")
+    assert outcome.result == "acked"
+    world.advance(seconds=30)
+    world.settle()
+    assert world.sms_to("amina") == [], "a page went out after the incident was taken"
+    assert [p.status for p in world.pages(1) if p.staff_id == "amina"] == ["cancelled"]
+
+
+def test_a_page_handed_over_before_the_ack_is_followed_by_a_stand_down(world):
+    world.text(DEFENDER, "help")
+    world.text(world.staff_phone("chen"), "ACK 1")
+    [page, standdown] = world.sms_to("amina")
+    assert standdown.startswith("#1 taken by Chen L.")
+
+
+def test_a_step_whose_sms_failed_but_whose_call_rings_keeps_waiting(calling_world):
+    world = calling_world
+    world.fake.fail_to(world.staff_phone("amina"), code=21211, kind="messages")
+    world.text(DEFENDER, "help")
+    statuses = sorted((p.method, p.status) for p in world.pages(1))
+    assert statuses == [("call", "calling"), ("sms", "failed")]
+    incident = world.incident(1)
+    assert incident.next_step == 1 and incident.next_step_at == world.now + timedelta(minutes=5)
+    assert world.sms_to("chen") == [], "escalated while amina's phone was still ringing"
+
+
+def test_a_step_whose_every_page_failed_moves_on_at_once(world):
+    world.fake.fail_to(world.staff_phone("amina"), code=21211, kind="messages")
+    world.text(DEFENDER, "help")
+    assert len(world.sms_to("chen")) == 1
+    assert any(e.kind == "escalated_early" for e in world.events(1))
+
+
+def test_a_reply_that_fails_for_good_is_explained_to_its_sender(world):
+    world.text("whatsapp:" + DEFENDER, "help")
+    world.fake.fail_to("whatsapp:" + DEFENDER, code=63016, kind="messages")
+    amina = world.staff_phone("amina")
+    assert world.text(amina, "R1 call this lawyer").startswith("#1: reply sent")
+    notice = world.sms_to("amina")[-1]
+    assert notice.startswith("#1: your reply was NOT delivered")
+    assert "24 h" in notice
+
+
+def test_a_staff_number_the_carrier_refuses_goes_dark(world):
+    world.fake.fail_to(world.staff_phone("amina"), code=21610, kind="messages")
+    world.text(DEFENDER, "help")
+    alerts = world.fake.sms_to(world.staff_phone("fiona"))
+    assert any("pager went dark" in text for text in alerts)
+
+
+def test_pages_go_out_before_stand_downs_and_digests(world):
+    from routing.outbox import PRIORITY, priority_of
+    assert priority_of("page") < priority_of("relay") < priority_of("standdown")
+    assert PRIORITY["page"] < PRIORITY["digest"]
+
+
+def test_an_ack_race_has_one_winner(world):
+    world.text(DEFENDER, "help")
+    first = acknowledge(world.rt, 1, "amina", via="ack")
+    second = acknowledge(world.rt, 1, "chen", via="ack")
+    assert (first.result, second.result) == ("acked", "taken")
+    with Session(world.rt.engine) as s:
+        assert s.exec(select(Incident.acknowledged_by)).one() == "amina"
+    paged_once = [p for p in world.pages(1) if p.status != "cancelled"]
+    assert len(paged_once) == 1

@@ -1,0 +1,53 @@
+"""One intake through the real webhooks: a person is their phone number on every channel."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness import wait_until
+from twilio.request_validator import RequestValidator
+from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
+
+
+def test_sms_whatsapp_and_a_call_from_one_number_are_one_incident(hotline, worker, fake_twilio):
+    assert hotline.sms(DEFENDER, "they are outside").status == 200
+    amina = hotline.staff_phone("amina")
+    wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
+    assert hotline.sms("whatsapp:" + DEFENDER, "still here").status == 200
+    incoming_call(hotline, new_sid())
+    [incident] = hotline.incidents()
+    inbound = hotline.messages(direction="in")
+    assert [m.incident_id for m in inbound] == [incident.id, incident.id]
+    assert len(fake_twilio.sms_to(amina)) == 1, "paged once, not once per channel"
+
+
+def test_block_stops_sms_whatsapp_and_calls_alike(hotline, worker, fake_twilio):
+    hotline.sms(DEFENDER, "junk")
+    amina = hotline.staff_phone("amina")
+    wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
+    hotline.sms(amina, "BLOCK 1")
+    hotline.sms(amina, "RESOLVE 1")
+    hotline.sms(DEFENDER, "junk again")
+    hotline.sms("whatsapp:" + DEFENDER, "junk by whatsapp")
+    root = incoming_call(hotline, new_sid())
+    assert verbs(root) == ["Hangup"]
+    assert len(hotline.incidents()) == 1
+    statuses = [m.status for m in hotline.messages(direction="in", purpose="defender")]
+    assert statuses[-2:] == ["blocked", "blocked"]
+
+
+def test_signatures_are_checked_against_the_public_url_and_its_prefix(hotline):
+    public = "https://hotline.example.org/line"
+    hotline.rt.settings = dataclasses.replace(hotline.rt.settings, public_url=public)
+    params = {"MessageSid": "SM" + "1" * 32, "AccountSid": hotline.fake.account_sid,
+              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    validator = RequestValidator(hotline.fake.auth_token)
+    as_requested = validator.compute_signature(hotline.base_url + "/twilio/sms", params)
+    assert hotline.post("/twilio/sms", params, signature=as_requested).status == 403
+    without_prefix = validator.compute_signature("https://hotline.example.org/twilio/sms",
+                                                 params)
+    assert hotline.post("/twilio/sms", params, signature=without_prefix).status == 403
+    assert hotline.incidents() == []
+    public_signature = validator.compute_signature(public + "/twilio/sms", params)
+    assert hotline.post("/twilio/sms", params, signature=public_signature).status == 200
+    assert len(hotline.incidents()) == 1

@@ -1,0 +1,79 @@
+"""Twilio's forms, parsed into the typed values routing takes. Routing never sees a form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import request
+
+from routing.intake import TextMessage, VoiceCall
+from routing.voicemail import Recording, Transcript
+
+MAX_BODY = 5000
+MAX_MEDIA = 10
+
+
+class BadWebhook(ValueError):
+    """A webhook form that cannot be what Twilio sends (missing sid, unparseable fields)."""
+
+
+def text_message(form: Mapping[str, str]) -> TextMessage:
+    """An SMS, MMS or WhatsApp message. Raises BadWebhook when it cannot be Twilio's."""
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    sender = (form.get("From") or "").strip()
+    if not sid or not sender:
+        raise BadWebhook("MessageSid and From are required")
+    try:
+        count = int(form.get("NumMedia") or 0)
+    except ValueError as exc:
+        raise BadWebhook("NumMedia is not a number") from exc
+    media = tuple(form.get(f"MediaContentType{i}") or "unknown"
+                  for i in range(min(max(count, 0), MAX_MEDIA)))
+    return TextMessage(sid=sid, sender=sender, body=(form.get("Body") or "")[:MAX_BODY],
+                       media_types=media)
+
+
+def voice_call(form: Mapping[str, str]) -> VoiceCall:
+    """A call to the hotline. Raises BadWebhook without a CallSid."""
+    sid = (form.get("CallSid") or "").strip()
+    if not sid:
+        raise BadWebhook("CallSid is required")
+    return VoiceCall(sid=sid, sender=(form.get("From") or "").strip())
+
+
+def recording(form: Mapping[str, str]) -> Recording:
+    return Recording(call_sid=form.get("CallSid") or "",
+                     recording_sid=form.get("RecordingSid") or None,
+                     url=form.get("RecordingUrl") or None,
+                     status=(form.get("RecordingStatus") or "completed").lower())
+
+
+def transcript(form: Mapping[str, str]) -> Transcript | None:
+    if not form.get("RecordingSid"):
+        return None
+    return Transcript(recording_sid=form["RecordingSid"],
+                      status=(form.get("TranscriptionStatus") or "").lower(),
+                      text=form.get("TranscriptionText") or "")
+
+
+def error_code(form: Mapping[str, str]) -> int | None:
+    code = form.get("ErrorCode") or ""
+    return int(code) if code.isdigit() and len(code) <= 9 else None
+
+
+def query_id(name: str) -> int | None:
+    """Our own id from the query string (we put it there), or None when absent or malformed."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+def required_query_id(name: str) -> int:
+    value = query_id(name)
+    if value is None:
+        raise BadWebhook(f"query parameter {name} must be a number")
+    return value
+
+
+def digits(form: Mapping[str, str]) -> str | None:
+    value = form.get("Digits")
+    return value.strip() if value is not None and value.strip() else None
