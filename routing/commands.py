@@ -12,6 +12,13 @@ from dataclasses import dataclass
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "CANCEL", "END", "QUIT", "UNSUBSCRIBE", "OPTOUT",
                            "REVOKE"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "OPTIN"})
+OPTED_OUT_EVENT = "defender_opted_out"  # the event of a defender who texted an opt-out word
+
+
+def is_opt_out(body: str) -> bool:
+    """True for a carrier opt-out word alone ("Stop!", "end"): the carrier blocks our SMS
+    to the sender from then on."""
+    return re.sub(r"[\W_]+", "", body or "").upper() in OPT_OUT_WORDS
 
 # verb -> canonical command; order matters only for readability
 VERBS = {

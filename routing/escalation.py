@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 import oncall
 from routing import outbox
 from routing.bundling import bundle_page, over_burst
+from routing.commands import OPTED_OUT_EVENT
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -89,8 +90,11 @@ def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":
         words = voicemail_transcript(rt, session, incident.id)
+    no_sms = session.exec(
+        select(Event.id).where(Event.incident_id == incident.id, Event.kind == OPTED_OUT_EVENT)
+    ).first() is not None
     return page_text(incident.id, incident.channel, sender, words, fallback=fallback,
-                     voicemail=incident.channel == "voice")
+                     voicemail=incident.channel == "voice", no_sms=no_sms)
 
 
 def first_words(rt: Runtime, session: Session, incident_id: int) -> str:

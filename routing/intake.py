@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from routing import outbox
-from routing.commands import OPT_IN_WORDS, OPT_OUT_WORDS
+from routing.commands import OPTED_OUT_EVENT, is_opt_out
 from routing.directory import staff_phone
 from routing.identity import (
     Party,
@@ -175,10 +175,6 @@ def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
                               detail=f"{kind} {row.id}"))
             return Received(row_id, blocked=True)
         incident = unresolved_incident(session, hashes)
-        bare = "".join(ch for ch in body.upper() if ch.isalnum())
-        if incident is None and kind == "message" and bare in OPT_OUT_WORDS | OPT_IN_WORDS:
-            row.status = "opt_out" if bare in OPT_OUT_WORDS else "opt_in"
-            return Received(row_id)
         opened = incident is None
         if opened:
             incident = _open(uow, who, channel, body, hold)
@@ -188,6 +184,12 @@ def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
             if kind == "message" and incident.status == "acknowledged":
                 _relay_to_taker(uow, incident, body + _media_note(row))
         row.incident_id = incident.id
+        opted_out = kind == "message" and is_opt_out(body)
+        if opted_out:
+            # the carrier now refuses our SMS to them, but a defender in danger who typed
+            # "Stop" must still reach a human: staff are told to call (routing.escalation)
+            session.add(Event(incident_id=incident.id, at=now, kind=OPTED_OUT_EVENT,
+                              actor="defender", detail="texted a carrier opt-out word"))
         if kind == "message":
             row.status = "threaded"
         incident.last_inbound_at = now
@@ -195,7 +197,8 @@ def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
             # replies and relays go out on the channel the person last used
             incident.defender_enc = rt.vault.encrypt(who.address)
         reply = None
-        if opened and kind == "message" and rt.settings.auto_reply and not incident.silent:
+        if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
+                and not opted_out):
             reply = auto_reply(incident.language)
             session.add(Message(
                 incident_id=incident.id, direction="out", channel=channel,

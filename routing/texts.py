@@ -51,11 +51,15 @@ def fit_one_segment(head: str, words: str, tail: str) -> str:
 
 
 def page_text(number: int, channel: str, sender: str, words: str, *, voicemail: bool = False,
-              fallback: bool = False) -> str:
+              fallback: bool = False, no_sms: bool = False) -> str:
+    """A page. `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches
+    them: staff are told to call instead of offered a reply."""
     label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
     prefix = "NOBODY ACKED " if fallback else ""
     head = f"{prefix}#{number} {label} {sender}:"
     tail = f"ACK {number} | R{number} text | PASS {number}"
+    if no_sms:
+        tail = f"Carrier opted them out of SMS: CALL {number} | ACK {number} | PASS {number}"
     return fit_one_segment(head, " ".join(words.split()), tail)
 
 

@@ -200,3 +200,17 @@ def test_an_ack_race_has_one_winner(world):
         assert s.exec(select(Incident.acknowledged_by)).one() == "amina"
     paged_once = [p for p in world.pages(1) if p.status != "cancelled"]
     assert len(paged_once) == 1
+
+
+@pytest.mark.parametrize("first_word", ["Stop!", "yes", "END"])
+def test_a_defenders_first_word_never_vanishes(world, first_word):
+    reply = world.text(DEFENDER, first_word)
+    [incident] = world.incidents()
+    [page] = world.sms_to("amina")
+    assert page.startswith(f"#{incident.id} SMS +44•••••123:")
+    if first_word == "yes":
+        assert reply and "R1 text" in page
+    else:
+        # the carrier now refuses our SMS to them: no auto-reply, and staff are told to call
+        assert reply is None
+        assert "Carrier opted them out of SMS: CALL 1" in page
