@@ -85,6 +85,7 @@ def resolve(rt: Runtime, incident_id: int, staff_id: str) -> AckOutcome:
         if closed is not None:
             return closed
         was_open = incident.status == "open"
+        tell_taker(uow, incident, staff_id, "resolved it")
         incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, staff_id
         incident.next_step = incident.next_step_at = None
         uow.session.add(Event(incident_id=incident_id, at=now, kind="resolved", actor=staff_id))
@@ -106,3 +107,20 @@ def stand_down(uow: UnitOfWork, incident_id: int, taker: str, text: str) -> None
         if phone:
             outbox.add_message(uow, to=phone, body=text, purpose="standdown",
                                incident_id=incident_id, staff_id=staff_id)
+
+
+def tell_taker(uow: UnitOfWork, incident: Incident, actor: str, what: str) -> None:
+    """Tell whoever took `incident` that `actor`, someone else, did `what` to it.
+
+    Any staff member may reply to, call, block, silence or resolve any incident: a taker
+    asleep with the phone face down must not lock the defender out. The taker always hears
+    of it, so two people never work one incident without knowing.
+    """
+    taker = incident.acknowledged_by
+    if incident.status != "acknowledged" or taker in (None, actor):
+        return
+    phone = staff_phone(uow.rt, taker)
+    if phone:
+        outbox.add_message(uow, to=phone, purpose="alert", incident_id=incident.id,
+                           staff_id=taker,
+                           body=f"#{incident.id}: {staff_name(uow.rt, actor)} {what}.")

@@ -16,9 +16,11 @@ from sqlmodel import Session, select
 from oncall import Staff
 from routing.commands import Command
 from routing.identity import key_of, person_hashes
+from routing.incidents import tell_taker
 from routing.locks import lock_incident
 from routing.runtime import Runtime
 from routing.tables import Block, Event
+from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 BLOCK_DAYS = 30
@@ -38,7 +40,8 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     mistake. The incident itself is left as it is: RESOLVE closes it.
     """
     number, now = command.incident, rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
@@ -51,7 +54,7 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
                       expires)
         session.add(Event(incident_id=number, at=now, kind="blocked", actor=staff.id,
                           detail=f"sender blocked for {BLOCK_DAYS} days"))
-        session.commit()
+        tell_taker(uow, incident, staff.id, "blocked the sender")
     return (f"#{number}: sender blocked for {BLOCK_DAYS} days. Their messages are kept but page "
             f"nobody. UNBLOCK {number} to undo, RESOLVE {number} to close.")
 
@@ -68,7 +71,8 @@ def _upsert_block(session: Session, digest: str, staff_id: str, number: int, now
 def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """UNBLOCK n: the incident's sender is heard again at once."""
     number, now = command.incident, rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
@@ -80,7 +84,7 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
         removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
         if removed:
             session.add(Event(incident_id=number, at=now, kind="unblocked", actor=staff.id))
-        session.commit()
+            tell_taker(uow, incident, staff.id, "unblocked the sender")
     if not removed:
         return f"#{number}: the sender was not blocked."
     return f"#{number}: sender unblocked. Their next message opens an incident as usual."
@@ -90,7 +94,8 @@ def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """SILENT n: nothing automatic is ever sent to this defender again (this incident and
     their later ones); staff replies (R n) still go out, because staff chose to send them."""
     number, now = command.incident, rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
@@ -98,6 +103,6 @@ def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:
             incident.silent = True
             session.add(Event(incident_id=number, at=now, kind="silenced", actor=staff.id,
                               detail="no automatic messages to the defender"))
-        session.commit()
+            tell_taker(uow, incident, staff.id, "made it silent (no automatic texts)")
     return (f"#{number} is silent: no automatic texts to the defender, now or on their next "
             f"incident. Only R{number} replies you send reach them.")

@@ -16,7 +16,7 @@ from routing import outbox
 from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_reply
 from routing.directory import staff_name
 from routing.escalation import advance_now
-from routing.incidents import AckOutcome, acknowledge, resolve
+from routing.incidents import AckOutcome, acknowledge, resolve, tell_taker
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -94,6 +94,7 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
                     f"message. CALL {number} instead.")
         outbox.add_message(uow, to=to, body=command.text, purpose="reply", incident_id=number,
                            staff_id=staff.id)
+        tell_taker(uow, incident, staff.id, f'replied to the defender: "{command.text[:60]}"')
         uow.session.add(Event(incident_id=number, at=now, kind="replied", actor=staff.id,
                               detail=f"{channel} reply"))
     sender = show_number(to, rt.settings.reveal_numbers)

@@ -18,7 +18,7 @@ from routing import outbox
 from routing.directory import staff_name
 from routing.escalation import advance_now
 from routing.identity import phone_number
-from routing.incidents import acknowledge
+from routing.incidents import acknowledge, tell_taker
 from routing.runtime import Runtime
 from routing.tables import Call, Event, Incident, Page
 from routing.uow import unit_of_work
@@ -118,6 +118,7 @@ def request_call(rt: Runtime, staff: Staff, incident_id: int) -> str:
                     f"R{incident_id} text replies by SMS where possible.")
         outbox.add_call(uow, to=staff.phone, purpose="bridge", incident_id=incident_id,
                         staff_id=staff.id)
+        tell_taker(uow, incident, staff.id, "is calling the defender")
         uow.session.add(Event(incident_id=incident_id, at=now, kind="call_requested",
                               actor=staff.id))
     took = " You took it." if outcome.result == "acked" else ""

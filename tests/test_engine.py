@@ -214,3 +214,19 @@ def test_a_defenders_first_word_never_vanishes(world, first_word):
         # the carrier now refuses our SMS to them: no auto-reply, and staff are told to call
         assert reply is None
         assert "Carrier opted them out of SMS: CALL 1" in page
+
+
+def test_anyone_may_act_on_a_taken_incident_and_the_taker_hears_of_it(world):
+    world.text(DEFENDER, "help")
+    world.text(world.staff_phone("amina"), "ACK 1")
+    ben = world.staff_phone("ben")  # never paged for #1
+    assert world.text(ben, "R1 a lawyer is on the way").startswith("#1: reply sent")
+    assert [m.body for m in world.fake.messages if m.to == DEFENDER][-1] == \
+        "a lawyer is on the way"
+    world.text(ben, "SILENT 1")
+    world.text(ben, "RESOLVE 1")
+    told = world.sms_to("amina")[1:]  # after the page: confirmations come back as TwiML
+    assert told == ['#1: Ben O. replied to the defender: "a lawyer is on the way".',
+                    "#1: Ben O. made it silent (no automatic texts).",
+                    "#1: Ben O. resolved it."]
+    assert not [t for t in world.sms_to("ben") if "replied" in t], "the actor is not told"
