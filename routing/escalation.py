@@ -22,7 +22,7 @@ from routing.commands import OPTED_OUT_EVENT
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
-from routing.staffstate import opted_out
+from routing.staffstate import lock_staff, opted_out
 from routing.tables import Call, Event, Incident, Message, Page
 from routing.texts import page_text
 from routing.uow import unit_of_work
@@ -47,6 +47,7 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
             return False
         last = oncall.total_steps(rota) - 1
         planned = oncall.escalation_step(rota, now, min(step, last), incident.language)
+        lock_staff(session, [s.id for s in planned.staff])
         unreachable_by_sms = opted_out(session, [s.id for s in planned.staff])
         body = _page_body(rt, session, incident, planned.is_fallback)
         pages: list[Page] = []

@@ -10,6 +10,7 @@ is threaded by the sweeper.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,6 +47,7 @@ class TextMessage:
     sender: str  # Twilio's From: "+4477…" or "whatsapp:+4477…"
     body: str
     media_types: tuple[str, ...] = field(default_factory=tuple)
+    media_urls: tuple[str, ...] = field(default_factory=tuple)  # kept encrypted, for staff
 
     @property
     def channel(self) -> str:
@@ -121,7 +123,9 @@ def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int 
             purpose="command" if staff_id else "defender", sid=contact.sid, staff_id=staff_id,
             address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
             body_enc=rt.vault.encrypt(contact.body), media_count=len(contact.media_types),
-            media_types=",".join(contact.media_types), status="received",
+            media_types=",".join(contact.media_types),
+            media_enc=rt.vault.encrypt(json.dumps(contact.media_urls))
+            if contact.media_urls else None, status="received",
             created_at=now, updated_at=now,
         )
     else:

@@ -112,7 +112,8 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
         messages = session.exec(
             select(Message).where(
                 Message.incident_id.is_(None), Message.created_at <= cutoff,
-                or_(Message.address_enc.is_not(None), Message.body_enc.is_not(None)),
+                or_(Message.address_enc.is_not(None), Message.body_enc.is_not(None),
+                    Message.media_enc.is_not(None)),
                 # never a defender message the sweeper has yet to thread, nor an unsent one
                 not_(and_(Message.purpose == "defender", Message.status == "received")),
                 Message.status.not_in(UNSENT),
@@ -134,9 +135,10 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
 
 
 def _erase_message(session: Session, message: Message, now: datetime) -> int:
-    if message.address_enc is None and message.body_enc is None:
+    if message.address_enc is None and message.body_enc is None and message.media_enc is None:
         return 0
-    message.address_enc = message.body_enc = None
+    # deleting the message at Twilio deletes its media there too
+    message.address_enc = message.body_enc = message.media_enc = None
     message.address_hash = f"purged:m{message.id}"
     message.updated_at = now
     if message.sid:

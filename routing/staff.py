@@ -30,6 +30,7 @@ from routing.uow import unit_of_work
 log = logging.getLogger(__name__)
 ERROR_REPLIES_PER_HOUR = 3  # so two bots answering each other can never loop for long
 WHATSAPP_WINDOW = timedelta(hours=24)
+MAX_REPLY = 1600  # Twilio refuses longer SMS and WhatsApp bodies (error 21617)
 
 
 def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
@@ -77,6 +78,9 @@ def _explain(rt: Runtime, outcome: AckOutcome) -> str:
 
 def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
     number = command.incident
+    if len(command.text) > MAX_REPLY:
+        return (f"#{number}: not sent: your reply has {len(command.text)} characters and one "
+                f"message carries at most {MAX_REPLY}. Send it as R{number} in parts.")
     outcome = acknowledge(rt, number, staff.id, via="reply")
     if outcome.result in ("not_found", "resolved"):
         return _explain(rt, outcome)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from routing import outbox
@@ -29,6 +30,24 @@ def opted_out(session: Session, staff_ids: list[str]) -> set[str]:
                                           StaffState.opted_out)
     ).all()
     return set(rows)
+
+
+def lock_staff(session: Session, staff_ids: list[str]) -> None:
+    """Lock these staff members' rows until the transaction ends, in one order (no deadlock).
+
+    Steps of different incidents run at once; what they decide per person (a page, or a
+    place in the surge digest: routing.bundling) must see each other's pages.
+    """
+    for staff_id in sorted(set(staff_ids)):
+        query = select(StaffState).where(StaffState.staff_id == staff_id).with_for_update()
+        if session.exec(query).first() is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(StaffState(staff_id=staff_id))
+        except IntegrityError:
+            pass  # another step created it first
+        session.exec(query).one()
 
 
 def mark_opted_out(rt: Runtime, staff_id: str, reason: str) -> None:

@@ -114,6 +114,7 @@ class Message(SQLModel, table=True):
     body_enc: str | None = None
     media_count: int = 0
     media_types: str = ""
+    media_enc: str | None = None  # the media URLs of an MMS/WhatsApp message (JSON list)
     # inbound: received, threaded, blocked, handled; outbound: pending, submitting, retrying,
     # held (a surge digest), then Twilio's queued/sent/delivered/failed/undelivered (moving only
     # forward), or cancelled: see routing.outbox

@@ -246,12 +246,12 @@ def test_a_surge_is_bundled_instead_of_drowning_the_on_call_phone(hotline, worke
     wait_until(lambda: len(hotline.incidents()) == len(senders)
                and all(i.first_paged_at for i in hotline.incidents()), timeout=15,
                what="every incident paged")
-    individual = [m for m in fake_twilio.messages if m.to == l1 and "ACK" in m.body
-                  and "surge" not in m.body]
-    assert len(individual) == PAGE_BURST
     digest = fake_twilio.wait_for(
         lambda: [m for m in fake_twilio.messages if m.to == l1 and "surge" in m.body],
         timeout=30)[0]
+    individual = [m for m in fake_twilio.messages if m.to == l1 and "ACK" in m.body
+                  and "surge" not in m.body]
+    assert len(individual) == PAGE_BURST
     # steps run in any order: the digest names exactly the incidents not paged on their own
     alone = sorted(int(m.body.split()[0].lstrip("#")) for m in individual)
     bundled = sorted(set(range(1, len(senders) + 1)) - set(alone))

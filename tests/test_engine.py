@@ -230,3 +230,11 @@ def test_anyone_may_act_on_a_taken_incident_and_the_taker_hears_of_it(world):
                     "#1: Ben O. made it silent (no automatic texts).",
                     "#1: Ben O. resolved it."]
     assert not [t for t in world.sms_to("ben") if "replied" in t], "the actor is not told"
+
+
+def test_an_over_long_reply_is_refused_with_the_reason(world):
+    world.text(DEFENDER, "help")
+    before = len(world.fake.messages)
+    answer = world.text(world.staff_phone("amina"), "R1 " + "a" * 1700)
+    assert answer.startswith("#1: not sent: your reply has 1700 characters")
+    assert len(world.fake.messages) == before

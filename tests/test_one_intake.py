@@ -51,3 +51,16 @@ def test_signatures_are_checked_against_the_public_url_and_its_prefix(hotline):
     public_signature = validator.compute_signature(public + "/twilio/sms", params)
     assert hotline.post("/twilio/sms", params, signature=public_signature).status == 200
     assert len(hotline.incidents()) == 1
+
+
+def test_a_cut_body_says_so_and_media_urls_are_kept_encrypted(hotline):
+    long_body = "w" * 5200
+    media = ("image/jpeg", "image/png")
+    assert hotline.sms(DEFENDER, long_body, media=media).status == 200
+    [message] = hotline.messages(direction="in")
+    body = hotline.decrypt(message.body_enc)
+    assert body.startswith("w" * 5000) and body.endswith("[… 200 more characters cut]")
+    import json
+    urls = json.loads(hotline.decrypt(message.media_enc))
+    assert len(urls) == 2 and all(u.startswith("https://api.twilio.com/media/ME") for u in urls)
+    assert "api.twilio.com" not in message.media_enc, "media URLs are stored encrypted"

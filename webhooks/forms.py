@@ -27,10 +27,18 @@ def text_message(form: Mapping[str, str]) -> TextMessage:
         count = int(form.get("NumMedia") or 0)
     except ValueError as exc:
         raise BadWebhook("NumMedia is not a number") from exc
-    media = tuple(form.get(f"MediaContentType{i}") or "unknown"
-                  for i in range(min(max(count, 0), MAX_MEDIA)))
-    return TextMessage(sid=sid, sender=sender, body=(form.get("Body") or "")[:MAX_BODY],
-                       media_types=media)
+    indexes = range(min(max(count, 0), MAX_MEDIA))
+    media = tuple(form.get(f"MediaContentType{i}") or "unknown" for i in indexes)
+    urls = tuple(url for i in indexes if (url := form.get(f"MediaUrl{i}")))
+    return TextMessage(sid=sid, sender=sender, body=cut(form.get("Body") or ""),
+                       media_types=media, media_urls=urls)
+
+
+def cut(body: str, limit: int = MAX_BODY) -> str:
+    """The body, or its first `limit` characters with a mark saying how much was cut."""
+    if len(body) <= limit:
+        return body
+    return f"{body[:limit]} [… {len(body) - limit} more characters cut]"
 
 
 def voice_call(form: Mapping[str, str]) -> VoiceCall:
