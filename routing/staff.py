@@ -13,7 +13,14 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import jobs
-from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_reply
+from routing.commands import (
+    Command,
+    NoSuchIncident,
+    NotUnderstood,
+    OptIn,
+    OptOut,
+    parse_staff_reply,
+)
 from routing.delivery import queue_message
 from routing.escalation import advance_now
 from routing.incidents import AckOutcome, acknowledge, resolve, staff_name
@@ -46,6 +53,8 @@ def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
     if isinstance(parsed, OptIn):
         _set_opted_out(rt, staff.id, False, f"texted {parsed.word}")
         return "Welcome back: you will get hotline pages by SMS again."
+    if isinstance(parsed, NoSuchIncident):
+        return parsed.reply
     if isinstance(parsed, NotUnderstood):
         return _error_reply(rt, staff.id, f"Not understood ({parsed.reason}). {HELP}")
     handler = HANDLERS.get(parsed.name)

@@ -9,6 +9,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from routing.delivery import record_status
 from routing.inbound import receive_message
+from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 
@@ -34,15 +35,13 @@ def status():  # noqa: ANN201
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid")
     if sid:
-        code = form.get("ErrorCode")
-        ours = request.args.get("message", "")
+        # an id past the bound names nothing of ours: an unknown callback, answered politely
         record_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
-                      int(code) if code and code.isdigit() else None,
-                      message_id=int(ours) if ours.isdigit() else None)
+                      bounded_id(form.get("ErrorCode")),
+                      message_id=bounded_id(request.args.get("message")))
     elif form.get("CallSid"):
         from routing.calls import record_call_status
 
-        ours = request.args.get("call", "")
         record_call_status(rt, form["CallSid"], form.get("CallStatus") or "",
-                           form.get("AnsweredBy"), call_id=int(ours) if ours.isdigit() else None)
+                           form.get("AnsweredBy"), call_id=bounded_id(request.args.get("call")))
     return ("", 204)

@@ -7,13 +7,16 @@ down, a bug), the caller gets the fallback voicemail TwiML instead of an error.
 from __future__ import annotations
 
 import logging
+import re
 from functools import wraps
 
 from flask import Blueprint, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from routing import staff_calls, voice, voicemail
 from routing.incidents import BadWebhook
+from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 from webhooks.voice_twiml import (
@@ -31,21 +34,34 @@ def _rt():  # noqa: ANN202
     return current_app.extensions["hotline"]
 
 
-def _int_arg(name: str) -> int:
+# Keys a caller can press (Twilio sends "hangup" when a <Record> ends by hanging up).
+_DIGITS = re.compile(r"[0-9*#]{1,32}|hangup")
+
+
+def _id_arg(name: str) -> int | None:
+    """The id in query parameter `name`. Raises BadWebhook (400) when it is not a number;
+    None when it is past fields.MAX_ID, so it names nothing of ours and the step answers as
+    for an unknown incident."""
     value = request.args.get(name, "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise BadWebhook(f"query parameter {name} must be a number")
-    return int(value)
+    return bounded_id(value)
 
 
 def _incident_arg() -> int | None:
-    value = request.args.get("incident", "")
-    return int(value) if value.isdigit() else None
+    return bounded_id(request.args.get("incident"))
 
 
 def _digits() -> str | None:
-    digits = request.form.get("Digits")
-    return digits.strip() if digits is not None and digits.strip() else None
+    digits = (request.form.get("Digits") or "").strip()
+    return digits if _DIGITS.fullmatch(digits) else None
+
+
+def _hang_up():  # noqa: ANN202
+    """A staff leg for an incident that is not ours: end it (a leg has no caller to keep)."""
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(response)
 
 
 def caller_safe(view):  # noqa: ANN001, ANN201
@@ -81,7 +97,10 @@ def incoming():  # noqa: ANN201
 @caller_safe
 def language():  # noqa: ANN201
     rt = _rt()
-    plan = voice.choose_language(rt, _int_arg("incident"), _digits() or "")
+    incident_id = _id_arg("incident")
+    if incident_id is None:  # the caller still hears the voicemail, never silence
+        return twiml(fallback_call_twiml(rt, None))
+    plan = voice.choose_language(rt, incident_id, _digits() or "")
     return twiml(caller_twiml(rt, plan))
 
 
@@ -90,7 +109,10 @@ def language():  # noqa: ANN201
 @caller_safe
 def dial_result():  # noqa: ANN201
     rt = _rt()
-    plan = voice.dial_result(rt, _int_arg("incident"), _int_arg("level"), request.form)
+    incident_id, level = _id_arg("incident"), _id_arg("level")
+    if incident_id is None or level is None:
+        return twiml(fallback_call_twiml(rt, None))
+    plan = voice.dial_result(rt, incident_id, level, request.form)
     return twiml(caller_twiml(rt, plan))
 
 
@@ -99,7 +121,9 @@ def dial_result():  # noqa: ANN201
 def screen():  # noqa: ANN201
     """The staff leg of a ringing defender call (Dial <Number url>)."""
     rt = _rt()
-    incident_id = _int_arg("incident")
+    incident_id = _id_arg("incident")
+    if incident_id is None:
+        return _hang_up()
     called = request.form.get("To") or request.form.get("Called") or ""
     result = voice.screen(rt, incident_id, called, _digits(), request.form.get("CallSid"))
     return twiml(screen_twiml(rt, incident_id, result, voice.incident_language(rt, incident_id)))
@@ -138,8 +162,10 @@ def transcript():  # noqa: ANN201
 def notify():  # noqa: ANN201
     """A notification call to staff: answered, then 1 (take it) or 2 (pass)."""
     rt = _rt()
-    page_id = _int_arg("page")
-    plan = staff_calls.notify_call(rt, _int_arg("incident"), page_id, _digits(),
+    incident_id, page_id = _id_arg("incident"), _id_arg("page")
+    if incident_id is None or page_id is None:
+        return _hang_up()
+    plan = staff_calls.notify_call(rt, incident_id, page_id, _digits(),
                                    request.form.get("AnsweredBy"), request.form.get("CallSid"))
     return twiml(staff_call_twiml(rt, plan, page_id=page_id))
 
@@ -149,6 +175,9 @@ def notify():  # noqa: ANN201
 def bridge():  # noqa: ANN201
     """CALL 17: the staff member answered; 1 connects them to the defender."""
     rt = _rt()
+    incident_id = _id_arg("incident")
+    if incident_id is None:
+        return _hang_up()
     called = request.form.get("To") or request.form.get("Called") or ""
-    plan = staff_calls.bridge_call(rt, _int_arg("incident"), called, _digits())
+    plan = staff_calls.bridge_call(rt, incident_id, called, _digits())
     return twiml(staff_call_twiml(rt, plan))
