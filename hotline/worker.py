@@ -18,7 +18,7 @@ import redis
 from rq.worker import SimpleWorker
 from sqlmodel import Session
 
-from hotline.app import build_runtime
+from hotline.app import JOB_SERIALIZER, build_runtime
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
@@ -81,7 +81,8 @@ def run_worker(settings: Settings) -> None:
         while not stop.is_set():
             try:
                 worker = SimpleWorker([rt.queue], connection=connection,
-                                      name=f"{name}.{os.urandom(2).hex()}")
+                                      name=f"{name}.{os.urandom(2).hex()}",
+                                      serializer=JOB_SERIALIZER)
                 worker.work(with_scheduler=True, logging_level=_rq_log_level())
                 if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()
