@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=5000)
     run.set_defaults(func=cmd_run)
 
-    serve = sub.add_parser("serve", help="the webhook receiver only (gunicorn)")
-    serve.add_argument("--host", default="0.0.0.0")
+    serve = sub.add_parser("serve", help="the webhook receiver only (waitress, N processes)")
+    # loopback unless told otherwise: the receiver sits behind the TLS proxy Twilio reaches
+    serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--workers", type=int, default=2)
     serve.set_defaults(func=cmd_serve)
