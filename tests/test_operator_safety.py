@@ -21,6 +21,7 @@ import redis
 import rq
 from conftest import rota_text
 from harness import ROOT, TestWorker, wait_until
+from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
 import oncall
@@ -256,11 +257,15 @@ def test_redis_on_the_network_needs_a_password(hotline, url, ok):
             load_settings(env)
 
 
-def test_a_pickled_job_put_in_the_queue_is_not_run(hotline, worker, tmp_path, fake_twilio):
+@pytest.mark.parametrize("serializer", [None, JSONSerializer], ids=["pickle", "json"])
+def test_a_foreign_job_put_in_the_queue_is_not_run(hotline, worker, tmp_path, fake_twilio,
+                                                   serializer):
     marker = tmp_path / "pwned"
     connection = redis.Redis.from_url(hotline.env["REDIS_URL"])
-    # RQ's default serializer is pickle: what anyone with write access to Redis could queue
-    rq.Queue("hotline", connection=connection).enqueue(os.makedirs, str(marker))
+    # what anyone with write access to Redis could queue: pickled code (RQ's default), or a
+    # JSON job naming any importable function
+    rq.Queue("hotline", connection=connection, serializer=serializer).enqueue(
+        os.makedirs, str(marker))
     time.sleep(1.0)
     hotline.sms(DEFENDER, "help")  # the worker goes on with real work
     fake_twilio.wait_for_messages(1, to=level1(hotline))
