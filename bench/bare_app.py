@@ -1,10 +1,10 @@
-"""The baseline for the webhook benchmark: a bare Flask endpoint under `hotline serve`'s gunicorn.
+"""The baseline for the webhook benchmark: a bare Flask endpoint under `hotline serve`'s server.
 
     python -m bench.bare_app --port PORT [--workers 2]
 
 `POST /twilio/sms` answers a constant empty TwiML response: no signature check, no database,
 no Redis. It is served by `hotline.server.serve` itself, with only the WSGI app swapped, so
-the gunicorn configuration (worker class, threads, timeouts) is exactly the product's.
+the server configuration (processes, threads, timeouts) is exactly the product's.
 `GET /healthz` answers 200 so the driver knows it is up.
 """
 
@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    server._Gunicorn.load = lambda self: create_bare_app()  # same server, bare app
-    server.serve(load_settings(), host=args.host, port=args.port, workers=args.workers)
+    server.serve(load_settings(), host=args.host, port=args.port, workers=args.workers,
+                 app_factory=create_bare_app)  # same server, bare app
 
 
 if __name__ == "__main__":

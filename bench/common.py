@@ -3,9 +3,9 @@
 A `BenchHotline` is one throw-away deployment: its own folder (config.yaml, rota.yaml, logs),
 its own database (a SQLite file, or a PostgreSQL schema in the `test` database that is dropped
 afterwards), our own Redis database (flushed: it is ours), the fake Twilio API served from this
-(the driver) process, and real processes: `hotline serve` (gunicorn) and `hotline worker`.
+(the driver) process, and real processes: `hotline serve` (waitress) and `hotline worker`.
 Every process is started in its own session so that stopping or killing it takes its children
-(gunicorn workers, the RQ scheduler) with it. Nothing here is imported by the product.
+(web processes, the RQ scheduler) with it. Nothing here is imported by the product.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ class Proc:
         return self.popen.poll() is None
 
     def tree(self) -> list[psutil.Process]:
-        """This process and its descendants (gunicorn workers, the RQ scheduler)."""
+        """This process and its descendants (web processes, the RQ scheduler)."""
         try:
             root = psutil.Process(self.pid)
             return [root, *root.children(recursive=True)]
@@ -380,20 +380,20 @@ class BenchHotline:
         return Proc(name, argv, self.env, self.dir / f"{self._count:02d}-{name}.log")
 
     def start_web(self, workers: int = 2) -> Proc:
-        """`hotline serve` (gunicorn, gthread) on our port; returns once it answers HTTP."""
+        """`hotline serve` (waitress processes) on our port; returns once it answers HTTP."""
         self.web = self._proc("web", [PYTHON, "-m", "hotline", "serve", "--host", "127.0.0.1",
                                       "--port", str(self.port), "--workers", str(workers)])
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)
-        # gunicorn answers as soon as one worker is up: wait for all of them
-        wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "gunicorn workers")
+        # the server answers as soon as one process is up: wait for all of them
+        wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "web processes")
         return self.web
 
     def start_bare(self, workers: int = 2) -> Proc:
-        """The baseline (bench.bare_app) on our port, under the same gunicorn config."""
+        """The baseline (bench.bare_app) on our port, under the same server config."""
         self.web = self._proc("bare", [PYTHON, "-m", "bench.bare_app", "--port", str(self.port),
                                        "--workers", str(workers)])
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)
-        wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "gunicorn workers")
+        wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "web processes")
         return self.web
 
     def start_worker(self, wait: bool = True) -> Proc:

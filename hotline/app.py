@@ -6,6 +6,7 @@ import logging
 
 import rq
 from flask import Flask
+from rq.serializers import JSONSerializer
 
 from hotline.crypto import Vault
 from hotline.db import init_db, make_engine
@@ -18,6 +19,9 @@ from routing.runtime import Runtime
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "hotline"
+# Jobs carry ids only, so JSON is enough; RQ's default, pickle, would let anyone who can write
+# to Redis run code in a worker.
+JOB_SERIALIZER = JSONSerializer
 
 
 def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
@@ -34,7 +38,7 @@ def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
         rota=RotaSource(settings.rota_path, settings.rota_key, engine=engine, vault=vault,
                         languages=settings.languages),
         notifier=notifier or make_notifier(settings),
-        queue=rq.Queue(QUEUE_NAME, connection=connection),
+        queue=rq.Queue(QUEUE_NAME, connection=connection, serializer=JOB_SERIALIZER),
     )
 
 

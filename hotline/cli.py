@@ -20,6 +20,20 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
+def _private_settings() -> Settings:
+    """Settings for a process that keeps data (run, serve, worker): refuse to start on an
+    instance folder or database file other local users can read."""
+    from hotline.filesafety import check_private
+
+    settings = _settings()
+    try:
+        check_private(settings)
+    except SettingsError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings
+
+
 def _logging(level: int = logging.INFO) -> None:
     from hotline.logsafety import configure
 
@@ -30,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hotline.runner import run_all
 
     _logging()
-    return run_all(_settings(), host=args.host, port=args.port)
+    return run_all(_private_settings(), host=args.host, port=args.port)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -39,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _logging()
     from hotline.rotasource import RotaUnavailable
 
-    settings = _settings()
+    settings = _private_settings()
     try:
         serve(settings, host=args.host, port=args.port, workers=args.workers)
     except RotaUnavailable as exc:
@@ -52,7 +66,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from hotline.worker import run_worker
 
     _logging()
-    run_worker(_settings())
+    run_worker(_private_settings())
     return 0
 
 
@@ -74,6 +88,13 @@ def cmd_incident(args: argparse.Namespace) -> int:
     from hotline.report import show_incident
 
     return show_incident(_settings(), args.number, as_json=args.json)
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from hotline.health import run_health
+
+    _logging(logging.WARNING)
+    return run_health(_settings(), as_json=args.json)
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -112,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=5000)
     run.set_defaults(func=cmd_run)
 
-    serve = sub.add_parser("serve", help="the webhook receiver only (gunicorn)")
-    serve.add_argument("--host", default="0.0.0.0")
+    serve = sub.add_parser("serve", help="the webhook receiver only (waitress, N processes)")
+    # loopback unless told otherwise: the receiver sits behind the TLS proxy Twilio reaches
+    serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--workers", type=int, default=2)
     serve.set_defaults(func=cmd_serve)
@@ -152,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("text", nargs="*", help=text_help)
         one.set_defaults(func=cmd_simulate)
 
+    health = sub.add_parser("health", help="the full health report; exit 1 when not healthy")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(func=cmd_health)
+
     purge = sub.add_parser("purge", help="erase personal data of old resolved incidents")
     purge.add_argument("--older-than", type=_days, metavar="DAYS",
                        help="resolved more than DAYS ago (default: retention_days)")
@@ -163,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hotline.filesafety import private_umask
+
     args = build_parser().parse_args(argv)
+    # before anything is created: the database, its WAL, the embedded Redis and its dump,
+    # the console key, exported files; only this user may read them
+    private_umask()
     return args.func(args) or 0
 
 

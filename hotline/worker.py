@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import threading
 
 import redis
+from rq.job import Job
 from rq.worker import SimpleWorker
 from sqlmodel import Session
 
-from hotline.app import build_runtime
+from hotline.app import JOB_SERIALIZER, build_runtime
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
@@ -30,6 +32,35 @@ from routing.tables import WorkerHeartbeat
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 REDIS_RETRY_S = 2.0
+
+
+# The engine's job entry points: `<name>_job` functions in routing, taking ids only.
+JOB_FUNCTION = re.compile(r"routing(\.[a-z_]+)+\.[a-z_]+_job")
+
+
+class NotOurJob(Exception):
+    """A job in the queue names a function that is not one of routing's job entry points."""
+
+
+class HotlineJob(Job):
+    """A job that can run only routing's `*_job` functions, and no callbacks.
+
+    JSON keeps pickled code out of the worker, but a JSON job still names its function and
+    callbacks by import path; whoever can write to Redis could name `os.system`. This closes
+    that: anything else fails without being imported or called.
+    """
+
+    @property
+    def func(self):  # noqa: ANN201
+        name = self.func_name
+        if self.instance is not None or name is None or not JOB_FUNCTION.fullmatch(name):
+            raise NotOurJob(f"refused to run job {self.id}: {str(name)[:80]!r} is not ours")
+        return super().func
+
+    # the hotline sets no callbacks: any a job names is ignored, never imported
+    success_callback = property(lambda self: None)
+    failure_callback = property(lambda self: None)
+    stopped_callback = property(lambda self: None)
 
 
 class Sweeper(threading.Thread):
@@ -82,8 +113,9 @@ def run_worker(settings: Settings) -> None:
     try:
         while not stop.is_set():
             try:
-                worker = SimpleWorker([rt.queue], connection=connection,
-                                      name=f"{name}.{os.urandom(2).hex()}")
+                worker = SimpleWorker([rt.queue.name], connection=connection,
+                                      name=f"{name}.{os.urandom(2).hex()}",
+                                      serializer=JOB_SERIALIZER, job_class=HotlineJob)
                 worker.work(with_scheduler=True, logging_level=_rq_log_level())
                 if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()

@@ -33,6 +33,8 @@ VERBS = {
     "SILENT": "silent",
     "UNBLOCK": "unblock",
 }
+# Incident numbers are 32-bit in every database we run on: a larger one names no incident.
+MAX_INCIDENT = 2**31 - 1
 NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "unblock", "silent"}
 TAKES_TEXT = {"reply"}
 
@@ -70,7 +72,18 @@ class NotUnderstood:
     reason: str
 
 
-Parsed = Command | OptOut | OptIn | NotUnderstood
+@dataclass(frozen=True)
+class NoSuchIncident:
+    """A command naming a number past MAX_INCIDENT: answered as an unknown incident."""
+
+    number: str  # as typed, shortened for the reply
+
+    @property
+    def reply(self) -> str:
+        return f"No incident #{self.number}. STATUS lists open ones."
+
+
+Parsed = Command | OptOut | OptIn | NotUnderstood | NoSuchIncident
 
 
 def parse_staff_reply(body: str) -> Parsed:
@@ -89,7 +102,11 @@ def parse_staff_reply(body: str) -> Parsed:
     if name is None:
         # "ack17" arrives as verb "ack" + number; "ACKNOWLEDGED" and friends by prefix
         return NotUnderstood(f"unknown command {verb[:12]!r}")
-    number = int(match["number"]) if match["number"] else None
+    digits = match["number"]
+    if digits and (len(digits) > 10 or int(digits) > MAX_INCIDENT):
+        # never int() a thousand digits, never send an overflowing number to the database
+        return NoSuchIncident(digits if len(digits) <= 12 else digits[:12] + "…")
+    number = int(digits) if digits else None
     rest = match["rest"].strip()
     if name in TAKES_TEXT:
         rest = rest.lstrip(":.,;- ").strip()

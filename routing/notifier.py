@@ -14,6 +14,7 @@ from typing import Protocol
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from routing.display import clean_text
 from routing.masking import mask_number
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class ConsoleNotifier:
         return f"{prefix}console{next(self._ids):026d}"
 
     def send_message(self, *, to, from_, body, status_callback):  # noqa: ANN001
-        log.warning("CONSOLE SMS to %s:\n%s", mask_number(to), body)
+        log.warning("CONSOLE SMS to %s:\n%s", mask_number(to), clean_text(body))
         self.sent.append(("sms", to, body))
         return Outbound(sid=self._sid("SM"), status="sent")
 

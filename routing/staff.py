@@ -13,7 +13,14 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import outbox
-from routing.commands import Command, NotUnderstood, OptIn, OptOut, parse_staff_reply
+from routing.commands import (
+    Command,
+    NoSuchIncident,
+    NotUnderstood,
+    OptIn,
+    OptOut,
+    parse_staff_reply,
+)
 from routing.directory import staff_name
 from routing.escalation import advance_now
 from routing.incidents import AckOutcome, acknowledge, resolve, tell_taker
@@ -42,6 +49,8 @@ def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
     if isinstance(parsed, OptIn):
         mark_opted_in(rt, staff.id, f"texted {parsed.word}")
         return "Welcome back: you will get hotline pages by SMS again."
+    if isinstance(parsed, NoSuchIncident):
+        return parsed.reply
     if isinstance(parsed, NotUnderstood):
         return _error_reply(rt, staff.id, f"Not understood ({parsed.reason}). {HELP}")
     handler = HANDLERS.get(parsed.name)

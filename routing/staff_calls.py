@@ -1,8 +1,8 @@
 """Calls to staff: notification calls of a page (1 takes it, 2 passes) and CALL bridges.
 
-Both are placed by routing.calls.place_call. A notification call answered by a machine, or in
-which no key is pressed, is not an acknowledgement: its page fails when the call ends
-(routing.calls.record_call_status). A bridge connects a staff member to the defender with the
+Both are placed through the outbox (routing.outbox). A notification call answered by a machine,
+or in which no key is pressed, is not an acknowledgement: its page fails when the call ends
+(routing.outbox.record_status). A bridge connects a staff member to the defender with the
 hotline number as caller ID on both legs, so neither sees the other's personal number.
 """
 

@@ -7,6 +7,8 @@ incident number or the commands.
 
 from __future__ import annotations
 
+from routing.display import clean_text
+
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
@@ -54,6 +56,7 @@ def page_text(number: int, channel: str, sender: str, words: str, *, voicemail: 
               fallback: bool = False, no_sms: bool = False) -> str:
     """A page. `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches
     them: staff are told to call instead of offered a reply."""
+    words = clean_text(words, one_line=True)  # no control or bidi characters reach a pager
     label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
     prefix = "NOBODY ACKED " if fallback else ""
     head = f"{prefix}#{number} {label} {sender}:"
@@ -64,6 +67,7 @@ def page_text(number: int, channel: str, sender: str, words: str, *, voicemail: 
 
 
 def relay_text(number: int, sender: str, body: str) -> str:
+    body = clean_text(body)  # no control or bidi characters reach a pager
     return f"#{number} {sender}: {body}\n(R{number} text to answer)"
 
 

@@ -62,7 +62,8 @@ class Hotline:
     def __init__(self, tmp_path: Path, *, database_url: str, redis_url: str, fake, rota: str,
                  number: str = "+35312100489", whatsapp: str | None = "whatsapp:+14155238886",
                  languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
-                 reveal_numbers: bool = False, retention_days: int = 90):
+                 reveal_numbers: bool = False, retention_days: int = 90,
+                 env: dict[str, str] | None = None):
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
         self.fake = fake
@@ -89,6 +90,7 @@ class Hotline:
             "TWILIO_API_BASE_URL": fake.base_url,
             "HOTLINE_PUBLIC_URL": self.base_url,
             "HOTLINE_SECRET_KEY": SECRET,
+            **(env or {}),
         }
         self.settings = load_settings(self.env)
         self.rt = None

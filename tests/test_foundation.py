@@ -53,10 +53,8 @@ def test_healthz_reports_each_part(hotline, worker):
     with urllib.request.urlopen(hotline.base_url + "/healthz") as resp:
         body = json.loads(resp.read())
         assert resp.status == 200
-    assert body["checks"]["database"]["ok"]
-    assert body["checks"]["redis"]["ok"]
-    assert body["checks"]["rota"]["ok"] and not body["checks"]["rota"]["stale"]
-    assert body["checks"]["worker"]["alive"] == 1
+    assert body == {"ok": True, "checks": {"database": "ok", "redis": "ok", "rota": "ok",
+                                           "worker": "ok"}}
 
 
 def test_healthz_is_503_without_a_worker(hotline):
@@ -96,7 +94,8 @@ def test_bad_settings_stop_with_one_line_naming_the_key(tmp_path, text, message)
 
 def test_live_mode_requires_a_secret_key(tmp_path):
     env = _config(tmp_path, 'hotline: {number: "+35312100489"}\nrota_file: rota.yaml\n')
-    env.update(TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="t")
+    env.update(TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="t",
+               HOTLINE_PUBLIC_URL="https://hotline.example.org")
     with pytest.raises(SettingsError, match="HOTLINE_SECRET_KEY"):
         load_settings(env)
     env["HOTLINE_SECRET_KEY"] = SECRET

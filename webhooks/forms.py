@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import request
-
 from routing.intake import TextMessage, VoiceCall
 from routing.voicemail import Recording, Transcript
 
@@ -62,26 +60,3 @@ def transcript(form: Mapping[str, str]) -> Transcript | None:
     return Transcript(recording_sid=form["RecordingSid"],
                       status=(form.get("TranscriptionStatus") or "").lower(),
                       text=form.get("TranscriptionText") or "")
-
-
-def error_code(form: Mapping[str, str]) -> int | None:
-    code = form.get("ErrorCode") or ""
-    return int(code) if code.isdigit() and len(code) <= 9 else None
-
-
-def query_id(name: str) -> int | None:
-    """Our own id from the query string (we put it there), or None when absent or malformed."""
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) <= 18 else None
-
-
-def required_query_id(name: str) -> int:
-    value = query_id(name)
-    if value is None:
-        raise BadWebhook(f"query parameter {name} must be a number")
-    return value
-
-
-def digits(form: Mapping[str, str]) -> str | None:
-    value = form.get("Digits")
-    return value.strip() if value is not None and value.strip() else None

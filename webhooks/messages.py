@@ -10,6 +10,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from routing import sending
 from routing.inbound import receive_message
 from webhooks import forms
+from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 
@@ -35,9 +36,11 @@ def status():  # noqa: ANN201
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid")
     if sid:
+        # an id past the bound names nothing of ours: an unknown callback, answered politely
         sending.message_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
-                               forms.error_code(form), forms.query_id("message"))
+                               bounded_id(form.get("ErrorCode")),
+                               bounded_id(request.args.get("message")))
     elif form.get("CallSid"):
         sending.call_status(rt, form["CallSid"], form.get("CallStatus") or "",
-                            form.get("AnsweredBy"), forms.query_id("call"))
+                            form.get("AnsweredBy"), bounded_id(request.args.get("call")))
     return ("", 204)
