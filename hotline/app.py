@@ -8,7 +8,7 @@ import rq
 from flask import Flask
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
 from hotline.redisconn import connect_redis
 from hotline.rotasource import RotaSource
 from hotline.settings import Settings, load_settings
@@ -22,9 +22,12 @@ QUEUE_NAME = "hotline"
 
 def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
                   redis_connection=None) -> Runtime:  # noqa: ANN001
-    """Everything routing needs, built from settings. Creates missing tables."""
+    """Everything routing needs, built from settings.
+
+    Creates no tables: the database must have been migrated (`hotline db upgrade`; `serve` and
+    `worker` check that before they build this, `hotline run` upgrades its own).
+    """
     engine = make_engine(settings.database_url)
-    init_db(engine)
     vault = Vault(settings.secret_keys)
     connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
     return Runtime(

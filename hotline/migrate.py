@@ -119,6 +119,18 @@ def require_current(engine: Engine) -> None:
                        f"{UPGRADE_HINT} first")
 
 
+def require_current_database(url: str) -> None:
+    """`require_current` for a database URL, with an engine of its own that it disposes of
+    (for a process that checks before it forks or connects to anything else)."""
+    from hotline.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        require_current(engine)
+    finally:
+        engine.dispose()
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply pending migrations; returns (revision before, revision after).
 
@@ -144,7 +156,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         command.upgrade(config, "head")
         after = MigrationContext.configure(connection).get_current_revision()
     if state.revision != after:
-        log.info("database schema upgraded from %s to %s", state.revision, after)
+        log.info("database schema upgraded from %s to %s", state.revision or "(none)", after)
     return state.revision, after
 
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
+from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.masking import show_number
 from routing.tables import Event, Incident, Message, Page
@@ -43,8 +44,9 @@ def incident_summary(incident: Incident, vault: Vault, reveal: bool) -> dict:
 
 
 def _open(settings: Settings):  # noqa: ANN202
+    """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`."""
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    require_current(engine)
     return engine, Vault(settings.secret_keys)
 
 

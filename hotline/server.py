@@ -23,10 +23,14 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Serve until stopped. Raises hotline.migrate.SchemaBehind when the database needs
+    `hotline db upgrade`, and RotaUnavailable when no rota is valid, both before forking."""
     from hotline.app import build_runtime
+    from hotline.migrate import require_current_database
 
-    # fail before forking when the database or the rota is unusable (RotaUnavailable), and
-    # leave no pooled connection for the forked web processes to inherit
+    # fail before forking when the database, its schema or the rota is unusable, and leave
+    # no pooled connection for the forked web processes to inherit
+    require_current_database(settings.database_url)
     runtime = build_runtime(settings)
     runtime.rota.current()
     runtime.engine.dispose()
