@@ -181,8 +181,8 @@ def _locked(engine: Engine) -> Iterator[Connection]:
 
 
 def _postgres_locked(connection: Connection) -> Iterator[Connection]:
-    # a session-level lock, not a transaction-level one, so that Alembic owns the transaction
-    # (one for the whole upgrade) and a migration may still use an autocommit block
+    # a session-level lock, not a transaction-level one, so that Alembic may own the
+    # transaction (one for the whole upgrade) and a migration may still use an autocommit block
     connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
     connection.commit()
     try:
