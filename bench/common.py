@@ -283,7 +283,8 @@ def own_redis(folder: Path) -> tuple[Proc, str]:
 
 @dataclass
 class Database:
-    """A database of our own: a SQLite file in `folder`, or a fresh PostgreSQL schema."""
+    """A database of our own: a SQLite file in `folder`, or a fresh PostgreSQL schema, with the
+    schema made by the migrations, as an operator's `hotline db upgrade` would."""
 
     kind: str  # sqlite | postgresql
     folder: Path
@@ -294,14 +295,15 @@ class Database:
     def create(self) -> str:
         if self.kind == "sqlite":
             self.url = f"sqlite:///{self.folder / 'hotline.db'}"
-            return self.url
-        import psycopg
+        else:
+            import psycopg
 
-        self.schema = f"bench_{secrets.token_hex(5)}"
-        with psycopg.connect(_plain(self.postgres_url), autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{self.schema}"')
-        sep = "&" if "?" in self.postgres_url else "?"
-        self.url = f"{self.postgres_url}{sep}options=-csearch_path%3D{self.schema}"
+            self.schema = f"bench_{secrets.token_hex(5)}"
+            with psycopg.connect(_plain(self.postgres_url), autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA "{self.schema}"')
+            sep = "&" if "?" in self.postgres_url else "?"
+            self.url = f"{self.postgres_url}{sep}options=-csearch_path%3D{self.schema}"
+        _upgrade(self.url)
         return self.url
 
     def drop(self) -> None:
@@ -312,6 +314,18 @@ class Database:
         with psycopg.connect(_plain(self.postgres_url), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
         self.schema = None
+
+
+def _upgrade(url: str) -> None:
+    """`hotline db upgrade` for `url` (serve and worker refuse a database that is behind)."""
+    from hotline.db import make_engine
+    from hotline.migrate import upgrade
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _plain(url: str) -> str:

@@ -9,7 +9,7 @@ from flask import Flask
 from rq.serializers import JSONSerializer
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
 from hotline.redisconn import connect_redis
 from hotline.rotasource import RotaSource
 from hotline.settings import Settings, load_settings
@@ -26,9 +26,12 @@ JOB_SERIALIZER = JSONSerializer
 
 def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
                   redis_connection=None) -> Runtime:  # noqa: ANN001
-    """Everything routing needs, built from settings. Creates missing tables."""
+    """Everything routing needs, built from settings.
+
+    Creates no tables: the database must have been migrated (`hotline db upgrade`; `serve` and
+    `worker` check that before they build this, `hotline run` upgrades its own).
+    """
     engine = make_engine(settings.database_url)
-    init_db(engine)
     vault = Vault(settings.secret_keys)
     connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
     return Runtime(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hotline.settings import Settings, SettingsError, load_settings
 
@@ -40,6 +41,22 @@ def _logging(level: int = logging.INFO) -> None:
     configure(level)  # HOTLINE_LOG_LEVEL overrides; numbers are redacted at every level
 
 
+def _needs_schema(command: Callable[[argparse.Namespace], int]) -> Callable:
+    """For commands that use the database: a schema that is behind is one line and exit 2."""
+
+    @functools.wraps(command)
+    def checked(args: argparse.Namespace) -> int:
+        from hotline.migrate import SchemaBehind
+
+        try:
+            return command(args)
+        except SchemaBehind as exc:
+            print(f"hotline: {exc}", file=sys.stderr)
+            return 2
+
+    return checked
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hotline.runner import run_all
 
@@ -47,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(_private_settings(), host=args.host, port=args.port)
 
 
+@_needs_schema
 def cmd_serve(args: argparse.Namespace) -> int:
     from hotline.server import serve
 
@@ -62,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+@_needs_schema
 def cmd_worker(args: argparse.Namespace) -> int:
     from hotline.worker import run_worker
 
@@ -78,12 +97,14 @@ def cmd_rota(args: argparse.Namespace) -> int:
     return rotacli.who(_settings(), at=args.at, language=args.language)
 
 
+@_needs_schema
 def cmd_incidents(args: argparse.Namespace) -> int:
     from hotline.report import list_incidents
 
     return list_incidents(_settings(), status=args.status, as_json=args.json)
 
 
+@_needs_schema
 def cmd_incident(args: argparse.Namespace) -> int:
     from hotline.report import show_incident
 
@@ -97,6 +118,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     return run_health(_settings(), as_json=args.json)
 
 
+@_needs_schema
 def cmd_purge(args: argparse.Namespace) -> int:
     from hotline.purger import run_purge
 
@@ -104,11 +126,21 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return run_purge(_settings(), args.older_than)
 
 
+@_needs_schema
 def cmd_rekey(args: argparse.Namespace) -> int:
     from hotline.rekey import run_rekey
 
     _logging(logging.WARNING)
     return run_rekey(_settings())
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from hotline import dbcli
+
+    _logging(logging.WARNING)
+    if args.db_command == "upgrade":
+        return dbcli.upgrade(_settings())
+    return dbcli.current(_settings())
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -182,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--older-than", type=_days, metavar="DAYS",
                        help="resolved more than DAYS ago (default: retention_days)")
     purge.set_defaults(func=cmd_purge)
+
+    db = sub.add_parser("db", help="the database schema (migrations)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations (safe while the old release runs)")
+    db_sub.add_parser("current", help="the schema revision; exit 1 when it is behind")
+    db.set_defaults(func=cmd_db)
 
     rekey = sub.add_parser("rekey", help="re-encrypt everything under the first secret key")
     rekey.set_defaults(func=cmd_rekey)

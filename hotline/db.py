@@ -5,6 +5,8 @@ pysqlite recipe we turn off the driver's own transaction handling and emit `BEGI
 ourselves, so a transaction takes the write lock when it starts instead of failing with
 "database is locked" when it upgrades from read to write; WAL lets readers go on meanwhile,
 and `busy_timeout` makes writers queue instead of erroring.
+
+The schema is Alembic's (hotline.migrate, `hotline db upgrade`): nothing here creates tables.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -50,13 +52,6 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def init_db(engine: Engine) -> None:
-    """Create missing tables. Existing tables are left alone (see README: migrations)."""
-    from routing import tables  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
 
 
 @contextmanager

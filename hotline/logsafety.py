@@ -19,7 +19,8 @@ import traceback
 # few digits between their separators to match.
 PHONE_LIKE = re.compile(r"(?<![\w+])\+?\d(?: ?\d){6,14}(?!\w)")
 REDACTED = "[number]"
-QUIET = ("twilio.http_client", "urllib3", "rq.worker", "rq.scheduler")
+# alembic: "Context impl ..." at every schema check; hotline.migrate logs what it applied
+QUIET = ("twilio.http_client", "urllib3", "rq.worker", "rq.scheduler", "alembic")
 OWN_HANDLERS = ("rq.worker", "rq.scheduler")
 
 
@@ -42,7 +43,7 @@ class RedactNumbers(logging.Filter):
 
 
 def quiet_third_parties() -> None:
-    """Keep libraries that log request bodies (twilio's http_client) at WARNING."""
+    """Keep libraries that log request bodies (twilio's http_client), or chatter, at WARNING."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
 

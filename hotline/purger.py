@@ -6,7 +6,8 @@ import logging
 import threading
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
+from hotline.migrate import require_current
 from hotline.rotasource import RotaSource
 from hotline.settings import Settings
 from hotline.twilio_client import make_notifier
@@ -39,9 +40,12 @@ class Purger(threading.Thread):
 
 
 def offline_runtime(settings: Settings) -> Runtime:
-    """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis)."""
+    """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis).
+
+    Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`.
+    """
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    require_current(engine)
     vault = Vault(settings.secret_keys)
     return Runtime(
         settings=settings, engine=engine, vault=vault,

@@ -27,7 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
+from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.safety import address_variants
 from routing.tables import Block, Incident
@@ -155,10 +156,11 @@ def _rehash_block(session: Session, vault: Vault, block: Block, report: RekeyRep
 
 def run_rekey(settings: Settings) -> int:
     """`hotline rekey`: prints the counts and what to do next. Exit 1 when some value could
-    not be opened with any configured key."""
+    not be opened with any configured key. Raises hotline.migrate.SchemaBehind when the database
+    needs `hotline db upgrade`."""
     engine = make_engine(settings.database_url)
-    init_db(engine)
     try:
+        require_current(engine)
         report = rekey(engine, Vault(settings.secret_keys))
     finally:
         engine.dispose()

@@ -9,7 +9,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
+from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.display import clean_text
 from routing.masking import show_number
@@ -57,8 +58,9 @@ def incident_summary(incident: Incident, vault: Vault, reveal: bool) -> dict:
 
 
 def _open(settings: Settings):  # noqa: ANN202
+    """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`."""
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    require_current(engine)
     return engine, Vault(settings.secret_keys)
 
 

@@ -1,6 +1,7 @@
 """`hotline run`: the whole hotline on one machine, as one process tree.
 
-The parent starts the embedded Redis (unless REDIS_URL is set), creates the tables, then runs
+The parent starts the embedded Redis (unless REDIS_URL is set), upgrades the database schema
+(`hotline db upgrade`: this is the one-machine deployment, nobody else to do it), then runs
 `hotline serve` and `hotline worker` as children and restarts either if it dies. Ctrl-C or
 SIGTERM stops the children, then the embedded Redis: nothing is left running.
 """
@@ -24,6 +25,8 @@ RESTART_DELAY_S = 1.0
 
 def run_all(settings: Settings, *, host: str, port: int) -> int:
     from hotline.app import build_runtime
+    from hotline.db import make_engine
+    from hotline.migrate import upgrade
     from hotline.redisconn import embedded_url, start_embedded
 
     env = dict(os.environ)
@@ -33,6 +36,11 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         env["REDIS_URL"] = embedded_url(embedded)
     env.setdefault("HOTLINE_INSTANCE_DIR", str(settings.instance_dir))
     try:
+        engine = make_engine(settings.database_url)
+        try:
+            upgrade(engine)  # logs what it applied
+        finally:
+            engine.dispose()
         runtime = build_runtime(settings, redis_connection=embedded)
         runtime.rota.current()
         runtime.engine.dispose()

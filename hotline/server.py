@@ -79,16 +79,19 @@ def _fork(make_app: Callable[[], object], sock: socket.socket) -> int:
 
 def serve(settings: Settings, *, host: str, port: int, workers: int,
           app_factory: Callable[[], object] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT. Raises RotaUnavailable (before binding) without a rota.
+    """Serve until SIGTERM/SIGINT. Raises hotline.migrate.SchemaBehind when the database needs
+    `hotline db upgrade`, and RotaUnavailable without a rota, both before binding.
 
     `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it)."""
     from hotline.app import build_runtime, create_app
+    from hotline.migrate import require_current_database
 
     def make_app() -> object:
         return app_factory() if app_factory else create_app(settings)
 
-    # fail before forking when the database or the rota is unusable (RotaUnavailable), and
-    # leave no pooled connection for the forked web processes to inherit
+    # fail before forking when the database, its schema or the rota is unusable, and leave
+    # no pooled connection for the forked web processes to inherit
+    require_current_database(settings.database_url)
     runtime = build_runtime(settings)
     runtime.rota.current()
     runtime.engine.dispose()

@@ -21,6 +21,7 @@ from rq.worker import SimpleWorker
 from sqlmodel import Session
 
 from hotline.app import JOB_SERIALIZER, build_runtime
+from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
@@ -95,7 +96,12 @@ class Sweeper(threading.Thread):
 
 
 def run_worker(settings: Settings) -> None:
-    """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging)."""
+    """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging).
+
+    Raises hotline.migrate.SchemaBehind, before touching Redis, when the database needs
+    `hotline db upgrade`.
+    """
+    require_current_database(settings.database_url)
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection)
     rt.pool = Pool(settings.send_concurrency, name="send")

@@ -100,8 +100,10 @@ def was_silenced(session: Session, hashes: list[str]) -> bool:
 
 
 def unresolved_incident(session: Session, hashes: list[str]) -> Incident | None:
-    """The person's unresolved incident, locked, or None."""
+    """The person's unresolved incident, locked, or None. The oldest, where release 0.1 left
+    a person two (one opened by SMS, one by WhatsApp): every channel then joins that one."""
     return session.exec(
         select(Incident).where(Incident.defender_hash.in_(hashes),
-                               Incident.status != "resolved").with_for_update()
+                               Incident.status != "resolved")
+        .order_by(Incident.id).with_for_update()
     ).first()

@@ -97,6 +97,8 @@ DATABASES = ["sqlite", "postgresql"]
 
 @pytest.fixture(params=DATABASES)
 def database_url(request, tmp_path):
+    """An empty database of this test's own. `Hotline.start()` (or `harness.migrated`) brings it
+    to the newest schema through the migrations, as `hotline db upgrade` would."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hotline.db'}"
         return

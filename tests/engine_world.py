@@ -12,10 +12,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from harness import migrated
 from sqlmodel import Session, select
 
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
 from hotline.rotasource import RotaSource
 from hotline.settings import load_settings
 from hotline.twilio_client import make_notifier
@@ -50,8 +51,7 @@ class World:
             "HOTLINE_SECRET_KEY": SECRET,
         })
         self.now = START
-        engine = make_engine(database_url)
-        init_db(engine)
+        engine = make_engine(migrated(database_url))
         vault = Vault(self.settings.secret_keys)
         self.rt = Runtime(
             settings=self.settings, engine=engine, vault=vault,

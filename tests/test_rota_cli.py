@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import rota_text
+from harness import migrated
 
 from hotline.cli import main
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
 from hotline.rotasource import RotaSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,8 +266,7 @@ def test_who_with_a_broken_file_shows_the_rota_the_hotline_still_uses(live, caps
     config(live, rota_file="rota.yaml")
     rota_path = live / "rota.yaml"
     rota_path.write_text(PAIR_ROTA)
-    engine = make_engine(os.environ["DATABASE_URL"])
-    init_db(engine)
+    engine = make_engine(migrated(os.environ["DATABASE_URL"]))
     RotaSource(rota_path, None, engine=engine, vault=Vault((SECRET,))).current()  # stored
     engine.dispose()
     rota_path.write_text(THREE_MISTAKES)

@@ -10,12 +10,12 @@ import urllib.request
 
 import pytest
 from conftest import rota_text
-from harness import TestWorker, wait_until
+from harness import TestWorker, migrated, wait_until
 from sqlmodel import Session, select
 
 from hotline import rotasource
 from hotline.crypto import Vault
-from hotline.db import init_db, make_engine
+from hotline.db import make_engine
 from hotline.rotasource import RotaSource, RotaUnavailable
 from routing.tables import Event
 
@@ -115,8 +115,7 @@ def test_a_broken_edit_leaves_the_last_valid_rota_live_until_fixed(make_hotline,
 @pytest.fixture
 def store(database_url, monkeypatch):
     monkeypatch.setattr(rotasource, "CHECK_INTERVAL_S", 0.0)  # re-stat on every call
-    engine = make_engine(database_url)
-    init_db(engine)
+    engine = make_engine(migrated(database_url))
     yield engine
     engine.dispose()
 
