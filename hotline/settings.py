@@ -21,7 +21,8 @@ import yaml
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
-TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency")
+TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency",
+            "flood_threshold")
 
 
 class SettingsError(Exception):
@@ -43,6 +44,7 @@ class Settings:
     reveal_numbers: bool = False
     retention_days: int = 90
     send_concurrency: int = 8  # sends and steps a worker keeps in flight at once
+    flood_threshold: int = 25  # new incidents within 10 minutes that make a flood
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base_url: str = DEFAULT_API_BASE_URL
@@ -123,6 +125,11 @@ def load_settings(
             or not 1 <= concurrency <= 64):
         raise SettingsError(f"{name}: send_concurrency: expected a whole number from 1 to 64")
 
+    flood = data.get("flood_threshold", 25)
+    if not isinstance(flood, int) or isinstance(flood, bool) or flood < 2:
+        raise SettingsError(f"{name}: flood_threshold: expected a whole number of new "
+                            "incidents >= 2 (within 10 minutes), e.g. 25")
+
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
     if "rota_file" in data:
@@ -179,6 +186,7 @@ def load_settings(
         reveal_numbers=_bool(section.get("reveal_numbers", False), name, "hotline.reveal_numbers"),
         retention_days=retention,
         send_concurrency=concurrency,
+        flood_threshold=flood,
         rota_path=rota_path,
         rota_key=rota_key,
         instance_dir=instance_dir,

@@ -10,6 +10,7 @@ person.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -17,6 +18,8 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import outbox
+from routing.display import clean_text
+from routing.history import first_words, gist
 from routing.tables import Incident, Message, Page
 from routing.uow import UnitOfWork
 
@@ -24,6 +27,7 @@ PAGE_BURST = 5
 BUNDLE_WINDOW = timedelta(seconds=60)
 DIGEST_DELAY = timedelta(seconds=10)
 LISTED = 12  # incident numbers named in one digest; the rest are counted
+NEWEST = 3  # incidents whose first words a digest quotes
 
 
 def over_burst(session: Session, staff_id: str, now: datetime) -> bool:
@@ -57,14 +61,20 @@ def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int) -> 
     bundled = select(Page.incident_id).where(Page.message_id == digest.id).distinct()
     count = session.exec(select(func.count()).select_from(bundled.subquery())).one()
     named = session.exec(bundled.order_by(Page.incident_id).limit(LISTED)).all()
-    digest.body_enc = rt.vault.encrypt(digest_text(list(named), count))
+    newest = session.exec(bundled.order_by(Page.incident_id.desc()).limit(NEWEST)).all()
+    words = [(n, gist(first_words(rt, session, n))) for n in newest]
+    digest.body_enc = rt.vault.encrypt(digest_text(list(named), count, words))
     digest.updated_at = now
     return page
 
 
-def digest_text(named: list[int], count: int) -> str:
-    """The digest SMS: `count` incidents, the first of them `named`."""
+def digest_text(named: list[int], count: int,
+                newest: Sequence[tuple[int, str]] = ()) -> str:
+    """The digest SMS: `count` incidents, the first of them `named`, and the first words of
+    the `newest` few, so the phone shows what the flood is about without opening anything."""
     listed = " ".join(f"#{n}" for n in named)
     more = f" +{count - len(named)} more" if count > len(named) else ""
-    return (f"Hotline surge: {count} more new incident(s) for you: {listed}{more}. "
-            f"STATUS lists open ones; ACK n takes one.")
+    said = " ".join(f'#{n} "{clean_text(words, one_line=True)}"' for n, words in newest if words)
+    newest_part = f" Newest: {said}." if said else ""
+    return (f"Hotline surge: {count} more new incident(s) for you: {listed}{more}."
+            f"{newest_part} STATUS NEW lists the newest; ACK n takes one.")

@@ -20,6 +20,7 @@ def is_opt_out(body: str) -> bool:
     to the sender from then on."""
     return re.sub(r"[\W_]+", "", body or "").upper() in OPT_OUT_WORDS
 
+
 # verb -> canonical command; order matters only for readability
 VERBS = {
     "ACK": "ack", "A": "ack", "ACKNOWLEDGE": "ack",
@@ -37,6 +38,9 @@ VERBS = {
 MAX_INCIDENT = 2**31 - 1
 NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "unblock", "silent"}
 TAKES_TEXT = {"reply"}
+TAKES_RANGE = {"block", "unblock"}  # BLOCK 40-120: a flood, cleared at once
+MAX_RANGE = 1000
+_RANGE = re.compile(r"\s*(?:-|–|\.\.|TO)\s*(\d{1,10})\s*", re.IGNORECASE)
 
 _PATTERN = re.compile(
     r"""^[\s\W_]*            # leading punctuation or spaces
@@ -55,6 +59,14 @@ class Command:
     name: str
     incident: int | None = None
     text: str = ""
+    last: int | None = None  # BLOCK 40-120: the range's last incident
+
+    @property
+    def numbers(self) -> range:
+        """The incidents named: one, or a range."""
+        if self.incident is None:
+            return range(0)
+        return range(self.incident, (self.last or self.incident) + 1)
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,14 @@ def parse_staff_reply(body: str) -> Parsed:
         if not rest:
             return NotUnderstood("reply needs a text")
         return Command(name, number, rest)
+    if name in TAKES_RANGE and number is not None and (span := _RANGE.fullmatch(rest)):
+        last = int(span[1])
+        if last < number or last - number >= MAX_RANGE:
+            return NotUnderstood(f"{verb} takes a range of at most {MAX_RANGE}, e.g. "
+                                 f"{verb} 40-120")
+        return Command(name, number, last=min(last, MAX_INCIDENT))
+    if name == "status" and number is None and rest.upper() == "NEW":
+        return Command(name, text="new")
     if rest and re.sub(r"[\W_]+", "", rest):
         return NotUnderstood(f"unexpected words after {verb}")
     if name in NEEDS_NUMBER and number is None:

@@ -19,11 +19,12 @@ import oncall
 from routing import outbox
 from routing.bundling import bundle_page, over_burst
 from routing.commands import OPTED_OUT_EVENT
+from routing.history import first_words, voicemail_transcript
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.staffstate import lock_staff, opted_out
-from routing.tables import Call, Event, Incident, Message, Page
+from routing.tables import Event, Incident, Page
 from routing.texts import page_text
 from routing.uow import unit_of_work
 
@@ -96,26 +97,6 @@ def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool
     ).first() is not None
     return page_text(incident.id, incident.channel, sender, words, fallback=fallback,
                      voicemail=incident.channel == "voice", no_sms=no_sms)
-
-
-def first_words(rt: Runtime, session: Session, incident_id: int) -> str:
-    """The incident's first message body (decrypted), or "" when there is none."""
-    body = session.exec(
-        select(Message.body_enc).where(Message.incident_id == incident_id,
-                                       Message.direction == "in")
-        .order_by(Message.id).limit(1)
-    ).first()
-    return (rt.vault.decrypt(body) or "") if body else ""
-
-
-def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str:
-    """The incident's latest voicemail transcript (decrypted), or ""."""
-    token = session.exec(
-        select(Call.transcript_enc).where(Call.incident_id == incident_id,
-                                          Call.transcript_enc.is_not(None))
-        .order_by(Call.id.desc()).limit(1)
-    ).first()
-    return (rt.vault.decrypt(token) or "") if token else ""
 
 
 def advance_now(rt: Runtime, incident_id: int, actor: str, kind: str, detail: str = "") -> bool:

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -37,6 +38,7 @@ from routing.texts import auto_reply, relay_text
 from routing.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
+FLOOD_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,42 @@ def _open(uow: UnitOfWork, who: Party, channel: str, body: str,
     what = "message" if channel != "voice" else "call"
     session.add(Event(incident_id=incident.id, at=now, kind="opened", actor="defender",
                       detail=f"{channel} {what}" if channel != "voice" else "voice call"))
+    _watch_for_a_flood(uow, incident.id)
     return incident
+
+
+def _watch_for_a_flood(uow: UnitOfWork, newest: int) -> None:
+    """Tell the fallback contacts once when new incidents cross the flood threshold.
+
+    Pages already fold into digests per person (routing.bundling); this says that the line
+    as a whole is under a flood (a mass arrest, or someone drowning the real emergencies),
+    with what staff can do about it.
+    """
+    rt, session, now = uow.rt, uow.session, uow.rt.clock()
+    threshold = rt.settings.flood_threshold
+    recent = session.exec(select(func.count(Incident.id))
+                          .where(Incident.opened_at > now - FLOOD_WINDOW)).one()
+    if recent < threshold:
+        return
+    told = session.exec(select(Event.id).where(Event.kind == "flood",
+                                               Event.at > now - FLOOD_WINDOW)).first()
+    if told is not None:
+        return
+    minutes = int(FLOOD_WINDOW.total_seconds() // 60)
+    session.add(Event(incident_id=newest, at=now, kind="flood", actor="system",
+                      detail=f"{recent} new incidents in {minutes} min"))
+    try:
+        rota = rt.rota.current()
+    except Exception:
+        log.exception("flood: rota unavailable, fallback contacts not told")
+        return
+    text = (f"Hotline FLOOD: {recent} new incidents in {minutes} min (newest #{newest}). "
+            "Pages to each of you fold into digests. STATUS NEW lists the newest; "
+            "BLOCK 40-120 blocks and closes a range, UNBLOCK 40-120 undoes it.")
+    for contact in rota.fallback:
+        if contact in rota.staff:
+            outbox.add_message(uow, to=rota.staff[contact].phone, body=text, purpose="alert",
+                               staff_id=contact)
 
 
 def _media_note(message: Message) -> str:

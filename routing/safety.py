@@ -19,7 +19,7 @@ from routing.identity import key_of, person_hashes
 from routing.incidents import tell_taker
 from routing.locks import lock_incident
 from routing.runtime import Runtime
-from routing.tables import Block, Event
+from routing.tables import Block, Event, Incident
 from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     Their messages are still stored (marked `blocked`), so nothing is lost if the block was a
     mistake. The incident itself is left as it is: RESOLVE closes it.
     """
+    if command.last is not None:
+        return _block_range(rt, staff, command)
     number, now = command.incident, rt.clock()
     with unit_of_work(rt) as uow:
         session = uow.session
@@ -70,6 +72,8 @@ def _upsert_block(session: Session, digest: str, staff_id: str, number: int, now
 
 def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """UNBLOCK n: the incident's sender is heard again at once."""
+    if command.last is not None:
+        return _unblock_range(rt, staff, command)
     number, now = command.incident, rt.clock()
     with unit_of_work(rt) as uow:
         session = uow.session
@@ -88,6 +92,87 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
     if not removed:
         return f"#{number}: the sender was not blocked."
     return f"#{number}: sender unblocked. Their next message opens an incident as usual."
+
+
+BULK_CLOSED = "bulk_closed"  # an open incident BLOCK a-b closed; UNBLOCK a-b reopens it
+
+
+def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
+    """BLOCK a-b: a flood cleared at once. Every sender of #a..#b is blocked, and those of the
+    incidents still open (nobody took them) are closed quietly, without a stand-down each.
+    Incidents someone took stay as they are. UNBLOCK a-b undoes both."""
+    first, last, now = command.incident, command.last, rt.clock()
+    label = f"BLOCK {first}-{last}"
+    senders: set[str] = set()
+    closed: list[int] = []
+    expires = now + timedelta(days=BLOCK_DAYS)
+    with unit_of_work(rt) as uow:
+        session = uow.session
+        incidents = session.exec(
+            select(Incident).where(Incident.id >= first, Incident.id <= last)
+            .order_by(Incident.id).with_for_update()
+        ).all()
+        for incident in incidents:
+            address = rt.vault.decrypt(incident.defender_enc)
+            if address is not None and key_of(address) not in senders:
+                senders.add(key_of(address))
+                _upsert_block(session, rt.vault.lookup_hash(key_of(address)), staff.id,
+                              incident.id, now, expires)
+                session.add(Event(incident_id=incident.id, at=now, kind="blocked",
+                                  actor=staff.id, detail=f"{label}: sender blocked"))
+            if incident.status == "open":
+                incident.status, incident.resolved_at, incident.resolved_by = \
+                    "resolved", now, staff.id
+                incident.next_step = incident.next_step_at = None
+                session.add(Event(incident_id=incident.id, at=now, kind=BULK_CLOSED,
+                                  actor=staff.id, detail=label))
+                closed.append(incident.id)
+    if not incidents:
+        return f"No incidents #{first}-#{last}. STATUS lists open ones."
+    return (f"#{first}-#{last}: {len(senders)} sender(s) blocked for {BLOCK_DAYS} days, "
+            f"{len(closed)} open incident(s) closed. UNBLOCK {first}-{last} undoes both.")
+
+
+def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
+    """UNBLOCK a-b: lift the blocks of #a..#b's senders and reopen the incidents BLOCK a-b
+    closed (paged again from level 1, as new)."""
+    first, last, now = command.incident, command.last, rt.clock()
+    reopened: list[int] = []
+    with unit_of_work(rt) as uow:
+        session = uow.session
+        incidents = session.exec(
+            select(Incident).where(Incident.id >= first, Incident.id <= last)
+            .order_by(Incident.id).with_for_update()
+        ).all()
+        hashes = [h for incident in incidents if incident.defender_enc
+                  for h in person_hashes(rt.vault,
+                                         key_of(rt.vault.decrypt(incident.defender_enc)))]
+        removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount \
+            if hashes else 0
+        for incident in incidents:
+            last_event = session.exec(
+                select(Event.kind).where(Event.incident_id == incident.id)
+                .order_by(Event.id.desc()).limit(1)
+            ).first()
+            if incident.status != "resolved" or last_event != BULK_CLOSED \
+                    or incident.purged_at is not None or _has_another(session, incident):
+                continue
+            incident.status, incident.resolved_at, incident.resolved_by = "open", None, None
+            incident.next_step, incident.next_step_at = 0, now
+            session.add(Event(incident_id=incident.id, at=now, kind="reopened", actor=staff.id,
+                              detail=f"UNBLOCK {first}-{last}"))
+            uow.schedule_step(incident.id, 0, now)
+            reopened.append(incident.id)
+    return (f"#{first}-#{last}: {removed} block(s) lifted, {len(reopened)} incident(s) "
+            "reopened and paged again.")
+
+
+def _has_another(session: Session, incident: Incident) -> bool:
+    """True when the person wrote again meanwhile and has another unresolved incident."""
+    return session.exec(
+        select(Incident.id).where(Incident.defender_hash == incident.defender_hash,
+                                  Incident.status != "resolved", Incident.id != incident.id)
+    ).first() is not None
 
 
 def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from oncall import Staff
@@ -22,7 +23,9 @@ from routing.commands import (
     parse_staff_reply,
 )
 from routing.directory import staff_name
+from routing.display import clean_text
 from routing.escalation import advance_now
+from routing.history import first_words, gist
 from routing.incidents import AckOutcome, acknowledge, resolve, tell_taker
 from routing.locks import lock_incident
 from routing.masking import show_number
@@ -139,21 +142,34 @@ def _call(rt: Runtime, staff: Staff, command: Command) -> str:
     return request_call(rt, staff, command.incident)
 
 
+STATUS_LINES = 8
+STATUS_NEW_LINES = 5
+
+
 def _status(rt: Runtime, staff: Staff, command: Command) -> str:
+    """STATUS: the oldest unresolved incidents; STATUS NEW: the newest, with first words (in
+    a flood the newest are what staff need to see first)."""
     now = rt.clock()
+    newest = command.text == "new"
+    unresolved = Incident.status != "resolved"
     with Session(rt.engine) as session:
-        rows = session.exec(
-            select(Incident).where(Incident.status != "resolved").order_by(Incident.id)
-        ).all()
+        total = session.exec(select(func.count(Incident.id)).where(unresolved)).one()
+        order = Incident.id.desc() if newest else Incident.id
+        rows = session.exec(select(Incident).where(unresolved).order_by(order)
+                            .limit(STATUS_NEW_LINES if newest else STATUS_LINES)).all()
+        words = {i.id: gist(first_words(rt, session, i.id), 30) for i in rows} if newest else {}
     if not rows:
         return "No open incidents."
     lines = []
-    for incident in rows[:8]:
+    for incident in rows:
         age = int((now - incident.opened_at).total_seconds() // 60)
         who = (f"taken by {staff_name(rt, incident.acknowledged_by)}"
                if incident.status == "acknowledged" else "NOT TAKEN")
-        lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}")
-    more = f"\n+{len(rows) - 8} more" if len(rows) > 8 else ""
+        said = f' "{clean_text(words[incident.id], one_line=True)}"' if words.get(incident.id) \
+            else ""
+        lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}"
+                     f"{said}")
+    more = f"\n+{total - len(rows)} more" if total > len(rows) else ""
     return "\n".join(lines) + more
 
 

@@ -6,6 +6,7 @@ worker processes check the wiring around them.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -238,3 +239,54 @@ def test_an_over_long_reply_is_refused_with_the_reason(world):
     answer = world.text(world.staff_phone("amina"), "R1 " + "a" * 1700)
     assert answer.startswith("#1: not sent: your reply has 1700 characters")
     assert len(world.fake.messages) == before
+
+
+def _senders(count: int) -> list[str]:
+    return [f"+4477009{n:05d}" for n in range(1, count + 1)]
+
+
+def test_a_flood_tells_the_fallback_once_and_digests_quote_the_newest(world):
+    world.rt.settings = dataclasses.replace(world.settings, flood_threshold=6)
+    for n, sender in enumerate(_senders(8), start=1):
+        world.text(sender, f"raid on office {n}")
+    floods = [t for t in world.sms_to("fiona") if t.startswith("Hotline FLOOD")]
+    assert floods == ["Hotline FLOOD: 6 new incidents in 10 min (newest #6). Pages to each of "
+                      "you fold into digests. STATUS NEW lists the newest; BLOCK 40-120 blocks "
+                      "and closes a range, UNBLOCK 40-120 undoes it."]
+    world.advance(seconds=11)  # the digest leaves DIGEST_DELAY after it was started
+    world.settle()
+    [digest] = [t for t in world.sms_to("amina") if t.startswith("Hotline surge")]
+    assert digest.startswith("Hotline surge: 3 more new incident(s) for you: #6 #7 #8.")
+    assert 'Newest: #8 "raid on office 8" #7 "raid on office 7" #6 "raid on office 6".' in digest
+
+
+def test_status_new_lists_the_newest_with_their_first_words(world):
+    for n, sender in enumerate(_senders(7), start=1):
+        world.text(sender, f"message number {n}")
+    answer = world.text(world.staff_phone("amina"), "STATUS NEW")
+    lines = answer.splitlines()
+    assert lines[0].startswith("#7 SMS 0m NOT TAKEN") and lines[0].endswith('"message number 7"')
+    assert len(lines) == 6 and lines[-1] == "+2 more"
+
+
+def test_bulk_block_clears_a_flood_and_unblock_undoes_it(world):
+    senders = _senders(4)
+    for sender in senders:
+        world.text(sender, "fake report")
+    amina = world.staff_phone("amina")
+    world.text(amina, "ACK 2")  # someone took #2: a bulk block leaves it as it is
+    answer = world.text(amina, "BLOCK 1-3")
+    assert answer == ("#1-#3: 3 sender(s) blocked for 30 days, 2 open incident(s) closed. "
+                      "UNBLOCK 1-3 undoes both.")
+    assert [i.status for i in world.incidents()] == ["resolved", "acknowledged", "resolved",
+                                                      "open"]
+    paged = len(world.fake.messages)
+    world.text(senders[0], "more")
+    world.text(senders[2], "more")
+    assert len(world.incidents()) == 4 and len(world.fake.messages) == paged
+    answer = world.text(amina, "UNBLOCK 1-3")
+    assert answer == "#1-#3: 3 block(s) lifted, 2 incident(s) reopened and paged again."
+    assert [i.status for i in world.incidents()] == ["open", "acknowledged", "open", "open"]
+    assert len(world.fake.messages) > paged, "reopened incidents are paged again"
+    world.text(senders[0], "still here")
+    assert len(world.incidents()) == 4
