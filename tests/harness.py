@@ -178,6 +178,13 @@ class Hotline:
         except urllib.error.HTTPError as exc:
             return Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
 
+    def get(self, path: str) -> Response:
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=20) as resp:
+                return Response(resp.status, resp.read().decode(), resp.headers["Content-Type"])
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
+
     def sms(self, sender: str, body: str, *, sid: str | None = None, to: str | None = None,
             media: tuple[str, ...] = (), **extra: str) -> Response:
         whatsapp = sender.startswith("whatsapp:")

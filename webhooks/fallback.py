@@ -35,6 +35,8 @@ def fallback():  # noqa: ANN201
             # no live ringing here: the incident is due for paging at once, by the sweeper
             received = intake.receive(rt, forms.voice_call(form), schedule=False)
             incident_id = received.incident_id
+        except forms.BadWebhook as exc:
+            log.warning("fallback: not a call Twilio sends (%s); voicemail anyway", exc)
         except Exception:
             log.exception("fallback: call %s not stored; answering with a voicemail anyway",
                           form.get("CallSid"))
@@ -42,6 +44,8 @@ def fallback():  # noqa: ANN201
     try:
         # stored only: a staff command is kept for the log, never threaded as a defender's
         receive_message(rt, forms.text_message(form), route=False)
+    except forms.BadWebhook as exc:
+        log.warning("fallback: not a message Twilio sends (%s); nothing stored", exc)
     except Exception:
         log.exception("fallback: message %s not stored", form.get("MessageSid"))
     return twiml(MessagingResponse())
