@@ -45,6 +45,12 @@ SERVER_OPTIONS: dict[str, Any] = {
     "loglevel": "warning",
     "proc_name": "hotline-web",
 }
+# Settings of newer gunicorn releases, set only where the installed one has them.
+NEWER_OPTIONS: dict[str, Any] = {
+    # gunicorn >= 25.1 opens a control socket at one fixed path per user ($HOME/.gunicorn):
+    # two instances would fight over it, and nothing here administers workers through it
+    "control_socket_disable": True,
+}
 
 # gunicorn.workers.base: "Invalid request from ip=203.0.113.5: Invalid HTTP Header …"
 _CLIENT_ADDRESS = re.compile(r"\bip=\S+?(?=:\s|\s|$)")
@@ -78,6 +84,9 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        for key, value in NEWER_OPTIONS.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self) -> object:
         return self.make_app()  # in each web process, after the fork (preload_app is off)
