@@ -3,7 +3,7 @@
 A `BenchHotline` is one throw-away deployment: its own folder (config.yaml, rota.yaml, logs),
 its own database (a SQLite file, or a PostgreSQL schema in the `test` database that is dropped
 afterwards), our own Redis database (flushed: it is ours), the fake Twilio API served from this
-(the driver) process, and real processes: `hotline serve` (waitress) and `hotline worker`.
+(the driver) process, and real processes: `hotline serve` (gunicorn) and `hotline worker`.
 Every process is started in its own session so that stopping or killing it takes its children
 (web processes, the RQ scheduler) with it. Nothing here is imported by the product.
 """
@@ -394,7 +394,7 @@ class BenchHotline:
         return Proc(name, argv, self.env, self.dir / f"{self._count:02d}-{name}.log")
 
     def start_web(self, workers: int = 2) -> Proc:
-        """`hotline serve` (waitress processes) on our port; returns once it answers HTTP."""
+        """`hotline serve` (gunicorn, gthread workers) on our port; returns once it answers HTTP."""
         self.web = self._proc("web", [PYTHON, "-m", "hotline", "serve", "--host", "127.0.0.1",
                                       "--port", str(self.port), "--workers", str(workers)])
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)

@@ -165,11 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=5000)
     run.set_defaults(func=cmd_run)
 
-    serve = sub.add_parser("serve", help="the webhook receiver only (waitress, N processes)")
-    # loopback unless told otherwise: the receiver sits behind the TLS proxy Twilio reaches
-    serve.add_argument("--host", default="127.0.0.1")
+    serve = sub.add_parser("serve", help="the webhook receiver only (gunicorn, N processes)")
+    # loopback unless told otherwise: the receiver sits behind nginx (deploy/nginx/hotline.conf),
+    # which takes slow clients off gunicorn's threads and terminates TLS
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1, for nginx on this host)")
     serve.add_argument("--port", type=int, default=5000)
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--workers", type=int, default=2, help="web processes, 4 threads each")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="escalation worker with scheduler and sweeper")

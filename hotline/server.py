@@ -1,80 +1,101 @@
-"""`hotline serve`: the webhook receiver, N processes of waitress on one listening socket.
+"""`hotline serve`: the webhook receiver under gunicorn's threaded worker (gthread).
 
-Why waitress and not gunicorn's threaded worker: gunicorn (gthread) gives a connection a
-thread as soon as its first bytes arrive, and the thread then blocks until the request is
-complete. Twelve clients that send a request line and one header, then nothing, pinned every
-thread and real webhooks timed out. Waitress reads and buffers each request (headers and body)
-in one non-blocking I/O loop and hands a thread only complete requests, so a slow or stalled
-client costs a socket, not a thread. The application still runs in real threads, because
-SQLite calls block: cooperative (gevent-style) workers would stall on them.
+The master checks the database schema and the rota, binds, and forks `workers` web processes;
+each builds its own app after the fork (no connection pool crosses a fork) and runs requests
+in real threads, because SQLite calls block (cooperative, gevent-style workers would stall on
+them). SIGTERM stops it gracefully, SIGINT at once (gunicorn's own signals).
 
-The parent binds the socket, checks the database and the rota, then forks `workers` children
-and restarts any that dies; SIGTERM or SIGINT stops them all.
+Slow clients: a gthread thread that has started reading a request blocks until the request is
+complete, so a client that sends a request line and one header, then nothing, can pin a
+thread. The shipped configuration therefore puts nginx in front (deploy/nginx/hotline.conf):
+nginx reads every request whole, under short header and body timeouts, before it opens a
+connection here, so a slow client costs nginx a socket, never one of our threads. That is
+also why the default bind is loopback: nothing but the proxy should reach this port.
+
+No log line here names a client: the access log is off, and gunicorn's one error-log message
+that carries a client address (an invalid request "from ip=…") has the address removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import socket
-import sys
-import time
+import re
 from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from hotline.settings import Settings
 
-log = logging.getLogger(__name__)
-
-THREADS = 4  # per process: requests run here, after waitress has buffered them whole
-SERVER_OPTIONS = {
+THREADS = 4  # per web process
+SERVER_OPTIONS: dict[str, Any] = {
+    "worker_class": "gthread",
     "threads": THREADS,
-    "connection_limit": 1000,  # sockets are cheap; threads are what a slow client must not get
-    "asyncore_use_poll": True,  # select() stops at 1,024 descriptors
-    "channel_timeout": 15,  # a connection idle this long is closed (Twilio's own limit is 15 s)
-    "cleanup_interval": 5,
-    "max_request_header_size": 32 * 1024,  # Twilio's headers are well under 2 KB
-    "max_request_body_size": 256 * 1024,  # the webhooks refuse more than 64 KB themselves
-    "ident": None,  # no Server header naming the software
+    "timeout": 30,  # a web process silent this long is restarted by the master
+    "graceful_timeout": 10,
+    "keepalive": 2,
+    # Twilio's headers are well under 2 KB and the webhooks refuse bodies over 64 KB
+    "limit_request_line": 4094,
+    "limit_request_fields": 50,
+    "limit_request_field_size": 8190,
+    # No access log: a line per request would be a record of who reached the hotline, when.
+    # Should one ever be needed, its format must leave out %(h)s and X-Forwarded-For.
+    "accesslog": None,
+    "loglevel": "warning",
+    "proc_name": "hotline-web",
 }
-RESTART_DELAY_S = 1.0
-STOP_TIMEOUT_S = 10.0
+# Settings of newer gunicorn releases, set only where the installed one has them.
+NEWER_OPTIONS: dict[str, Any] = {
+    # gunicorn >= 25.1 opens a control socket at one fixed path per user ($HOME/.gunicorn):
+    # two instances would fight over it, and nothing here administers workers through it
+    "control_socket_disable": True,
+}
+
+# gunicorn.workers.base: "Invalid request from ip=203.0.113.5: Invalid HTTP Header …"
+_CLIENT_ADDRESS = re.compile(r"\bip=\S+?(?=:\s|\s|$)")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+class _NoClientAddress(logging.Filter):
+    """Blanks the client address gunicorn puts in its invalid-request warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "ip=" in message:
+            record.msg, record.args = _CLIENT_ADDRESS.sub("ip=[address]", message), None
+        return True
 
 
-def _child(make_app: Callable[[], object], sock: socket.socket) -> None:
-    """One web process: build the app after the fork (no shared connections), then serve."""
-    import waitress
+class _HotlineLogger(GunicornLogger):
+    """gunicorn's logger with the client address kept out of its error log."""
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    waitress.serve(make_app(), sockets=[sock], **SERVER_OPTIONS)
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.addFilter(_NoClientAddress())
 
 
-def _fork(make_app: Callable[[], object], sock: socket.socket) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            _child(make_app, sock)
-        except BaseException:
-            log.exception("web process failed")
-            code = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    return pid
+class _Gunicorn(BaseApplication):
+    """gunicorn with our options instead of its command line and config files."""
+
+    def __init__(self, make_app: Callable[[], object], options: dict[str, Any]):
+        self.make_app, self.options = make_app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        for key, value in NEWER_OPTIONS.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> object:
+        return self.make_app()  # in each web process, after the fork (preload_app is off)
+
+
+def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, Any]:
+    """The complete gunicorn configuration `serve` runs with (tests read it)."""
+    return {**SERVER_OPTIONS, "bind": f"{host}:{port}", "workers": max(1, workers),
+            "logger_class": _HotlineLogger}
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int,
@@ -82,7 +103,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int,
     """Serve until SIGTERM/SIGINT. Raises hotline.migrate.SchemaBehind when the database needs
     `hotline db upgrade`, and RotaUnavailable without a rota, both before binding.
 
-    `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it)."""
+    `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it); the server
+    configuration stays exactly the same."""
     from hotline.app import build_runtime, create_app
     from hotline.migrate import require_current_database
 
@@ -95,52 +117,4 @@ def serve(settings: Settings, *, host: str, port: int, workers: int,
     runtime = build_runtime(settings)
     runtime.rota.current()
     runtime.engine.dispose()
-    sock = listening_socket(host, port)
-    stopping = False
-
-    def request_stop(signum, _frame):  # noqa: ANN001
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    children = {_fork(make_app, sock) for _ in range(max(1, workers))}
-    log.info("serving on %s:%s with %d process(es)", host, port, len(children))
-    try:
-        while not stopping:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if pid and pid in children and not stopping:
-                children.discard(pid)
-                log.error("web process %s exited (%s); starting another", pid, status)
-                time.sleep(RESTART_DELAY_S)
-                children.add(_fork(make_app, sock))
-            time.sleep(0.2)
-    finally:
-        _stop(children)
-        sock.close()
-
-
-def _stop(children: set[int]) -> None:
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    pending = set(children)
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                pending.discard(pid)
-        time.sleep(0.05)
-    for pid in pending:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+    _Gunicorn(make_app, gunicorn_options(host=host, port=port, workers=workers)).run()
