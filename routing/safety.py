@@ -108,10 +108,7 @@ def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
     expires = now + timedelta(days=BLOCK_DAYS)
     with unit_of_work(rt) as uow:
         session = uow.session
-        incidents = session.exec(
-            select(Incident).where(Incident.id >= first, Incident.id <= last)
-            .order_by(Incident.id).with_for_update()
-        ).all()
+        incidents = _locked_range(session, first, last)
         for incident in incidents:
             address = rt.vault.decrypt(incident.defender_enc)
             if address is not None and key_of(address) not in senders:
@@ -140,10 +137,7 @@ def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
     reopened: list[int] = []
     with unit_of_work(rt) as uow:
         session = uow.session
-        incidents = session.exec(
-            select(Incident).where(Incident.id >= first, Incident.id <= last)
-            .order_by(Incident.id).with_for_update()
-        ).all()
+        incidents = _locked_range(session, first, last)
         hashes = [h for incident in incidents if incident.defender_enc
                   for h in person_hashes(rt.vault,
                                          key_of(rt.vault.decrypt(incident.defender_enc)))]
@@ -165,6 +159,13 @@ def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
             reopened.append(incident.id)
     return (f"#{first}-#{last}: {removed} block(s) lifted, {len(reopened)} incident(s) "
             "reopened and paged again.")
+
+
+def _locked_range(session: Session, first: int, last: int) -> list[Incident]:
+    return list(session.exec(
+        select(Incident).where(Incident.id >= first, Incident.id <= last)
+        .order_by(Incident.id).with_for_update()
+    ).all())
 
 
 def _has_another(session: Session, incident: Incident) -> bool:
