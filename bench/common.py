@@ -3,7 +3,8 @@
 A `BenchHotline` is one throw-away deployment: its own folder (config.yaml, rota.yaml, logs),
 its own database (a SQLite file, or a PostgreSQL schema in the `test` database that is dropped
 afterwards), our own Redis database (flushed: it is ours), the fake Twilio API served from this
-(the driver) process, and real processes: `hotline serve` (waitress) and `hotline worker`.
+(the driver) process, optionally slowed down to answer like the real one (`twilio_latency`),
+and real processes: `hotline serve` (whichever server it ships with) and `hotline worker`.
 Every process is started in its own session so that stopping or killing it takes its children
 (web processes, the RQ scheduler) with it. Nothing here is imported by the product.
 """
@@ -29,6 +30,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -250,10 +252,18 @@ class Options:
     redis_url: str = DEFAULT_REDIS_URL
     postgres_url: str = DEFAULT_POSTGRES_URL
     keep: bool = False
+    # seconds the fake Twilio holds back each REST answer; None: each scenario's own default
+    # (0, except the scenarios that are about a slow API)
+    twilio_latency: float | None = None
+
+    def latency_or(self, default: float) -> float:
+        """The `--twilio-latency` asked for, else the scenario's `default`."""
+        return default if self.twilio_latency is None else self.twilio_latency
 
     def hotline_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """BenchHotline keyword arguments for these options (`extra` overrides them)."""
         return {"redis_url": self.redis_url, "postgres_url": self.postgres_url,
-                "keep": self.keep, **extra}
+                "keep": self.keep, "twilio_latency": self.latency_or(0.0), **extra}
 
 
 def own_redis(folder: Path) -> tuple[Proc, str]:
@@ -344,13 +354,15 @@ class BenchHotline:
     redis_url: str = DEFAULT_REDIS_URL
     postgres_url: str = DEFAULT_POSTGRES_URL
     keep: bool = False
+    twilio_latency: float = 0.0  # seconds the fake holds back each REST answer
 
     def __post_init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.sms_url = self.base_url + "/twilio/sms"
-        self.fake = FakeTwilio(auth_token="bench-auth-token-" + secrets.token_hex(4)).start()
+        self.fake = FakeTwilio(auth_token="bench-auth-token-" + secrets.token_hex(4),
+                               latency=self.twilio_latency).start()
         self.database = Database(self.db_kind, self.dir, postgres_url=self.postgres_url)
         (self.dir / "rota.yaml").write_text(self.rota)
         (self.dir / "config.yaml").write_text(
@@ -394,7 +406,7 @@ class BenchHotline:
         return Proc(name, argv, self.env, self.dir / f"{self._count:02d}-{name}.log")
 
     def start_web(self, workers: int = 2) -> Proc:
-        """`hotline serve` (waitress processes) on our port; returns once it answers HTTP."""
+        """`hotline serve` (its processes) on our port; returns once every one is up."""
         self.web = self._proc("web", [PYTHON, "-m", "hotline", "serve", "--host", "127.0.0.1",
                                       "--port", str(self.port), "--workers", str(workers)])
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)
@@ -691,3 +703,40 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
     page_late = [at - steps[n][0] - wait_s for n, at in level2().items() if n in steps]
     return {"step_late": step_late, "page_late": page_late,
             "missing": len(incidents) - len(steps)}
+
+
+def planned_due(hotline: BenchHotline, step: int) -> dict[int, datetime]:
+    """incident -> `next_step_at` of every open incident whose next step is `step`: the exact
+    instant the engine planned that step for (written with the previous step's run)."""
+    from sqlmodel import Session, select
+
+    from routing.tables import Incident
+
+    with Session(hotline.engine) as session:
+        return dict(session.exec(
+            select(Incident.id, Incident.next_step_at).where(
+                Incident.status == "open", Incident.next_step == step,
+                Incident.next_step_at.is_not(None))
+        ).all())
+
+
+def outbound_in_flight(hotline: BenchHotline) -> int:
+    """Outbound messages and calls not yet handed to Twilio (pending, being sent, retrying).
+    Held surge digests are not counted: they wait on purpose."""
+    busy = "direction = 'out' AND status IN ('pending', 'submitting', 'retrying')"
+    return (hotline.scalar(f"SELECT count(*) FROM message WHERE {busy}")
+            + hotline.scalar(f"SELECT count(*) FROM call WHERE {busy}"))
+
+
+def settle(hotline: BenchHotline, timeout: float = 30.0) -> None:
+    """Until everything the hotline has queued to send has reached the fake Twilio.
+    Raises TimeoutError after `timeout` s."""
+    wait_until(lambda: outbound_in_flight(hotline) == 0, timeout, "outbox drained",
+               interval=0.05)
+
+
+def staff_command(hotline: BenchHotline, staff: str, text: str) -> int:
+    """An SMS from staff member `staff` (e.g. "RESOLVE 17"), signed; returns the HTTP status."""
+    phone = dict(STAFF.values())[staff]
+    return signed_post(hotline.sms_url, sms_params(new_sid(), phone, text,
+                                                   hotline.fake.account_sid), hotline.token)

@@ -2,9 +2,9 @@
 
 Three measurements, each on a fresh deployment, all with the load generator in its own process:
 
-1. the baseline: a bare Flask endpoint answering constant TwiML under the very same gunicorn
-   configuration (bench.bare_app), closed loop (maximum throughput) and open loop at the
-   fixed rate;
+1. the baseline: a bare Flask endpoint answering constant TwiML under `hotline serve`'s own
+   server configuration (bench.bare_app), closed loop (maximum throughput) and open loop at
+   the fixed rate;
 2. the hotline's `/twilio/sms` (signature check, two database transactions, an enqueue), closed
    loop without a worker: the webhook path alone; the ratio to the baseline;
 3. the hotline with one `hotline worker`, open loop at each fixed rate: webhook latency, and the
@@ -21,7 +21,7 @@ from bench.common import BenchHotline, Options, Report, first_page_latencies, ru
 MESSAGES_PER_SENDER = 2
 TARGET_RATE = 200.0
 TARGET_P99_MS = 50.0
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.25  # issue 11: at least a quarter of a bare endpoint
 TARGET_LOADED_PAGE_P99_MS = 250.0
 
 
@@ -57,7 +57,7 @@ def run(opts: Options, db: str) -> Report:
         report.add("/twilio/sms: errors (non-200) in that closed loop", load.errors)
         ratio = load.throughput / base.throughput if base.throughput else 0.0
         report.add("ratio to bare Flask", f"{ratio:.2f}")
-        report.check("throughput ≥ ½ of bare Flask", ratio >= TARGET_RATIO,
+        report.check("throughput ≥ ¼ of bare Flask", ratio >= TARGET_RATIO,
                      f"{load.throughput:,.0f} / {base.throughput:,.0f} req/s = {ratio:.2f}")
 
     for rate in rates:
