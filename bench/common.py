@@ -53,7 +53,11 @@ NUMBER = "+35312100489"
 DEFAULT_REDIS_URL = ""  # empty: a private redis-server started for the run (see own_redis)
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 QUEUE_LOCK_KEY = "rq:scheduler-lock:hotline"
-PAGE_NUMBER = re.compile(r"#(\d+)\b")
+# A page (routing.texts.page_text): "#17 SMS +44•••123: <words> ACK 17 | R17 text | PASS 17",
+# "NOBODY ACKED #17 …" at the fallback. Not a stand-down ("#17 resolved by …"), a relay, or a
+# surge digest ("Hotline surge: … #40 #41 …"), which names many incidents and pages none alone.
+PAGE = re.compile(r"(?:NOBODY ACKED )?#(\d+) .*\bPASS \1\Z", re.DOTALL)
+DIGEST_PREFIX = "Hotline surge:"
 
 # One staff member per rotation, so the level of a page is known from its recipient. Staff are
 # Irish mobiles (+353 86…); defenders in the benchmarks are +44 7700 numbers: they never collide.
@@ -476,16 +480,23 @@ class BenchHotline:
         return result
 
     def pages(self, staff: str | None = None) -> list[tuple[int, FakeMessage]]:
-        """(incident number, message) of every SMS the fake Twilio accepted, oldest first."""
+        """(incident number, message) of every page the fake Twilio accepted (to `staff`
+        only, if given), oldest first. Digests, stand-downs and relays are not pages."""
         phone = dict(STAFF.values()).get(staff) if staff else None
         found = []
         for message in self.fake.messages:
             if phone and message.to != phone:
                 continue
-            match = PAGE_NUMBER.search(message.body or "")
+            match = PAGE.match(message.body or "")
             if match:
                 found.append((int(match.group(1)), message))
         return found
+
+    def digests(self, staff: str | None = None) -> list[FakeMessage]:
+        """Every surge digest the fake Twilio accepted (to `staff` only, if given)."""
+        phone = dict(STAFF.values()).get(staff) if staff else None
+        return [m for m in self.fake.messages if (m.body or "").startswith(DIGEST_PREFIX)
+                and (phone is None or m.to == phone)]
 
     def stop(self) -> None:
         for proc in [*self.workers, *([self.web] if self.web else [])]:
@@ -673,14 +684,42 @@ def page_rows(hotline: BenchHotline) -> dict[int, dict[int, float]]:
     return steps
 
 
+STEP_EVENT = re.compile(r"step (\d+) ")
+
+
+def step_times(hotline: BenchHotline) -> dict[int, dict[int, float]]:
+    """incident -> {step: epoch seconds the step ran} from the audit trail.
+
+    The `paged` event carries the very instant `routing.escalation.run_step` ran at and
+    planned the next step from (`next_step_at` = it + the level's wait), so lateness computed
+    from it is exact. A Page row is not: a page bundled into a surge digest is stamped by
+    routing.bundling with a clock read of its own, later in the step's transaction.
+    """
+    from sqlmodel import Session, select
+
+    from routing.tables import Event
+
+    steps: dict[int, dict[int, float]] = {}
+    with Session(hotline.engine) as session:
+        for incident_id, at, detail in session.exec(
+            select(Event.incident_id, Event.at, Event.detail).where(Event.kind == "paged")
+        ).all():
+            match = STEP_EVENT.match(detail)
+            if match and incident_id is not None:
+                steps.setdefault(incident_id, {}).setdefault(int(match.group(1)),
+                                                             at.timestamp())
+    return steps
+
+
 def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: float,
                         timeout: float) -> dict[str, Any]:
     """Lateness of level 2 against level 1 + `wait_s` for `incidents`, once their level-2 pages
     reached the fake Twilio (waits up to `timeout` s).
 
-    Returns the lists `step_late` (the step ran this long after it was due, from the
-    database), `page_late` (the level-2 page reached Twilio this long after the step was due)
-    and `missing` (incidents whose level-2 page never came).
+    Returns the lists `step_late` (the step ran this long after it was due, from the audit
+    trail: see step_times), `page_late` (the level-2 page reached Twilio this long after the
+    step was due; only pages sent on their own, not bundled) and `missing` (incidents whose
+    level-2 step never ran).
     """
     def level2() -> dict[int, float]:
         found: dict[int, float] = {}
@@ -690,7 +729,7 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
         return found
 
     def stepped() -> dict[int, dict[int, float]]:
-        return {n: ran for n, ran in page_rows(hotline).items()
+        return {n: ran for n, ran in step_times(hotline).items()
                 if n in incidents and 0 in ran and 1 in ran}
 
     with contextlib.suppress(TimeoutError):

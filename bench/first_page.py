@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 
 from bench.common import (
-    PAGE_NUMBER,
     STAFF,
     BenchHotline,
     FakeMessage,
@@ -94,11 +93,5 @@ def _incident_of(hotline: BenchHotline, sid: str) -> int:
 
 
 def _page_for(hotline: BenchHotline, incident: int) -> FakeMessage | None:
-    """The level-1 page of `incident` at the fake, if it is there: the first SMS to level 1
-    naming it (its stand-down can only come after it)."""
-    pia = dict(STAFF.values())["pia"]
-    for message in hotline.fake.messages:
-        match = PAGE_NUMBER.search(message.body or "")
-        if message.to == pia and match and int(match.group(1)) == incident:
-            return message
-    return None
+    """The level-1 page of `incident` at the fake, if it is there."""
+    return next((m for n, m in hotline.pages("pia") if n == incident), None)
