@@ -26,6 +26,7 @@ from bench.common import (
     signed_post,
     sms_params,
     staff_command,
+    step_times,
     wait_until,
 )
 
@@ -44,11 +45,13 @@ def run(opts: Options, db: str) -> Report:
         page_s: list[float] = []
         webhook_s: list[float] = []
         failures = 0
+        sent_wall: dict[int, float] = {}  # incident -> epoch seconds its webhook left
+        pages: dict[int, FakeMessage] = {}
         for i in range(samples):
             sender = sender_number(500_000 + i)
             params = sms_params(new_sid(), sender, "help, they took Ana",
                                 hotline.fake.account_sid)
-            start = time.monotonic()
+            start, start_wall = time.monotonic(), time.time()
             status = signed_post(hotline.sms_url, params, hotline.token)
             webhook_s.append(time.monotonic() - start)
             if status != 200:
@@ -62,6 +65,7 @@ def run(opts: Options, db: str) -> Report:
                 failures += 1
                 continue
             page_s.append(page.received_monotonic - start)
+            sent_wall[incident], pages[incident] = start_wall, page
             # idle means nothing else open: a colleague closes it right away (a stand-down to
             # the paged person follows, through the same worker as the next page)
             staff_command(hotline, "bo", f"RESOLVE {incident}")
@@ -70,6 +74,7 @@ def run(opts: Options, db: str) -> Report:
                                    page_s)
         report.add(f"failures (non-200 or no page within {PAGE_TIMEOUT_S:.0f} s)", failures)
         settle(hotline)
+        _breakdown(report, hotline, sent_wall, pages)
         pia = dict(STAFF.values())["pia"]
         report.add("stand-downs the paged person got (sent by the same worker)",
                    sum(1 for m in hotline.fake.messages
@@ -95,3 +100,26 @@ def _incident_of(hotline: BenchHotline, sid: str) -> int:
 def _page_for(hotline: BenchHotline, incident: int) -> FakeMessage | None:
     """The level-1 page of `incident` at the fake, if it is there."""
     return next((m for n, m in hotline.pages("pia") if n == incident), None)
+
+
+def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float],
+               pages: dict[int, FakeMessage]) -> None:
+    """Where the webhook → page time goes, from the audit trail's instants (one system clock):
+    webhook → incident opened (the webhook's own work), opened → level 1 ran (the step's
+    job through Redis to the worker), level 1 ran → page at Twilio (the send's job, its claim,
+    the HTTP call)."""
+    from sqlmodel import Session, select
+
+    from routing.tables import Event
+
+    steps = step_times(hotline)
+    with Session(hotline.engine) as session:
+        opened_at = {n: at.timestamp() for n, at in session.exec(
+            select(Event.incident_id, Event.at).where(Event.kind == "opened")).all()}
+    common = [n for n in pages if n in opened_at and 0 in steps.get(n, {})]
+    report.add_latency("… webhook sent → incident opened",
+                       [opened_at[n] - sent_wall[n] for n in common])
+    report.add_latency("… incident opened → level 1 ran (step job via Redis)",
+                       [steps[n][0] - opened_at[n] for n in common])
+    report.add_latency("… level 1 ran → page at Twilio (send job, claim, HTTP)",
+                       [pages[n].received_at.timestamp() - steps[n][0] for n in common])

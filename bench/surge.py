@@ -75,8 +75,8 @@ def run(opts: Options, db: str) -> Report:
         last = max((m.received_monotonic for m in hotline.fake.messages
                     if m.to in {phone for _sid, phone in STAFF.values()}),
                    default=max(load.t_done))
-        report.add("all pages and digests out after the surge ended", last - max(load.t_done),
-                   "s")
+        report.add("last page or digest out, after the surge's last answer (< 0: before it)",
+                   last - max(load.t_done), "s")
         report.add("still unsent at the end", _unsent(hotline))
         pages = counted(staff_of(m.to) for _n, m in hotline.pages())
         report.add("pages per staff member", ", ".join(f"{k}: {v:,}" for k, v in pages.items()))
