@@ -16,7 +16,14 @@ first opened), so half the requests open an incident and half thread into one.
 
 from __future__ import annotations
 
-from bench.common import BenchHotline, Options, Report, first_page_latencies, run_load
+from bench.common import (
+    BenchHotline,
+    Options,
+    Report,
+    bundled_first_pages,
+    first_page_latencies,
+    run_load,
+)
 
 MESSAGES_PER_SENDER = 2
 TARGET_RATE = 200.0
@@ -75,6 +82,10 @@ def run(opts: Options, db: str) -> Report:
             latencies, missing, last = first_page_latencies(
                 hotline, load.sent_at(), timeout=30.0 if opts.quick else 90.0)
             page = report.add_latency(f"webhook → first page at {label}", latencies)
+            opened = {n for n, sid in hotline.first_sid_by_incident().items()
+                      if sid in load.sent_at()}
+            report.add(f"incidents whose first page joined a surge digest at {rate:.0f} req/s",
+                       len(bundled_first_pages(hotline, opened)))
             if missing:
                 report.add(f"incidents not yet paged at {rate:.0f} req/s after the wait", missing)
             if last is not None:
