@@ -3,7 +3,8 @@
 A `BenchHotline` is one throw-away deployment: its own folder (config.yaml, rota.yaml, logs),
 its own database (a SQLite file, or a PostgreSQL schema in the `test` database that is dropped
 afterwards), our own Redis database (flushed: it is ours), the fake Twilio API served from this
-(the driver) process, and real processes: `hotline serve` (gunicorn) and `hotline worker`.
+(the driver) process, optionally slowed down to answer like the real one (`twilio_latency`),
+and real processes: `hotline serve` (gunicorn) and `hotline worker`.
 Every process is started in its own session so that stopping or killing it takes its children
 (web processes, the RQ scheduler) with it. Nothing here is imported by the product.
 """
@@ -29,6 +30,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,7 +53,11 @@ NUMBER = "+35312100489"
 DEFAULT_REDIS_URL = ""  # empty: a private redis-server started for the run (see own_redis)
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 QUEUE_LOCK_KEY = "rq:scheduler-lock:hotline"
-PAGE_NUMBER = re.compile(r"#(\d+)\b")
+# A page (routing.texts.page_text): "#17 SMS +44•••123: <words> ACK 17 | R17 text | PASS 17",
+# "NOBODY ACKED #17 …" at the fallback. Not a stand-down ("#17 resolved by …"), a relay, or a
+# surge digest ("Hotline surge: … #40 #41 …"), which names many incidents and pages none alone.
+PAGE = re.compile(r"(?:NOBODY ACKED )?#(\d+) .*\bPASS \1\Z", re.DOTALL)
+DIGEST_PREFIX = "Hotline surge:"
 
 # One staff member per rotation, so the level of a page is known from its recipient. Staff are
 # Irish mobiles (+353 86…); defenders in the benchmarks are +44 7700 numbers: they never collide.
@@ -250,10 +256,18 @@ class Options:
     redis_url: str = DEFAULT_REDIS_URL
     postgres_url: str = DEFAULT_POSTGRES_URL
     keep: bool = False
+    # seconds the fake Twilio holds back each REST answer; None: each scenario's own default
+    # (0, except the scenarios that are about a slow API)
+    twilio_latency: float | None = None
+
+    def latency_or(self, default: float) -> float:
+        """The `--twilio-latency` asked for, else the scenario's `default`."""
+        return default if self.twilio_latency is None else self.twilio_latency
 
     def hotline_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """BenchHotline keyword arguments for these options (`extra` overrides them)."""
         return {"redis_url": self.redis_url, "postgres_url": self.postgres_url,
-                "keep": self.keep, **extra}
+                "keep": self.keep, "twilio_latency": self.latency_or(0.0), **extra}
 
 
 def own_redis(folder: Path) -> tuple[Proc, str]:
@@ -344,13 +358,15 @@ class BenchHotline:
     redis_url: str = DEFAULT_REDIS_URL
     postgres_url: str = DEFAULT_POSTGRES_URL
     keep: bool = False
+    twilio_latency: float = 0.0  # seconds the fake holds back each REST answer
 
     def __post_init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.sms_url = self.base_url + "/twilio/sms"
-        self.fake = FakeTwilio(auth_token="bench-auth-token-" + secrets.token_hex(4)).start()
+        self.fake = FakeTwilio(auth_token="bench-auth-token-" + secrets.token_hex(4),
+                               latency=self.twilio_latency).start()
         self.database = Database(self.db_kind, self.dir, postgres_url=self.postgres_url)
         (self.dir / "rota.yaml").write_text(self.rota)
         (self.dir / "config.yaml").write_text(
@@ -464,16 +480,23 @@ class BenchHotline:
         return result
 
     def pages(self, staff: str | None = None) -> list[tuple[int, FakeMessage]]:
-        """(incident number, message) of every SMS the fake Twilio accepted, oldest first."""
+        """(incident number, message) of every page the fake Twilio accepted (to `staff`
+        only, if given), oldest first. Digests, stand-downs and relays are not pages."""
         phone = dict(STAFF.values()).get(staff) if staff else None
         found = []
         for message in self.fake.messages:
             if phone and message.to != phone:
                 continue
-            match = PAGE_NUMBER.search(message.body or "")
+            match = PAGE.match(message.body or "")
             if match:
                 found.append((int(match.group(1)), message))
         return found
+
+    def digests(self, staff: str | None = None) -> list[FakeMessage]:
+        """Every surge digest the fake Twilio accepted (to `staff` only, if given)."""
+        phone = dict(STAFF.values()).get(staff) if staff else None
+        return [m for m in self.fake.messages if (m.body or "").startswith(DIGEST_PREFIX)
+                and (phone is None or m.to == phone)]
 
     def stop(self) -> None:
         for proc in [*self.workers, *([self.web] if self.web else [])]:
@@ -585,8 +608,10 @@ def first_page_latencies(hotline: BenchHotline, sent_at: dict[str, float], timeo
     """For every incident opened by a message in `sent_at` (MessageSid -> monotonic send time):
     seconds from that webhook's send to the incident's first page reaching the fake Twilio.
 
-    Waits up to `timeout` s for every such incident to be paged. Returns (latencies, number of
-    incidents still unpaged, monotonic time of the last page seen or None).
+    A level-1 page bundled into a surge digest (routing.bundling) is not a page of its own: it
+    has no latency here and is not waited for (see bundled_first_pages). Waits up to `timeout`
+    s for every other such incident to be paged. Returns (latencies, number of incidents
+    neither paged nor bundled, monotonic time of the last page seen or None).
     """
     opened = {i: sid for i, sid in hotline.first_sid_by_incident().items() if sid in sent_at}
 
@@ -597,11 +622,20 @@ def first_page_latencies(hotline: BenchHotline, sent_at: dict[str, float], timeo
                 first[number] = message.received_monotonic
         return first
 
+    def unpaged() -> int:
+        return len(set(opened) - set(paged()) - bundled_first_pages(hotline, set(opened)))
+
     with contextlib.suppress(TimeoutError):
-        wait_until(lambda: len(paged()) >= len(opened), timeout, "first pages", interval=0.2)
+        wait_until(lambda: unpaged() == 0, timeout, "first pages", interval=0.2)
     first = paged()
     latencies = [first[n] - sent_at[opened[n]] for n in first]
-    return latencies, len(opened) - len(first), max(first.values(), default=None)
+    return latencies, unpaged(), max(first.values(), default=None)
+
+
+def bundled_first_pages(hotline: BenchHotline, incidents: set[int]) -> set[int]:
+    """Those of `incidents` whose level-1 page was bundled into a surge digest."""
+    return {n for (n,) in hotline.rows("SELECT DISTINCT incident_id FROM page WHERE step = 0 "
+                                       "AND status = 'bundled'") if n in incidents}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -661,14 +695,42 @@ def page_rows(hotline: BenchHotline) -> dict[int, dict[int, float]]:
     return steps
 
 
+STEP_EVENT = re.compile(r"step (\d+) ")
+
+
+def step_times(hotline: BenchHotline) -> dict[int, dict[int, float]]:
+    """incident -> {step: epoch seconds the step ran} from the audit trail.
+
+    The `paged` event carries the very instant `routing.escalation.run_step` ran at and
+    planned the next step from (`next_step_at` = it + the level's wait), so lateness computed
+    from it is exact. A Page row is not: a page bundled into a surge digest is stamped by
+    routing.bundling with a clock read of its own, later in the step's transaction.
+    """
+    from sqlmodel import Session, select
+
+    from routing.tables import Event
+
+    steps: dict[int, dict[int, float]] = {}
+    with Session(hotline.engine) as session:
+        for incident_id, at, detail in session.exec(
+            select(Event.incident_id, Event.at, Event.detail).where(Event.kind == "paged")
+        ).all():
+            match = STEP_EVENT.match(detail)
+            if match and incident_id is not None:
+                steps.setdefault(incident_id, {}).setdefault(int(match.group(1)),
+                                                             at.timestamp())
+    return steps
+
+
 def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: float,
                         timeout: float) -> dict[str, Any]:
     """Lateness of level 2 against level 1 + `wait_s` for `incidents`, once their level-2 pages
     reached the fake Twilio (waits up to `timeout` s).
 
-    Returns the lists `step_late` (the step ran this long after it was due, from the
-    database), `page_late` (the level-2 page reached Twilio this long after the step was due)
-    and `missing` (incidents whose level-2 page never came).
+    Returns the lists `step_late` (the step ran this long after it was due, from the audit
+    trail: see step_times), `page_late` (the level-2 page reached Twilio this long after the
+    step was due; only pages sent on their own, not bundled) and `missing` (incidents whose
+    level-2 step never ran).
     """
     def level2() -> dict[int, float]:
         found: dict[int, float] = {}
@@ -678,7 +740,7 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
         return found
 
     def stepped() -> dict[int, dict[int, float]]:
-        return {n: ran for n, ran in page_rows(hotline).items()
+        return {n: ran for n, ran in step_times(hotline).items()
                 if n in incidents and 0 in ran and 1 in ran}
 
     with contextlib.suppress(TimeoutError):
@@ -691,3 +753,40 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
     page_late = [at - steps[n][0] - wait_s for n, at in level2().items() if n in steps]
     return {"step_late": step_late, "page_late": page_late,
             "missing": len(incidents) - len(steps)}
+
+
+def planned_due(hotline: BenchHotline, step: int) -> dict[int, datetime]:
+    """incident -> `next_step_at` of every open incident whose next step is `step`: the exact
+    instant the engine planned that step for (written with the previous step's run)."""
+    from sqlmodel import Session, select
+
+    from routing.tables import Incident
+
+    with Session(hotline.engine) as session:
+        return dict(session.exec(
+            select(Incident.id, Incident.next_step_at).where(
+                Incident.status == "open", Incident.next_step == step,
+                Incident.next_step_at.is_not(None))
+        ).all())
+
+
+def outbound_in_flight(hotline: BenchHotline) -> int:
+    """Outbound messages and calls not yet handed to Twilio (pending, being sent, retrying).
+    Held surge digests are not counted: they wait on purpose."""
+    busy = "direction = 'out' AND status IN ('pending', 'submitting', 'retrying')"
+    return (hotline.scalar(f"SELECT count(*) FROM message WHERE {busy}")
+            + hotline.scalar(f"SELECT count(*) FROM call WHERE {busy}"))
+
+
+def settle(hotline: BenchHotline, timeout: float = 30.0) -> None:
+    """Until everything the hotline has queued to send has reached the fake Twilio.
+    Raises TimeoutError after `timeout` s."""
+    wait_until(lambda: outbound_in_flight(hotline) == 0, timeout, "outbox drained",
+               interval=0.05)
+
+
+def staff_command(hotline: BenchHotline, staff: str, text: str) -> int:
+    """An SMS from staff member `staff` (e.g. "RESOLVE 17"), signed; returns the HTTP status."""
+    phone = dict(STAFF.values())[staff]
+    return signed_post(hotline.sms_url, sms_params(new_sid(), phone, text,
+                                                   hotline.fake.account_sid), hotline.token)

@@ -1,19 +1,28 @@
-"""Scenario 3: escalation step lateness with 1,000 open incidents.
+"""Scenario 3: escalation step lateness with 1,000 open incidents, one worker.
 
 The rota pages level 1 (`pia`), waits `WAIT_S`, then pages level 2 (`bo`), whose own wait is
-half an hour: every incident stays open, with a step pending, for the whole run.
+half an hour: every incident stays open, with a step pending, for the whole run. One
+`hotline worker` runs everything (its pool keeps `send_concurrency` steps and sends in flight).
 
 1. burst: 1,000 incidents are opened through the webhook as fast as it takes them (closed loop,
-   8 in flight), so their level-2 steps all fall due within the same few seconds;
+   8 in flight). The wait is longer than the opening takes, so by the time the first level-2
+   step falls due every incident is open and the webhooks are quiet: 1,000 steps then fall due
+   within the few seconds the opening took (reported as "due within"), all at one worker.
+   Target: p99 < 2 s late, never early.
 2. steady: with those 1,000 still open, 100 more incidents arrive at 5 a second; their level-2
-   steps are measured the same way.
+   steps are measured the same way (target p99 < 1 s).
 
-For each incident: how late level 2 ran against (level 1's run + wait), from the Page rows, and
-how late its page reached the fake Twilio API against the same due time. Never early: the
-minimum of both must be ≥ 0.
+For each incident: how late level 2 ran against (level 1's run + wait: the instant the engine
+wrote as `next_step_at`), from the audit trail (bench.common.step_times), and how late its page
+reached the fake Twilio API against the same due time (only pages sent on their own: most are
+bundled into digests here).
+Never early: the minimum of both, burst and steady, must be ≥ 0. bench.punctuality measures
+the same to the millisecond on pages that are never bundled.
 """
 
 from __future__ import annotations
+
+import math
 
 from bench.common import (
     BenchHotline,
@@ -22,11 +31,13 @@ from bench.common import (
     escalation_lateness,
     rota_text,
     run_load,
+    step_times,
     summary,
 )
 
-WAIT_S = 5.0
-TARGET_P99_MS = 1000.0
+WAIT_S = 10.0  # longer than opening the burst takes (about 5 s for 1,000)
+TARGET_BURST_P99_MS = 2000.0
+TARGET_STEADY_P99_MS = 1000.0
 
 
 def run(opts: Options, db: str) -> Report:
@@ -36,7 +47,7 @@ def run(opts: Options, db: str) -> Report:
     rota = rota_text(wait1=f"{WAIT_S:.0f}s", wait2="30m")
     with BenchHotline(db, rota=rota, **opts.hotline_kwargs()) as hotline:
         hotline.start_web()
-        hotline.start_worker()
+        hotline.start_worker()  # one worker, on purpose: the target is per worker
         load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
                         count=background, senders=background, sender_base=100_000,
                         concurrency=8, duration=120)
@@ -44,13 +55,18 @@ def run(opts: Options, db: str) -> Report:
         burst = {n for (n,) in hotline.rows("SELECT id FROM incident")}
         result = escalation_lateness(hotline, burst, WAIT_S, timeout=120 if not opts.quick
                                      else 60)
+        due = [ran[0] + WAIT_S for n, ran in step_times(hotline).items()
+               if n in burst and 0 in ran]
+        if due:
+            report.add("burst: level-2 steps due within", max(due) - min(due), "s")
         stats = report.add_latency("burst: level 2 step ran late by", result["step_late"])
         report.add_latency("burst: level 2 page sent on its own (not bundled) reached Twilio "
                            "late by", result["page_late"])
         report.add("burst: level 2 never paged (within the wait)", result["missing"])
-        report.check(f"burst of {background:,}: level 2 p99 < 1 s late",
-                     not result["missing"] and stats["p99"] < TARGET_P99_MS,
+        report.check(f"burst of {background:,} due at once, one worker: level 2 p99 < 2 s late",
+                     not result["missing"] and stats["p99"] < TARGET_BURST_P99_MS,
                      f"p99 {stats['p99']:,.0f} ms")
+        lows = [summary(result["step_late"])["min"], summary(result["page_late"])["min"]]
 
         open_now = hotline.scalar("SELECT count(*) FROM incident WHERE status = 'open'")
         load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="open",
@@ -65,10 +81,12 @@ def run(opts: Options, db: str) -> Report:
                            "reached Twilio late by", result["page_late"])
         report.add("steady: level 2 never paged (within the wait)", result["missing"])
         report.check(f"steady, {open_now:,} open: level 2 p99 < 1 s late",
-                     not result["missing"] and stats["p99"] < TARGET_P99_MS,
+                     not result["missing"] and stats["p99"] < TARGET_STEADY_P99_MS,
                      f"p99 {stats['p99']:,.0f} ms")
-        earliest = min(summary(result["step_late"])["min"],
-                       summary(result["page_late"])["min"])
-        report.check("never early", earliest >= 0, f"earliest {earliest:,.0f} ms after due")
+        lows += [summary(result["step_late"])["min"], summary(result["page_late"])["min"]]
+        # a list that measured nothing is NaN, which would poison min(): leave it out
+        earliest = min((low for low in lows if not math.isnan(low)), default=math.nan)
+        report.check("never early (burst and steady)", earliest >= 0,
+                     f"earliest {earliest:,.0f} ms after due")
         report.raw["webhook errors"] = load.errors
     return report

@@ -3,6 +3,7 @@
     python -m bench                      # everything, SQLite and PostgreSQL (~15 min)
     python -m bench --quick              # a small smoke run of everything on SQLite (~2 min)
     python -m bench --db sqlite --only webhook_load --only surge
+    python -m bench --quick --only slow_api --twilio-latency 0.4
 
 Each scenario is a module with `run(opts, db) -> Report` (see bench/README.md). Results are
 merged into bench/results.json (so `--only` updates one scenario), rendered to
@@ -35,11 +36,14 @@ from bench.common import (
     own_redis,
 )
 
-SCENARIOS = ("webhook_load", "first_page", "escalation", "worker_kill", "surge")
+SCENARIOS = ("webhook_load", "first_page", "slow_api", "escalation", "punctuality",
+             "worker_kill", "surge")
 TITLES = {
     "webhook_load": "1 · Webhook throughput and latency (and first page under load)",
-    "first_page": "2 · Webhook to first page, idle",
+    "first_page": "2 · Webhook to first page, idle, 50 defenders one after another",
+    "slow_api": "2b · Webhooks and pages while Twilio answers slowly",
     "escalation": "3 · Escalation step lateness with many open incidents",
+    "punctuality": "3b · Level-2 pages against their planned due time, to the millisecond",
     "worker_kill": "4 · Next page after a worker is killed",
     "surge": "5–6 · Surge of 10,000 messages from 1,000 senders; memory",
 }
@@ -64,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL",
                                                                  DEFAULT_POSTGRES_URL),
                         help="a PostgreSQL database to create throw-away schemas in")
+    parser.add_argument("--twilio-latency", type=_seconds, metavar="SECONDS",
+                        help="the fake Twilio holds back each REST answer this long, in every "
+                             "scenario run (default: 0, except slow_api: 0.4)")
     parser.add_argument("--keep", action="store_true", help="keep each run's folder and logs")
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     args = parser.parse_args(argv)
@@ -83,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     opts = Options(quick=args.quick, redis_url=args.redis_url,
-                   postgres_url=args.postgres_url, keep=args.keep)
+                   postgres_url=args.postgres_url, keep=args.keep,
+                   twilio_latency=args.twilio_latency)
     db = args.db or ("sqlite" if args.quick else "both")
     dbs = ["sqlite", "postgresql"] if db == "both" else [db]
     names = args.only or list(SCENARIOS)
@@ -103,6 +111,10 @@ def _run(args: argparse.Namespace) -> int:
                 report = Report(name, db)
                 report.notes.append("failed: " + traceback.format_exc().splitlines()[-1])
             report.raw["seconds"] = round(time.monotonic() - t0, 1)
+            if args.twilio_latency is not None:
+                report.raw["twilio latency s"] = args.twilio_latency
+                report.notes.append(f"--twilio-latency {args.twilio_latency:g}: the fake "
+                                    "Twilio API held back each answer that long")
             merged["reports"][f"{name}/{db}"] = report.to_json()
             _print(report)
             _save(merged)  # after every scenario: an interrupted run keeps what it measured
@@ -110,9 +122,23 @@ def _run(args: argparse.Namespace) -> int:
     _save(merged)
     RESULTS_MD.write_text(render(merged))
     print(f"wrote {RESULTS_MD.relative_to(ROOT)} ({time.monotonic() - started:,.0f} s)")
-    if not args.quick and not args.no_readme:
+    if args.twilio_latency is not None and not args.quick and not args.no_readme:
+        # the README's table is the canonical run: each scenario at its own latency
+        print("--twilio-latency given: README.md not updated (see bench/results.md)")
+    elif not args.quick and not args.no_readme:
         _update_readme(merged)
     return 1 if failed else 0
+
+
+def _seconds(value: str) -> float:
+    """argparse type: a duration in seconds, 0 or more (`--twilio-latency 0.4`)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, e.g. 0.4, not {value!r}") from None
+    if not 0 <= seconds <= 30:
+        raise argparse.ArgumentTypeError(f"expected 0 to 30 seconds, not {value}")
+    return seconds
 
 
 def _load(quick: bool) -> dict:

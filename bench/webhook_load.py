@@ -2,9 +2,9 @@
 
 Three measurements, each on a fresh deployment, all with the load generator in its own process:
 
-1. the baseline: a bare Flask endpoint answering constant TwiML under the very same gunicorn
-   configuration (bench.bare_app), closed loop (maximum throughput) and open loop at the
-   fixed rate;
+1. the baseline: a bare Flask endpoint answering constant TwiML under `hotline serve`'s own
+   server configuration (bench.bare_app), closed loop (maximum throughput) and open loop at
+   the fixed rate;
 2. the hotline's `/twilio/sms` (signature check, two database transactions, an enqueue), closed
    loop without a worker: the webhook path alone; the ratio to the baseline;
 3. the hotline with one `hotline worker`, open loop at each fixed rate: webhook latency, and the
@@ -16,12 +16,19 @@ first opened), so half the requests open an incident and half thread into one.
 
 from __future__ import annotations
 
-from bench.common import BenchHotline, Options, Report, first_page_latencies, run_load
+from bench.common import (
+    BenchHotline,
+    Options,
+    Report,
+    bundled_first_pages,
+    first_page_latencies,
+    run_load,
+)
 
 MESSAGES_PER_SENDER = 2
 TARGET_RATE = 200.0
 TARGET_P99_MS = 50.0
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.25  # issue 11: at least a quarter of a bare endpoint
 TARGET_LOADED_PAGE_P99_MS = 250.0
 
 
@@ -57,7 +64,7 @@ def run(opts: Options, db: str) -> Report:
         report.add("/twilio/sms: errors (non-200) in that closed loop", load.errors)
         ratio = load.throughput / base.throughput if base.throughput else 0.0
         report.add("ratio to bare Flask", f"{ratio:.2f}")
-        report.check("throughput ≥ ½ of bare Flask", ratio >= TARGET_RATIO,
+        report.check("throughput ≥ ¼ of bare Flask", ratio >= TARGET_RATIO,
                      f"{load.throughput:,.0f} / {base.throughput:,.0f} req/s = {ratio:.2f}")
 
     for rate in rates:
@@ -75,6 +82,10 @@ def run(opts: Options, db: str) -> Report:
             latencies, missing, last = first_page_latencies(
                 hotline, load.sent_at(), timeout=30.0 if opts.quick else 90.0)
             page = report.add_latency(f"webhook → first page at {label}", latencies)
+            opened = {n for n, sid in hotline.first_sid_by_incident().items()
+                      if sid in load.sent_at()}
+            report.add(f"incidents whose first page joined a surge digest at {rate:.0f} req/s",
+                       len(bundled_first_pages(hotline, opened)))
             if missing:
                 report.add(f"incidents not yet paged at {rate:.0f} req/s after the wait", missing)
             if last is not None:

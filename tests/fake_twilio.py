@@ -17,6 +17,11 @@ otherwise a 401 with Twilio's error body (code 20003) is returned.  Errors use
 Twilio's legacy JSON shape (``code``, ``message``, ``more_info``, ``status``) so the
 SDK raises ``twilio.base.exceptions.TwilioRestException`` with ``.code``/``.status``.
 
+The fake answers at once by default.  ``FakeTwilio(latency=0.4)`` (or setting
+``fake.latency``) holds every REST response back that long, like the real API's
+100-500 ms, so a caller that waits on Twilio one request at a time shows it; the
+request is still recorded when it arrives.
+
 Routing the real SDK to the fake (verified against twilio 9.13 source)
 ---------------------------------------------------------------------
 ``client.messages``, ``client.calls`` and ``client.recordings`` are all shortcuts
@@ -375,9 +380,15 @@ class _Handler(BaseHTTPRequestHandler):
         """Read the body and hand the request to the fake."""
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, payload, after = self.server.fake._handle(
+        fake = self.server.fake
+        status, payload, after = fake._handle(
             self.command, self.path, self.headers.get("Authorization"), raw
         )
+        latency = fake.latency
+        if latency > 0:
+            # Recorded at arrival (``received_*``), answered later, as a slow Twilio would:
+            # only this connection's thread sleeps, so concurrent requests overlap.
+            time.sleep(latency)
         if payload is None:
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -416,6 +427,7 @@ class FakeTwilio:
         *,
         auto_status: Sequence[str] = (),
         callback_timeout: float = 10.0,
+        latency: float = 0.0,
     ) -> None:
         """Create (but do not start) the fake.
 
@@ -425,11 +437,19 @@ class FakeTwilio:
             accepted message that has a ``StatusCallback`` the fake posts those
             statuses, in order, from a background thread.  Off by default.
         :param callback_timeout: socket timeout for status-callback POSTs.
+        :param latency: seconds each REST API response is held back after the request
+            was handled (and recorded, so ``received_*`` is its arrival); ``0`` (the
+            default) answers at once.  May be changed on a running fake through the
+            ``latency`` attribute.  Status callbacks are not delayed.
+        :raises ValueError: ``latency`` is negative.
         """
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {latency!r}")
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.auto_status: tuple[str, ...] = tuple(auto_status)
         self.callback_timeout = callback_timeout
+        self.latency = float(latency)
         self._cond = threading.Condition(threading.RLock())
         self._messages: list[FakeMessage] = []
         self._calls: list[FakeCall] = []

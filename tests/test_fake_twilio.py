@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import urllib.error
 import urllib.parse
 from collections.abc import Iterator
@@ -382,3 +383,35 @@ def test_stop_closes_port() -> None:
         c.messages.create(to=VOLUNTEER, from_=HOTLINE, body="x")
     with pytest.raises(RuntimeError):
         _ = f.base_url
+
+
+def test_latency_holds_each_response_back_side_by_side() -> None:
+    latency = 0.5
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN, latency=latency) as f:
+        c = f.client()
+        done: dict[str, float] = {}
+
+        def send(number: str) -> None:
+            c.messages.create(to=number, from_=HOTLINE, body="slow")
+            done[number] = time.monotonic()
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in (VOLUNTEER, OTHER)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        received = {m.to: m.received_monotonic for m in f.messages}
+        # recorded on arrival; answered no sooner than `latency` later
+        assert all(done[n] - received[n] >= latency for n in received)
+        # the second arrived before the first was answered: slow answers overlap
+        assert max(received.values()) < min(done.values())
+        f.latency = 0.0  # settable on a running fake
+        started = time.monotonic()
+        c.messages.create(to=VOLUNTEER, from_=HOTLINE, body="fast again")
+        assert time.monotonic() - started < latency
+    with pytest.raises(ValueError, match="latency"):
+        FakeTwilio(latency=-1)
+
+
+def test_no_latency_by_default(fake: FakeTwilio) -> None:
+    assert fake.latency == 0.0
