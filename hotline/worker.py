@@ -27,7 +27,7 @@ from hotline.settings import Settings
 from routing import runtime as runtime_module
 from routing.pool import Pool
 from routing.runtime import Runtime
-from routing.sweeper import SWEEP_INTERVAL_S, sweep
+from routing.sweeper import SWEEP_INTERVAL_S, next_due, send_soon, sweep
 from routing.tables import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ class HotlineJob(Job):
 
 
 class Sweeper(threading.Thread):
-    """Sweeps every SWEEP_INTERVAL_S and writes this worker's heartbeat."""
+    """Sweeps at least every SWEEP_INTERVAL_S, and at the next step's due time when that
+    comes sooner (RQ's scheduler looks once a second: this keeps steps to milliseconds);
+    writes this worker's heartbeat."""
 
     def __init__(self, rt: Runtime, name: str):
         super().__init__(name="sweeper", daemon=True)
@@ -83,7 +85,19 @@ class Sweeper(threading.Thread):
                     last_beat = now.timestamp()
             except Exception:  # a bad pass must not end the sweeping
                 log.exception("sweep failed")
-            self.stopping.wait(SWEEP_INTERVAL_S)
+            self.stopping.wait(self._pause())
+
+    def _pause(self) -> float:
+        """Seconds until the next sweep: SWEEP_INTERVAL_S, or less when a step falls due."""
+        try:
+            due = next_due(self.rt)
+        except Exception:  # the database is down: sweep again at the usual pace
+            log.exception("could not read the next due time")
+            return SWEEP_INTERVAL_S
+        if due is None:
+            return SWEEP_INTERVAL_S
+        wait = (due - self.rt.clock()).total_seconds()
+        return min(SWEEP_INTERVAL_S, max(0.0, wait))
 
     def _heartbeat(self, now) -> None:  # noqa: ANN001
         with Session(self.rt.engine) as session:
@@ -105,6 +119,7 @@ def run_worker(settings: Settings) -> None:
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection)
     rt.pool = Pool(settings.send_concurrency, name="send")
+    rt.dispatch = lambda kind, row_id, priority: send_soon(rt, kind, row_id, priority)
     runtime_module.install(rt)
     rt.rota.current()
     name = f"{socket.gethostname()}.{os.getpid()}"

@@ -42,10 +42,11 @@ def over_burst(session: Session, staff_id: str, now: datetime) -> bool:
     return recent >= PAGE_BURST
 
 
-def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int) -> Page:
-    """Add the incident to the person's held digest, starting one if none is held."""
+def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
+                now: datetime) -> Page:
+    """Add the incident to the person's held digest, starting one if none is held. `now` is
+    the step's own instant, so the page row tells the step's time like the others."""
     session, rt = uow.session, uow.rt
-    now = rt.clock()
     digest = session.exec(
         select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
                               Message.status == "held").with_for_update()

@@ -39,10 +39,10 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
     (acknowledged, resolved, already run, or not yet due).
     """
     rota = rt.rota.current()
-    now = rt.clock()
     with unit_of_work(rt) as uow:
         session = uow.session
         incident = lock_incident(session, incident_id)
+        now = rt.clock()  # after the lock: a step that waited for it ran later, not earlier
         if (incident is None or incident.status != "open" or incident.next_step != step
                 or incident.next_step_at is None or incident.next_step_at > now):
             return False
@@ -63,7 +63,7 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
                 pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
                                   method="sms", status="skipped", created_at=now))
             elif over_burst(session, person.id, now):
-                pages.append(bundle_page(uow, person, incident.id, step))
+                pages.append(bundle_page(uow, person, incident.id, step, now))
             else:
                 message = outbox.add_message(uow, to=person.phone, purpose="page",
                                              incident_id=incident.id, staff_id=person.id,

@@ -45,6 +45,9 @@ class Runtime:
     # a worker's pool (routing.pool): several steps and sends in flight at once; None in web
     # processes and command-line tools, where such work runs in the calling thread
     pool: Pool | None = None
+    # set by a worker (hotline.worker): hands an outbox row (kind, id, priority) straight to
+    # its pool after a commit, instead of a round trip through the queue
+    dispatch: Callable[[str, int, int], None] | None = None
 
     def callback_url(self, path: str) -> str | None:
         """Absolute URL Twilio should call for `path`; None when HOTLINE_PUBLIC_URL is unset

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from routing import intake, outbox, sending
@@ -22,7 +23,9 @@ from routing.tables import Call, Incident, Message
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 0.5
-STEP_GRACE = timedelta(seconds=0.3)  # the scheduled job normally runs it first
+# A step due now is run by whichever comes first, its scheduled job or a sweeper woken for
+# its due time (hotline.worker): both claim it under the incident's lock, so it runs once.
+STEP_GRACE = timedelta(0)
 SEND_GRACE = timedelta(seconds=3)
 ORPHAN_GRACE = timedelta(seconds=3)
 BATCH = 200
@@ -69,13 +72,27 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     for kind, row_id, priority in sends:
         report.sends += 1
         send_soon(rt, kind, row_id, priority)
-    if report.steps or report.threaded:
-        log.warning("sweeper found %d overdue step(s), threaded %d contact(s)", report.steps,
-                    report.threaded)
+    if report.threaded:  # a contact stored but never routed: something failed on the way
+        log.warning("sweeper threaded %d contact(s) left unrouted", report.threaded)
+    if report.steps:  # steps are the sweeper's own work too (STEP_GRACE): not a repair
+        log.debug("sweeper handed over %d due step(s)", report.steps)
     return report
 
 
-STEP_PRIORITY = -1  # a step writes pages: it goes before any send
+# a step and a page weigh the same: in a burst of steps, the pages the first ones wrote go
+# out in turn instead of after the last step
+STEP_PRIORITY = 0
+
+
+def next_due(rt: Runtime) -> datetime | None:
+    """The soonest time, still to come, at which an open incident's next step falls due, or
+    None. Steps already overdue are not counted: the last sweep handed them over."""
+    with Session(rt.engine) as session:
+        due = session.exec(select(func.min(Incident.next_step_at))
+                           .where(Incident.status == "open",
+                                  Incident.next_step_at > rt.clock())).one()
+        session.rollback()
+    return due
 
 
 def run_soon(rt: Runtime, incident_id: int, step: int) -> None:

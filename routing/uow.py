@@ -38,7 +38,11 @@ class UnitOfWork:
 
     def send(self, kind: str, row_id: int, priority: int, at: datetime | None = None) -> None:
         """Hand outbox row `row_id` ("message" or "call") to a sender after the commit."""
-        self.after_commit(lambda: jobqueue.schedule_send(self.rt, kind, row_id, priority, at))
+        rt = self.rt
+        if rt.dispatch is not None and (at is None or at <= rt.clock()):
+            self.after_commit(lambda: rt.dispatch(kind, row_id, priority))
+        else:
+            self.after_commit(lambda: jobqueue.schedule_send(rt, kind, row_id, priority, at))
 
     def commit(self) -> None:
         """Commit, then run the registered actions (each failing soft: the sweeper repairs)."""

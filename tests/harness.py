@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -248,6 +249,12 @@ class Hotline:
 
     def engine_dialect(self) -> str:
         return self.rt.engine.dialect.name
+
+    def step_times(self, incident: int) -> dict[int, datetime]:
+        """When each escalation step of `incident` ran, from the audit trail: the instant the
+        next step's due time was computed from (`paged` events: "step N (...)")."""
+        return {int(e.detail.split()[1]): e.at for e in self.events(incident)
+                if e.kind == "paged"}
 
     def decrypt(self, token: str | None) -> str | None:
         return self.rt.vault.decrypt(token)

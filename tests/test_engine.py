@@ -15,6 +15,7 @@ from engine_world import World
 from sqlmodel import Session, select
 
 from routing import intake
+from routing.escalation import run_step
 from routing.incidents import acknowledge
 from routing.intake import TextMessage
 from routing.tables import Incident
@@ -55,6 +56,8 @@ def test_steps_are_never_early_and_run_when_due(world):
     due = incident.next_step_at
     assert due == world.now + timedelta(minutes=5)
     world.now = due - timedelta(milliseconds=1)
+    # a job that fires early (a clock ahead, a scheduler's rounding) is turned away too
+    assert run_step(world.rt, incident.id, 1) is False
     world.settle()
     assert world.sms_to("chen") == [], "level 2 paged before its step was due"
     assert world.incident(incident.id).next_step == 1

@@ -180,7 +180,8 @@ def test_the_instance_folder_and_database_are_private_whatever_the_umask(tmp_pat
     env = console_env(tmp_path)
     old = os.umask(0o022)  # a typical shell: files 0644, folders 0755
     try:
-        result = subprocess.run([sys.executable, "-m", "hotline", "incidents"], cwd=ROOT,
+        # the first command of a new install: it creates the instance folder and database
+        result = subprocess.run([sys.executable, "-m", "hotline", "db", "upgrade"], cwd=ROOT,
                                 env=env, capture_output=True, text=True, timeout=60, check=False)
     finally:
         os.umask(old)
