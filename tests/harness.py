@@ -54,6 +54,7 @@ def migrated(url: str) -> str:
         if not target.exists() or target.stat().st_size == 0:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(_template(), target)
+            target.chmod(0o600)  # as `hotline` makes it, whatever the test run's umask
             return url
     engine = make_engine(url)
     try:

@@ -206,8 +206,6 @@ def test_nothing_about_the_client_nor_the_receipt_nor_the_words_is_kept(
     if site.engine_dialect() != "sqlite":
         pytest.skip("searches the SQLite file; the same code stores the same on PostgreSQL")
     database = Path(make_url(site.settings.database_url).database)
-    for path in database.parent.glob(database.name + "*"):
-        path.chmod(0o600)  # as `hotline` leaves it (a test run's umask may be the shell's)
     worker = TestWorker(site).start()
     try:
         secrets_in_clear = {"address": "127.77.66.55", "forwarded": "203.0.113.77",
