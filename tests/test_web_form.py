@@ -167,20 +167,30 @@ def test_an_unknown_receipt_answers_like_a_wrong_one_in_the_same_time(make_hotli
     bodies = {a.body.replace(r, "") for a, r in zip(answers.values(), kinds.values(),
                                                         strict=True)}
     assert len(bodies) == 1, "one page for every receipt that opens nothing"
+    # a shared machine under load can skew one run of 50 by a few ms; skipping the slow hash
+    # for one kind skews it by tens of ms, run after run: so a second run decides
+    gaps = _timing_gaps(web, kinds)
+    if max(abs(g) for g in gaps.values()) >= 0.010:
+        gaps = _timing_gaps(web, kinds)
+    assert max(abs(g) for g in gaps.values()) < 0.010, {k: f"{g * 1000:.1f} ms"
+                                                         for k, g in gaps.items()}
+
+
+def _timing_gaps(web: WebClient, kinds: dict[str, str]) -> dict[str, float]:
+    """Median gap, over 50 rounds, between an unknown receipt's answer time and each wrong
+    kind's, paired by round (a busy moment weighs on both sides alike)."""
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     order = list(kinds)
     for _ in range(50):
-        random.shuffle(order)  # interleaved, in a new order each round: load drifts alike
+        random.shuffle(order)
         for kind in order:
             started = time.perf_counter()
             web.post("/help/receipt", {"receipt": kinds[kind]})
             times[kind].append(time.perf_counter() - started)
-    # paired by round, so a busy moment of a shared machine weighs on both sides alike
-    for wrong in ("malformed", "mistyped"):
-        gap = statistics.median(u - w for u, w in zip(times["unknown"], times[wrong],
-                                                      strict=True))
-        assert abs(gap) < 0.010, f"unknown vs {wrong}: median gap {gap * 1000:.1f} ms"
     assert min(statistics.median(t) for t in times.values()) > 0.02, "a slow hash was skipped"
+    return {wrong: statistics.median(u - w for u, w in zip(times["unknown"], times[wrong],
+                                                           strict=True))
+            for wrong in kinds if wrong != "unknown"}
 
 
 def test_writing_more_on_the_receipt_page_joins_the_incident(site):
