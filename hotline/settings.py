@@ -19,10 +19,12 @@ from urllib.parse import urlsplit
 import phonenumbers
 import yaml
 
+from hotline.webformsettings import WebFormSettings, parse_web_form
+
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
 TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency",
-            "flood_threshold")
+            "flood_threshold", "web_form")
 
 
 class SettingsError(Exception):
@@ -51,6 +53,7 @@ class Settings:
     public_url: str | None = None
     redis_url: str | None = None
     health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
+    web_form: WebFormSettings = field(default_factory=WebFormSettings)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -198,6 +201,7 @@ def load_settings(
         twilio_auth_token=token,
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         public_url=public_url.rstrip("/") if public_url else None,
+        web_form=parse_web_form(data.get("web_form"), name),
     )
 
 

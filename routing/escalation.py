@@ -27,6 +27,7 @@ from routing.staffstate import lock_staff, opted_out
 from routing.tables import Event, Incident, Page
 from routing.texts import page_text
 from routing.uow import unit_of_work
+from routing.webchannel import contact_line
 
 log = logging.getLogger(__name__)
 DEAD_PAGE = frozenset({"failed", "undelivered", "cancelled", "skipped"})
@@ -88,7 +89,8 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:
-    sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+    sender = (contact_line(rt, session, incident) if incident.channel == "web" else
+              show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers))
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":
         words = voicemail_transcript(rt, session, incident.id)

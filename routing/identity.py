@@ -25,15 +25,18 @@ from routing.tables import Block, Incident
 # What Twilio puts in From for anonymous, restricted, blocked or unknown callers.
 WITHHELD = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
 WHATSAPP = "whatsapp:"
+# A web form conversation (routing.web): no phone behind it, so its key is its own, unique to
+# the receipt it was given; nothing else ever threads with it.
+WEB = "web:"
 
 
 @dataclass(frozen=True)
 class Party:
     """A sender as routing sees it.
 
-    `key`: the identity (`+E164`, or `unidentified:<sid>`); `address`: where replies to them
-    go (`+E164`, `whatsapp:+E164`), None when nothing can reach them; `channel`: the channel
-    this contact came by.
+    `key`: the identity (`+E164`, `web:<random>`, or `unidentified:<sid>`); `address`: where
+    replies to them go (`+E164`, `whatsapp:+E164`, `web:<random>`: their receipt page), None
+    when nothing can reach them; `channel`: the channel this contact came by.
     """
 
     key: str
@@ -61,12 +64,20 @@ def phone_number(raw: str) -> str | None:
 
 
 def party(raw_from: str, channel: str, contact_sid: str) -> Party:
-    """The person behind Twilio's `From` for a contact by `channel` (sms, whatsapp, voice)."""
+    """The person behind Twilio's `From` for a contact by `channel` (sms, whatsapp, voice),
+    or behind a web form conversation's key (`web:<random>`, channel web)."""
+    if is_web(raw_from):
+        return Party(raw_from, raw_from, "web")
     number = phone_number(raw_from)
     if number is None:
         return Party(f"unidentified:{contact_sid}", None, channel)
     address = f"{WHATSAPP}{number}" if channel == "whatsapp" else number
     return Party(number, address, channel)
+
+
+def is_web(address: str | None) -> bool:
+    """True for the address of a web form conversation: it has no phone to send to."""
+    return bool(address) and address.startswith(WEB)
 
 
 def key_of(address: str) -> str:
@@ -77,7 +88,7 @@ def key_of(address: str) -> str:
 def person_hashes(vault: Crypto, key: str) -> list[str]:
     """Every keyed hash one person may be stored under: their key and, for incidents of the
     first release, its WhatsApp form, each under every configured secret key."""
-    forms = [key] if key.startswith("unidentified:") else [key, f"{WHATSAPP}{key}"]
+    forms = [key] if key.startswith(("unidentified:", WEB)) else [key, f"{WHATSAPP}{key}"]
     return [h for form in forms for h in vault.lookup_hashes(form)]
 
 

@@ -1,7 +1,8 @@
 """The one intake: every call and message a defender sends comes in here.
 
 Every channel hands routing a typed, validated contact (webhooks parse Twilio's forms; routing
-never sees one): a `TextMessage` (SMS, MMS, WhatsApp) or a `VoiceCall`. `receive` stores it
+never sees one): a `TextMessage` (SMS, MMS, WhatsApp), a `VoiceCall`, or a `WebMessage` (the
+secure web form, routing.web). `receive` stores it
 first, in its own commit, so nothing a defender sent is lost when a later step fails; then
 `thread` resolves the person behind it (routing.identity) and opens or joins their incident.
 Anything stored but not threaded (a crash in between, or the fallback URL, which only stores)
@@ -76,7 +77,30 @@ class VoiceCall:
         return "call"
 
 
-Contact = TextMessage | VoiceCall
+@dataclass(frozen=True)
+class WebMessage:
+    """A message written on the secure web form (already validated by the web edge).
+
+    `sid`: our own id for it (`WB…`, unique: a repeated submission is not a thing, but the
+    store is the same); `sender`: the conversation's key, `web:<random>` (routing.identity).
+    """
+
+    sid: str
+    sender: str
+    body: str
+    media_types: tuple[str, ...] = field(default_factory=tuple)
+    media_urls: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def channel(self) -> str:
+        return "web"
+
+    @property
+    def kind(self) -> str:
+        return "message"
+
+
+Contact = TextMessage | VoiceCall | WebMessage
 
 
 @dataclass(frozen=True)
@@ -119,7 +143,7 @@ def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int 
     now = rt.clock()
     who = party(contact.sender, contact.channel, contact.sid)
     shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
-    if isinstance(contact, TextMessage):
+    if isinstance(contact, TextMessage | WebMessage):
         row: Message | Call = Message(
             direction="in", channel=contact.channel,
             purpose="command" if staff_id else "defender", sid=contact.sid, staff_id=staff_id,
@@ -144,7 +168,7 @@ def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int 
 
 
 def _incident_of(rt: Runtime, contact: Contact) -> int | None:
-    table = Message if isinstance(contact, TextMessage) else Call
+    table = Call if isinstance(contact, VoiceCall) else Message
     with unit_of_work(rt) as uow:
         return uow.session.exec(select(table.incident_id).where(table.sid == contact.sid)).first()
 
@@ -203,8 +227,9 @@ def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
             # replies and relays go out on the channel the person last used
             incident.defender_enc = rt.vault.encrypt(who.address)
         reply = None
+        # a web conversation has no phone to text: its page says a person will answer there
         if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
-                and not opted_out):
+                and not opted_out and channel != "web"):
             reply = auto_reply(incident.language)
             session.add(Message(
                 incident_id=incident.id, direction="out", channel=channel,

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from routing.notifier import SendError
 from routing.runtime import Runtime
 from routing.tables import Block, Call, Event, Incident, Message, TwilioDeletion
+from routing.webchannel import forget_receipts
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def _erase_incidents(rt: Runtime, cutoff: datetime, now: datetime, days: int, ac
             return False
         ids = [incident.id for incident in incidents]
         for incident in incidents:
+            if incident.channel == "web":  # its receipt must open nothing any more
+                forget_receipts(session, incident.defender_hash)
             incident.defender_enc, incident.defender_hash = None, f"purged:{incident.id}"
             incident.purged_at = now
             session.add(Event(incident_id=incident.id, at=now, kind="erased", actor=actor,

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing.commands import Command
-from routing.identity import key_of, person_hashes
+from routing.identity import is_web, key_of, person_hashes
 from routing.incidents import tell_taker
 from routing.locks import lock_incident
 from routing.runtime import Runtime
@@ -57,6 +57,10 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
         session.add(Event(incident_id=number, at=now, kind="blocked", actor=staff.id,
                           detail=f"sender blocked for {BLOCK_DAYS} days"))
         tell_taker(uow, incident, staff.id, "blocked the sender")
+    if is_web(address):
+        # a web conversation is its own person: only this receipt is blocked, nobody else
+        return (f"#{number}: this web form conversation is blocked for {BLOCK_DAYS} days: "
+                f"messages on its receipt are kept but page nobody. UNBLOCK {number} to undo.")
     return (f"#{number}: sender blocked for {BLOCK_DAYS} days. Their messages are kept but page "
             f"nobody. UNBLOCK {number} to undo, RESOLVE {number} to close.")
 

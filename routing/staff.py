@@ -26,6 +26,7 @@ from routing.directory import staff_name
 from routing.display import clean_text
 from routing.escalation import advance_now
 from routing.history import first_words, gist
+from routing.identity import is_web
 from routing.incidents import AckOutcome, acknowledge, resolve, tell_taker
 from routing.locks import lock_incident
 from routing.masking import show_number
@@ -35,7 +36,8 @@ from routing.staff_calls import request_call
 from routing.staffstate import mark_opted_in, mark_opted_out
 from routing.tables import Event, Incident, Page, StaffState
 from routing.texts import CHANNEL_LABEL, HELP
-from routing.uow import unit_of_work
+from routing.uow import UnitOfWork, unit_of_work
+from routing.webchannel import post_reply
 
 log = logging.getLogger(__name__)
 ERROR_REPLIES_PER_HOUR = 3  # so two bots answering each other can never loop for long
@@ -103,6 +105,8 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
         if to is None:
             return (f"#{number}: the defender's number is withheld or erased; nothing can "
                     "reach them from here.")
+        if is_web(to):
+            return _reply_on_web(uow, incident, staff.id, command.text, outcome.result)
         channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
         if (channel == "whatsapp" and incident.last_inbound_at
                 and now - incident.last_inbound_at > WHATSAPP_WINDOW):
@@ -116,6 +120,18 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
     sender = show_number(to, rt.settings.reveal_numbers)
     took = " You took it." if outcome.result == "acked" else ""
     return f"#{number}: reply sent to {sender} by {CHANNEL_LABEL[channel]}.{took}"
+
+
+def _reply_on_web(uow: UnitOfWork, incident: Incident, staff_id: str, text: str,
+                  result: str) -> str:
+    """R17 on a web form incident: the reply waits on the defender's receipt page."""
+    post_reply(uow, incident, text, staff_id)
+    tell_taker(uow, incident, staff_id, f'replied on the web form: "{text[:60]}"')
+    uow.session.add(Event(incident_id=incident.id, at=uow.rt.clock(), kind="replied",
+                          actor=staff_id, detail="web reply"))
+    took = " You took it." if result == "acked" else ""
+    return (f"#{incident.id}: reply posted on the web form; the defender reads it with their "
+            f"receipt. Nothing sent by SMS.{took}")
 
 
 def _pass(rt: Runtime, staff: Staff, command: Command) -> str:

@@ -113,6 +113,9 @@ def request_call(rt: Runtime, staff: Staff, incident_id: int) -> str:
     now = rt.clock()
     with unit_of_work(rt) as uow:
         incident = uow.session.get(Incident, incident_id)
+        if _dialable(rt, incident) is None and incident.channel == "web":
+            return (f"#{incident_id} came by the web form: there is no number to call. "
+                    f"R{incident_id} text answers on their page.")
         if _dialable(rt, incident) is None:
             return (f"#{incident_id}: the defender's number is withheld or cannot be called. "
                     f"R{incident_id} text replies by SMS where possible.")

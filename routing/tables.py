@@ -55,7 +55,7 @@ class Incident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default="open", index=True)
-    channel: str  # the channel that opened it: sms | whatsapp | voice
+    channel: str  # the channel that opened it: sms | whatsapp | voice | web
     language: str
     # the person (routing.identity): a keyed hash of "+E164", or of "unidentified:<sid>"
     defender_hash: str = Field(index=True)
@@ -105,7 +105,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     direction: str  # in | out
-    channel: str  # sms | whatsapp
+    channel: str  # sms | whatsapp | web (the secure web form: routing.web)
     purpose: str  # defender, command, page, relay, reply, confirm, standdown, auto_reply, alert
     sid: str | None = Field(default=None, unique=True)
     staff_id: str | None = None
@@ -232,3 +232,23 @@ class WorkerHeartbeat(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebReceipt(SQLModel, table=True):
+    """A web form conversation (routing.web): the receipt the defender keeps, and who it is.
+
+    The receipt itself is never stored: only a slow keyed hash of it (hotline.crypto), made
+    under the key current when it was issued. `person_enc` is the conversation's identity key
+    (`web:<random>`, routing.identity), `person_hash` its keyed hash (what its incidents'
+    `defender_hash` holds), `contact_enc` the defender's own "how to reach you safely" line;
+    retention erases them with the conversation's incidents.
+    """
+
+    __table_args__ = (UniqueConstraint("receipt_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_hash: str
+    person_hash: str = Field(index=True)
+    person_enc: str | None = None
+    contact_enc: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -13,7 +13,7 @@ GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
-CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call"}
+CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call", "web": "Web"}
 
 HELP = (
     "Hotline: ACK 17 take it | R17 text reply | CALL 17 | PASS 17 next level | "

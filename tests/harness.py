@@ -112,6 +112,7 @@ class Hotline:
                  number: str = "+35312100489", whatsapp: str | None = "whatsapp:+14155238886",
                  languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
                  reveal_numbers: bool = False, retention_days: int = 90,
+                 web_form: dict[str, object] | None = None,
                  env: dict[str, str] | None = None):
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
@@ -128,6 +129,10 @@ class Hotline:
         if whatsapp:
             settings.append(f'  whatsapp: "{whatsapp}"')
         settings += [f"retention_days: {retention_days}", "rota_file: rota.yaml"]
+        if web_form is not None:  # e.g. {"enabled": True, "submit_limit": "3/minute"}
+            settings.append("web_form:")
+            settings += [f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
+                         for key, value in web_form.items()]
         (self.dir / "config.yaml").write_text("\n".join(settings) + "\n")
         self.env = {
             "HOTLINE_CONFIG": str(self.dir / "config.yaml"),

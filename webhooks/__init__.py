@@ -11,10 +11,12 @@ def register(app: Flask) -> None:
     from webhooks.fallback import bp as fallback_bp
     from webhooks.messages import bp as messages_bp
     from webhooks.voice import bp as voice_bp
+    from webhooks.webform import register as register_webform
 
     app.register_blueprint(messages_bp)
     app.register_blueprint(voice_bp)
     app.register_blueprint(fallback_bp)
+    register_webform(app)  # /help, when web_form.enabled
 
     @app.errorhandler(BadWebhook)
     def _bad_webhook(exc: BadWebhook) -> Response:

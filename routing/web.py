@@ -1,0 +1,150 @@
+"""The secure web form's conversations: the third door of the same hotline.
+
+A defender who cannot call or text safely writes on the form. The message goes through the
+one intake (routing.intake: stored first, then threaded, then escalated exactly like an SMS)
+as a `WebMessage` from a person of its own, `web:<random>`: no phone identity, so BLOCK and
+SILENT apply to that conversation only. The defender gets a receipt, 16 digits shown once;
+it is stored only as a slow keyed hash (hotline.crypto's `slow_hashes`). With it they come
+back to read the staff replies (posted by `R17 text`, routing.webchannel) and to write more,
+which joins their incident like a further SMS.
+
+The web edge (webhooks.webform) checks the form's token, the message's length and the rate
+limits before calling here; nothing here sees an IP address or a user agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from routing import intake
+from routing.identity import WEB, person_hashes
+from routing.intake import WebMessage
+from routing.runtime import Runtime
+from routing.tables import Incident, Message, WebReceipt
+from routing.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+RECEIPT_DIGITS = 16
+_NOT_DIGITS = re.compile(r"[\s\-.]")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A first message taken: `receipt` is shown to the defender once and kept nowhere."""
+
+    receipt: str  # "1234 5678 9012 3456"
+    incident_id: int | None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One message of a conversation as the defender sees it: `from_hotline` False is theirs.
+    Never a staff name or number: the page says "Hotline"."""
+
+    from_hotline: bool
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation found by its receipt. `person` is its key; never shown."""
+
+    person: str
+    lines: tuple[Line, ...]
+
+
+def new_receipt() -> str:
+    """16 random digits in groups of four (GlobaLeaks' shape: easy to copy, read and type)."""
+    digits = f"{secrets.randbelow(10 ** RECEIPT_DIGITS):0{RECEIPT_DIGITS}d}"
+    return " ".join(digits[i:i + 4] for i in range(0, RECEIPT_DIGITS, 4))
+
+
+def normalise(receipt: str) -> str:
+    """The digits as typed, without the spaces, dashes or dots people add."""
+    return _NOT_DIGITS.sub("", receipt or "")[:64]
+
+
+def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:
+    """Open a web conversation with its first message: issue its receipt, then take the
+    message through the one intake (stored, threaded, escalated like an SMS).
+
+    The receipt row is committed first, so a page's contact line is there when the worker
+    writes the page; a failure after it leaves a receipt that opens an empty conversation,
+    and the defender sees an error, not a receipt."""
+    person = WEB + secrets.token_hex(16)
+    for _attempt in range(5):
+        receipt = new_receipt()
+        try:
+            with unit_of_work(rt) as uow:
+                uow.session.add(WebReceipt(
+                    receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
+                    person_hash=rt.vault.lookup_hash(person),
+                    person_enc=rt.vault.encrypt(person),
+                    contact_enc=rt.vault.encrypt(contact) if contact else None,
+                    created_at=rt.clock(),
+                ))
+            break
+        except IntegrityError:  # one in 10**16: draw another
+            continue
+    else:
+        raise RuntimeError("could not issue a unique receipt")
+    received = intake.receive(rt, WebMessage(_sid(), person, body))
+    return Submitted(receipt, received.incident_id)
+
+
+def find(rt: Runtime, receipt: str) -> str | None:
+    """The conversation key a receipt opens, or None for any receipt that opens nothing.
+
+    Takes the same time whatever `receipt` is: malformed, unknown or real, its slow hashes are
+    computed (under every configured key) and looked up, so timing tells a guesser nothing."""
+    digits = normalise(receipt)
+    hashes = rt.vault.slow_hashes(digits)
+    with Session(rt.engine) as session:
+        token = session.exec(
+            select(WebReceipt.person_enc).where(WebReceipt.receipt_hash.in_(hashes))
+        ).first()
+    if token is None or len(digits) != RECEIPT_DIGITS or not digits.isdigit():
+        return None
+    try:
+        return rt.vault.decrypt(token)
+    except InvalidToken:  # its key is no longer configured: as gone as a wrong receipt
+        return None
+
+
+def conversation(rt: Runtime, person: str) -> Conversation:
+    """The defender's messages and the hotline's replies, oldest first, across every incident
+    of this conversation (a resolved one, then a new one when they wrote again)."""
+    with Session(rt.engine) as session:
+        incident_ids = session.exec(
+            select(Incident.id).where(Incident.defender_hash.in_(person_hashes(rt.vault, person)))
+        ).all()
+        rows = session.exec(
+            select(Message).where(
+                Message.incident_id.in_(incident_ids), Message.channel == "web",
+                ((Message.direction == "in") & (Message.purpose == "defender"))
+                | ((Message.direction == "out") & (Message.purpose == "reply")),
+            ).order_by(Message.id)
+        ).all() if incident_ids else []
+    lines = tuple(Line(row.direction == "out", rt.vault.decrypt(row.body_enc) or "",
+                       row.created_at) for row in rows if row.body_enc is not None)
+    return Conversation(person, lines)
+
+
+def write_more(rt: Runtime, person: str, body: str) -> intake.Received:
+    """A further message on the receipt page: through the one intake, so it joins the open
+    incident (relayed to whoever took it), or opens a new one after a resolve, or is kept
+    and pages nobody when staff blocked this conversation."""
+    return intake.receive(rt, WebMessage(_sid(), person, body))
+
+
+def _sid() -> str:
+    return "WB" + secrets.token_hex(16)

@@ -1,0 +1,138 @@
+"""The web form's conversations in the engine: one intake, pages, replies, BLOCK, retention.
+
+In-process with a moved clock (tests/engine_world.py); the form itself over HTTP and in a real
+browser is tests/test_web_form.py and tests/test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import rota_text
+from engine_world import World
+from sqlmodel import Session, select
+
+from routing import web
+from routing.retention import purge
+from routing.tables import WebReceipt
+
+DEFENDER = "+447700900123"
+
+
+@pytest.fixture
+def world(tmp_path, database_url, fake_twilio):
+    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"))
+    yield made
+    made.close()
+
+
+def test_a_web_message_pages_like_an_sms_with_its_contact_line_masked(world):
+    sent = web.submit(world.rt, "They raided our office", "Signal +44 7700 900789 after 6pm")
+    plain = web.submit(world.rt, "They raided our office", "Signal, evenings")
+    world.settle()
+    [incident, second] = world.incidents()
+    assert incident.channel == "web" and sent.incident_id == incident.id
+    [page, page2] = world.sms_to("amina")
+    assert page.startswith(f"#{incident.id} Web Signal +44•••••789 a") and "7700" not in page
+    assert f"ACK {incident.id}" in page and f"R{incident.id} text" in page
+    assert page2.startswith(f'#{plain.incident_id} Web Signal, evenings: "They raided our office"')
+    assert world.messages(direction="out", purpose="auto_reply") == [], "no SMS auto-reply"
+
+
+def test_each_receipt_is_its_own_person_and_escalates_like_an_sms(world):
+    web.submit(world.rt, "first", None)
+    web.submit(world.rt, "second", None)
+    world.settle()
+    assert len(world.incidents()) == 2, "two conversations are never threaded together"
+    world.advance(minutes=5)
+    world.settle()
+    assert len(world.sms_to("chen")) == 2, "level 2 paged for each, as for SMS"
+
+
+def test_a_receipt_opens_the_conversation_and_staff_replies_show_as_the_hotline(world):
+    sent = web.submit(world.rt, "we need a lawyer", None)
+    world.settle()
+    amina = world.staff_phone("amina")
+    before = len(world.fake.messages)
+    confirmation = world.text(amina, f"R{sent.incident_id} A lawyer will call you at 6")
+    assert "web form" in confirmation and "Nothing sent by SMS" in confirmation
+    world.settle()
+    sms_after = [m for m in world.fake.messages[before:] if m.to != amina]
+    assert sms_after == [], "a web reply is never texted to anyone"
+    person = web.find(world.rt, sent.receipt)
+    lines = web.conversation(world.rt, person).lines
+    assert [(line.from_hotline, line.text) for line in lines] == [
+        (False, "we need a lawyer"), (True, "A lawyer will call you at 6")]
+    assert world.incident(sent.incident_id).status == "acknowledged"
+
+
+def test_writing_more_joins_the_incident_and_is_relayed_to_the_taker(world):
+    sent = web.submit(world.rt, "help", None)
+    world.settle()
+    world.text(world.staff_phone("amina"), f"ACK {sent.incident_id}")
+    web.write_more(world.rt, web.find(world.rt, sent.receipt), "they left now")
+    world.settle()
+    assert len(world.incidents()) == 1
+    relays = [m for m in world.sms_to("amina") if "they left now" in m]
+    assert relays and relays[0].startswith(f"#{sent.incident_id} web form:")
+
+
+def test_block_blocks_that_receipt_only(world):
+    spam = web.submit(world.rt, "spam", None)
+    other = web.submit(world.rt, "real emergency", None)
+    world.settle()
+    amina = world.staff_phone("amina")
+    confirmation = world.text(amina, f"BLOCK {spam.incident_id}")
+    assert "messages on its receipt are kept but page nobody" in confirmation
+    world.text(amina, f"RESOLVE {spam.incident_id}")
+    received = web.write_more(world.rt, web.find(world.rt, spam.receipt), "more spam")
+    assert received.blocked
+    fresh = web.write_more(world.rt, web.find(world.rt, other.receipt), "still here")
+    assert not fresh.blocked and fresh.incident_id == other.incident_id
+    web.submit(world.rt, "a new defender", None)
+    world.settle()
+    assert len(world.incidents()) == 3, "a new form submission is a new person, not blocked"
+
+
+def test_a_wrong_or_malformed_receipt_opens_nothing(world):
+    sent = web.submit(world.rt, "hello", None)
+    digits = sent.receipt.replace(" ", "")
+    wrong = digits[:-1] + str((int(digits[-1]) + 1) % 10)
+    assert web.find(world.rt, sent.receipt) is not None
+    assert web.find(world.rt, digits) == web.find(world.rt, sent.receipt)
+    assert web.find(world.rt, wrong) is None
+    assert web.find(world.rt, "1234") is None
+    assert web.find(world.rt, "") is None
+
+
+def test_the_receipt_is_stored_only_as_a_slow_keyed_hash(world):
+    sent = web.submit(world.rt, "hello", "my email x@example.org")
+    with Session(world.rt.engine) as session:
+        [row] = session.exec(select(WebReceipt)).all()
+    digits = sent.receipt.replace(" ", "")
+    assert digits not in repr(row) and "x@example.org" not in repr(row)
+    assert row.receipt_hash == world.rt.vault.slow_hashes(digits)[0]
+    assert row.receipt_hash not in world.rt.vault.lookup_hashes(digits), "not a fast hash"
+
+
+def test_retention_erases_the_receipt_with_the_incident(world):
+    sent = web.submit(world.rt, "hello", "call +44 7700 900789")
+    world.settle()
+    world.text(world.staff_phone("amina"), f"RESOLVE {sent.incident_id}")
+    world.advance(days=91)
+    purge(world.rt, 90)
+    assert web.find(world.rt, sent.receipt) is None
+    with Session(world.rt.engine) as session:
+        assert session.exec(select(WebReceipt)).all() == []
+
+
+def test_a_message_after_resolve_opens_a_new_incident_on_the_same_page(world):
+    sent = web.submit(world.rt, "first time", None)
+    world.settle()
+    world.text(world.staff_phone("amina"), f"RESOLVE {sent.incident_id}")
+    person = web.find(world.rt, sent.receipt)
+    world.advance(hours=1)
+    again = web.write_more(world.rt, person, "it happened again")
+    world.settle()
+    assert again.opened and again.incident_id != sent.incident_id
+    texts = [line.text for line in web.conversation(world.rt, person).lines]
+    assert texts == ["first time", "it happened again"]
