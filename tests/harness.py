@@ -128,6 +128,10 @@ class Hotline:
         if whatsapp:
             settings.append(f'  whatsapp: "{whatsapp}"')
         settings += [f"retention_days: {retention_days}", "rota_file: rota.yaml"]
+        if "reminders:" not in config:
+            # real workers run on the real clock: a weekly handoff of the test rotas must not
+            # add a shift reminder to what a test counts (tests/test_reminders.py asks for them)
+            config += "reminders: {before: off}\n"
         (self.dir / "config.yaml").write_text("\n".join(settings) + "\n" + config)
         self.env = {
             "HOTLINE_CONFIG": str(self.dir / "config.yaml"),
