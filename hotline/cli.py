@@ -94,6 +94,9 @@ def cmd_rota(args: argparse.Namespace) -> int:
 
     if args.rota_command == "check":
         return rotacli.check(args.file, days=args.days)
+    if args.rota_command == "ical":
+        return rotacli.ical(_settings(), staff=args.staff, days=args.days, urls=args.urls,
+                            output=args.output)
     return rotacli.who(_settings(), at=args.at, language=args.language)
 
 
@@ -189,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     who = rota_sub.add_parser("who", help="who is on call, level by level")
     who.add_argument("--at", help="ISO-8601 instant (default: now)")
     who.add_argument("--language", help="put speakers of this language first")
+    ical = rota_sub.add_parser("ical", help="the shifts as an iCalendar file, or the feed URLs")
+    ical.add_argument("--staff", help="only this staff member's shifts")
+    ical.add_argument("--days", type=_days, default=60, help="from now, this many days (60)")
+    ical.add_argument("--urls", action="store_true",
+                      help="print each staff member's feed URL (needs rota_feeds: true)")
+    ical.add_argument("-o", "--output", help="write to this file (default: standard output)")
     rota.set_defaults(func=cmd_rota)
 
     incidents = sub.add_parser("incidents", help="the incident log")

@@ -1,4 +1,5 @@
-"""`hotline rota check` and `hotline rota who`: the coordinator's view of the rota.
+"""`hotline rota check`, `hotline rota who` and `hotline rota ical`: the coordinator's view of
+the rota.
 
 Both read the clock here (`oncall` never does) and print times in the rota's own zone. Exit
 codes: 0 fine (coverage gaps are warnings), 1 the rota has problems, 2 the command itself was
@@ -113,6 +114,44 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
     fallback = oncall.escalation_step(rota, instant, oncall.total_steps(rota) - 1, code)
     for person in fallback.staff if fallback else ():
         print(f"  {_person(person, settings.reveal_numbers)}")
+    return 0
+
+
+def ical(settings: Settings, *, staff: str | None, days: int, urls: bool,
+         output: str | None) -> int:
+    """Write the shifts of the next `days` days (overrides applied) as iCalendar to `output`
+    (default standard output), of `staff` only when given; or, with `urls`, print each staff
+    member's feed URL. Returns 0; 1 when there is no valid rota; 2 for an unknown staff id,
+    or `urls` while `rota_feeds` is off."""
+    from hotline.calendar import feed_urls, rota_calendar
+
+    shown = _shown(settings.rota_path)
+    try:
+        rota = _live_rota(settings, shown)
+        if staff is not None and staff not in rota.staff:
+            raise UsageError(f"--staff {staff!r}: no such staff member; the rota has "
+                             f"{', '.join(rota.staff)}")
+        if urls and not settings.rota_feeds:
+            raise UsageError("the feeds are off; set 'rota_feeds: true' in config.yaml to serve "
+                             "GET /rota/<token>.ics")
+    except UsageError as exc:
+        return _usage(exc)
+    except oncall.RotaInvalid:
+        print(f"{shown}: no valid rota; run `hotline rota check`", file=sys.stderr)
+        return 1
+    if urls:
+        base = settings.public_url or "http://127.0.0.1:5000"
+        ids = [staff] if staff else list(rota.staff)
+        for sid, url in feed_urls(base, settings.secret_keys[0], ids).items():
+            print(f"{sid}  {url}")
+        return 0
+    now = datetime.now(rota.timezone)
+    body = rota_calendar(rota, now, now + timedelta(days=days), now=now, staff=staff)
+    if output:
+        Path(output).write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
     return 0
 
 

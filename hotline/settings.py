@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from hotline.webformsettings import WebFormSettings, parse_web_form
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
 TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency",
-            "flood_threshold", "web_form")
+            "flood_threshold", "web_form", "reminders", "rota_feeds")
 
 
 class SettingsError(Exception):
@@ -54,6 +55,9 @@ class Settings:
     redis_url: str | None = None
     health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
     web_form: WebFormSettings = field(default_factory=WebFormSettings)
+    # an SMS this long before each shift (reminders.before); None: no shift reminders
+    reminder_before: timedelta | None = timedelta(minutes=30)
+    rota_feeds: bool = False  # serve GET /rota/<token>.ics per staff member
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -133,6 +137,9 @@ def load_settings(
         raise SettingsError(f"{name}: flood_threshold: expected a whole number of new "
                             "incidents >= 2 (within 10 minutes), e.g. 25")
 
+    reminder_before = _reminders(data.get("reminders", {}), name)
+    rota_feeds = _bool(data.get("rota_feeds", False), name, "rota_feeds")
+
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
     if "rota_file" in data:
@@ -190,6 +197,8 @@ def load_settings(
         retention_days=retention,
         send_concurrency=concurrency,
         flood_threshold=flood,
+        reminder_before=reminder_before,
+        rota_feeds=rota_feeds,
         rota_path=rota_path,
         rota_key=rota_key,
         instance_dir=instance_dir,
@@ -250,6 +259,29 @@ def _phone(value: Any, name: str, key: str) -> str:
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise SettingsError(f"{name}: {key}: {value!r} is not a valid phone number; {example}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _reminders(section: Any, name: str) -> timedelta | None:
+    """`reminders: {before: 30m}`; `before: off` (or `reminders: false`) sends none."""
+    from oncall import parse_duration
+
+    if section is False:
+        return None
+    if not isinstance(section, dict):
+        raise SettingsError(f"{name}: reminders: expected a mapping, "
+                            "e.g. reminders: {before: 30m}")
+    _reject_unknown(section, ("before",), name, "reminders.")
+    raw = section.get("before", "30m")
+    if raw is False or raw == "off":
+        return None
+    try:
+        before = parse_duration(str(raw))
+    except ValueError as exc:
+        raise SettingsError(f"{name}: reminders.before: {exc}") from None
+    if before <= timedelta(0) or before > timedelta(days=1):
+        raise SettingsError(f"{name}: reminders.before: give a duration from 1s to 1d, e.g. 30m, "
+                            "or 'off'")
+    return before
 
 
 def _bool(value: Any, name: str, key: str) -> bool:

@@ -19,6 +19,7 @@ class Staff:
     phone: str
     languages: tuple[str, ...] = ()  # ISO 639-1 codes
     notify: tuple[str, ...] = ("sms",)  # subset of NOTIFY_METHODS, in the order written
+    remind: bool = True  # an SMS before each shift (`remind: false` opts out)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from oncall.model import NOTIFY_METHODS, Staff
 from oncall.reader import Reader
 from oncall.yamltree import Entry, check_keys, did_you_mean, entries
 
-STAFF_KEYS = ("name", "phone", "languages", "notify")
+STAFF_KEYS = ("name", "phone", "languages", "notify", "remind")
 STAFF_REQUIRED = {"name": "Amina K.", "phone": "'+353 86 123 4567'"}
 
 
@@ -81,9 +81,19 @@ def _person(r: Reader, sid: str, item: Entry) -> Staff | None:
                 fields["notify"].line,
                 f"notify of {where} is empty; use [sms], [call] or [sms, call]",
             )
+    remind = _remind(r, where, fields["remind"]) if "remind" in fields else True
     if name is None or phone is None:
         return None
-    return Staff(sid, name, phone, tuple(languages), tuple(notify) or ("sms",))
+    return Staff(sid, name, phone, tuple(languages), tuple(notify) or ("sms",), remind)
+
+
+def _remind(r: Reader, where: str, entry: Entry) -> bool:
+    """`remind: true|false`; anything else is reported (and counts as the default, true)."""
+    node = entry.value
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+        return bool(yaml.constructor.SafeConstructor().construct_yaml_bool(node))
+    r.add(entry.line, f"remind of {where} must be true or false, e.g. remind: false")
+    return True
 
 
 def _phone(r: Reader, where: str, entry: Entry) -> str | None:

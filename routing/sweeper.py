@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from routing import intake, outbox, sending
+from routing import intake, outbox, reminders, sending
 from routing.escalation import run_step
 from routing.runtime import Runtime
 from routing.tables import Call, Incident, Message
@@ -36,6 +36,7 @@ class SweepReport:
     steps: int = 0
     sends: int = 0
     threaded: int = 0
+    reminders: int = 0
 
 
 def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
@@ -47,6 +48,8 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     send_grace = SEND_GRACE if grace is None else grace
     orphan_grace = ORPHAN_GRACE if grace is None else grace
     report = SweepReport()
+    # first, so that the SMS a reminder writes is among this pass's sends
+    report.reminders = _sweep_reminders(rt, now)
     with Session(rt.engine) as session:
         orphans = [("message", i) for i in session.exec(
             select(Message.id).where(Message.direction == "in", Message.purpose == "defender",
@@ -79,20 +82,34 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     return report
 
 
+def _sweep_reminders(rt: Runtime, now: datetime) -> int:
+    """Plan shift reminders when the rota changed or the horizon moves on; send those due."""
+    if rt.settings.reminder_before is None:
+        return 0
+    _guarded(reminders.plan_if_needed, rt)
+    with Session(rt.engine) as session:
+        due = reminders.due(session, now)
+        session.rollback()
+    return sum(bool(_guarded(reminders.send, rt, reminder_id)) for reminder_id in due)
+
+
 # a step and a page weigh the same: in a burst of steps, the pages the first ones wrote go
 # out in turn instead of after the last step
 STEP_PRIORITY = 0
 
 
 def next_due(rt: Runtime) -> datetime | None:
-    """The soonest time, still to come, at which an open incident's next step falls due, or
-    None. Steps already overdue are not counted: the last sweep handed them over."""
+    """The soonest time, still to come, at which an open incident's next step or a shift
+    reminder falls due, or None. Work already overdue is not counted: the last sweep handed
+    it over."""
+    now = rt.clock()
     with Session(rt.engine) as session:
         due = session.exec(select(func.min(Incident.next_step_at))
                            .where(Incident.status == "open",
-                                  Incident.next_step_at > rt.clock())).one()
+                                  Incident.next_step_at > now)).one()
+        reminder = reminders.next_due(session, now)
         session.rollback()
-    return due
+    return min((t for t in (due, reminder) if t is not None), default=None)
 
 
 def run_soon(rt: Runtime, incident_id: int, step: int) -> None:

@@ -252,3 +252,47 @@ class WebReceipt(SQLModel, table=True):
     person_enc: str | None = None
     contact_enc: str | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ShiftReminder(SQLModel, table=True):
+    """An SMS planned to a staff member about one shift (routing.reminders).
+
+    `kind` "reminder": sent `reminders.before` ahead of the shift; "change": the rota moved
+    this person's next shift, told once; "cancel": their next shift was taken off and none
+    replaces it. The key (kind, staff, rotation, shift start) makes each one unique: however
+    many workers plan and however often, a shift is reminded of once.
+    """
+
+    __tablename__ = "shift_reminder"
+    __table_args__ = (UniqueConstraint("kind", "staff_id", "rotation", "shift_start",
+                                       name="uq_shift_reminder_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # reminder | change | cancel
+    staff_id: str
+    rotation: str
+    shift_start: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    shift_end: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    handover: str | None = None  # staff id of who holds the rotation before
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    # planned -> sent | skipped (remind: false, STOP) | cancelled (the shift went away)
+    # | expired (the shift ended first) | folded (a change notice said it already)
+    status: str = Field(default="planned", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime | None = _when()
+
+
+class ReminderPlan(SQLModel, table=True):
+    """How far ahead reminders are planned, and for which rota: one row (id 1).
+
+    A shift starting before `planned_to` that planning has not seen before is one the rota
+    changed, and its person is told; one beyond it merely came into view.
+    """
+
+    __tablename__ = "reminder_plan"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    planned_to: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    rota_fingerprint: str
+    planned_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -5,6 +5,7 @@ Named by their dotted path in routing.jobqueue, so nothing below imports this mo
 
 from __future__ import annotations
 
+from routing import reminders
 from routing import runtime as runtime_module
 from routing.sweeper import run_soon, send_soon
 
@@ -15,3 +16,7 @@ def run_step_job(incident_id: int, step: int) -> None:
 
 def send_job(kind: str, row_id: int, priority: int) -> None:
     send_soon(runtime_module.current(), kind, row_id, priority)
+
+
+def reminder_job(reminder_id: int) -> None:
+    reminders.send(runtime_module.current(), reminder_id)

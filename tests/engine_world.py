@@ -8,7 +8,9 @@ time to pass moves the clock.
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,14 +35,14 @@ START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday: amina and chen on
 
 class World:
     def __init__(self, tmp_path: Path, database_url: str, fake, rota: str,
-                 languages: tuple[str, ...] = ("en", "fr")):
+                 languages: tuple[str, ...] = ("en", "fr"), config: str = ""):
         self.fake = fake
         folder = tmp_path / f"world-{secrets.token_hex(3)}"
         folder.mkdir()
         (folder / "rota.yaml").write_text(rota)
         (folder / "config.yaml").write_text(
             'hotline:\n  number: "+35312100489"\n  whatsapp: "whatsapp:+14155238886"\n'
-            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n")
+            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n{config}")
         self.settings = load_settings({
             "HOTLINE_CONFIG": str(folder / "config.yaml"),
             "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
@@ -97,6 +99,12 @@ class World:
 
     def staff_phone(self, staff_id: str) -> str:
         return self.rt.rota.current().staff[staff_id].phone
+
+    def write_rota(self, text: str) -> None:
+        """Edit the rota as a coordinator would; the live rota follows at its next read."""
+        self.settings.rota_path.write_text(text)
+        later = time.time() + 5  # a new mtime even within the file system's resolution
+        os.utime(self.settings.rota_path, (later, later))
 
     # --- reading --------------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ class Hotline:
                  languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
                  reveal_numbers: bool = False, retention_days: int = 90,
                  web_form: dict[str, object] | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, config: str = ""):
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
         self.fake = fake
@@ -133,7 +133,11 @@ class Hotline:
             settings.append("web_form:")
             settings += [f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
                          for key, value in web_form.items()]
-        (self.dir / "config.yaml").write_text("\n".join(settings) + "\n")
+        if "reminders:" not in config:
+            # real workers run on the real clock: a weekly handoff of the test rotas must not
+            # add a shift reminder to what a test counts (tests/test_reminders.py asks for them)
+            config += "reminders: {before: off}\n"
+        (self.dir / "config.yaml").write_text("\n".join(settings) + "\n" + config)
         self.env = {
             "HOTLINE_CONFIG": str(self.dir / "config.yaml"),
             "HOTLINE_INSTANCE_DIR": str(self.dir / "instance"),
