@@ -10,6 +10,7 @@ import difflib
 import hmac
 import os
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ import yaml
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
-TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency")
+TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency", "checkins")
+CHECKIN_KEYS = ("duress_words",)
 
 
 class SettingsError(Exception):
@@ -49,6 +51,7 @@ class Settings:
     public_url: str | None = None
     redis_url: str | None = None
     health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
+    duress_words: tuple[str, ...] = ()  # checkins.duress_words, as written (routing.checkins)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +126,8 @@ def load_settings(
             or not 1 <= concurrency <= 64):
         raise SettingsError(f"{name}: send_concurrency: expected a whole number from 1 to 64")
 
+    duress_words = _duress_words(data.get("checkins", {}), name)
+
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
     if "rota_file" in data:
@@ -179,6 +184,7 @@ def load_settings(
         reveal_numbers=_bool(section.get("reveal_numbers", False), name, "hotline.reveal_numbers"),
         retention_days=retention,
         send_concurrency=concurrency,
+        duress_words=duress_words,
         rota_path=rota_path,
         rota_key=rota_key,
         instance_dir=instance_dir,
@@ -225,6 +231,35 @@ def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: st
             hint = (f" (did you mean '{prefix}{close[0]}'?)" if close
                     else f"; known: {', '.join(known)}")
             raise SettingsError(f"{name}: unknown setting '{prefix}{key}'{hint}")
+
+
+def _duress_words(section: Any, name: str) -> tuple[str, ...]:
+    """`checkins: {duress_words: [sunflower, "blue kite"]}`: words or short phrases of letters
+    and digits, matched whole, ignoring case and accents (routing.checkins)."""
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise SettingsError(f"{name}: checkins: expected a mapping, e.g. "
+                            "'checkins: {duress_words: [sunflower]}'")
+    _reject_unknown(section, CHECKIN_KEYS, name, "checkins.")
+    words = section.get("duress_words") or []
+    example = "e.g. [sunflower, \"blue kite\"]"
+    if not isinstance(words, list):
+        raise SettingsError(f"{name}: checkins.duress_words: expected a list of words, {example}")
+    seen: dict[str, str] = {}
+    for word in words:
+        if (not isinstance(word, str) or not 2 <= len(word.strip()) <= 40
+                or not all(ch.isalnum() or ch in " '-" for ch in word.strip())):
+            raise SettingsError(
+                f"{name}: checkins.duress_words: {word!r} is not a word; use letters and digits "
+                f"(2 to 40 characters), {example}")
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", word.strip().casefold())
+                         if not unicodedata.combining(ch))
+        if folded in seen:
+            raise SettingsError(f"{name}: checkins.duress_words: {word!r} repeats "
+                                f"{seen[folded]!r} (case and accents are ignored)")
+        seen[folded] = word.strip()
+    return tuple(seen.values())
 
 
 def _phone(value: Any, name: str, key: str) -> str:
