@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from routing import intake, outbox, sending
+from routing import checkins, intake, outbox, sending
 from routing.escalation import run_step
 from routing.runtime import Runtime
 from routing.tables import Call, Incident, Message
@@ -33,6 +33,7 @@ class SweepReport:
     steps: int = 0
     sends: int = 0
     threaded: int = 0
+    checkins: int = 0  # check-in deadlines run
 
 
 def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
@@ -60,18 +61,22 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
             ).order_by(Incident.next_step_at).limit(BATCH)
         ).all()
         sends = outbox.overdue(session, now, send_grace, BATCH)
+        deadlines = checkins.overdue(session, now, step_grace, BATCH)
         session.rollback()  # release the (SQLite) lock before doing the work
     for kind, row_id in orphans:
         report.threaded += _guarded(intake.thread, rt, kind, row_id) is not None
     for incident_id, step in steps:
         report.steps += 1
         run_soon(rt, incident_id, step)
+    for checkin_id in deadlines:
+        report.checkins += 1
+        checkin_soon(rt, checkin_id)
     for kind, row_id, priority in sends:
         report.sends += 1
         send_soon(rt, kind, row_id, priority)
-    if report.steps or report.threaded:
-        log.warning("sweeper found %d overdue step(s), threaded %d contact(s)", report.steps,
-                    report.threaded)
+    if report.steps or report.threaded or report.checkins:
+        log.warning("sweeper found %d overdue step(s) and %d check-in deadline(s), threaded %d "
+                    "contact(s)", report.steps, report.checkins, report.threaded)
     return report
 
 
@@ -85,6 +90,16 @@ def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
     else:
         rt.pool.submit(STEP_PRIORITY, ("step", incident_id, step),
                        lambda: run_step(rt, incident_id, step))
+
+
+def checkin_soon(rt: Runtime, checkin_id: int) -> None:
+    """Run a check-in's deadline (routing.checkins.miss) in the worker's pool, or here. It
+    goes first, like a step: a miss is a page waiting to be written."""
+    if rt.pool is None:
+        _guarded(checkins.miss, rt, checkin_id)
+    else:
+        rt.pool.submit(STEP_PRIORITY, ("checkin", checkin_id),
+                       lambda: checkins.miss(rt, checkin_id))
 
 
 def send_soon(rt: Runtime, kind: str, row_id: int, priority: int) -> None:

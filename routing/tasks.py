@@ -6,7 +6,7 @@ Named by their dotted path in routing.jobqueue, so nothing below imports this mo
 from __future__ import annotations
 
 from routing import runtime as runtime_module
-from routing.sweeper import run_soon, send_soon
+from routing.sweeper import checkin_soon, run_soon, send_soon
 
 
 def run_step_job(incident_id: int, step: int) -> None:
@@ -15,3 +15,7 @@ def run_step_job(incident_id: int, step: int) -> None:
 
 def send_job(kind: str, row_id: int, priority: int) -> None:
     send_soon(runtime_module.current(), kind, row_id, priority)
+
+
+def checkin_job(checkin_id: int) -> None:
+    checkin_soon(runtime_module.current(), checkin_id)
