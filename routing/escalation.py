@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 import oncall
-from routing import outbox
+from routing import checkins, outbox
 from routing.bundling import bundle_page, over_burst
 from routing.commands import OPTED_OUT_EVENT
 from routing.locks import lock_incident
@@ -87,6 +87,9 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:
+    alarm = checkins.alarm_page(rt, session, incident, fallback)  # MISSED CHECK-IN, DURESS
+    if alarm is not None:
+        return alarm
     sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing import outbox
+from routing import checkins, outbox
 from routing.commands import (
     Command,
     NoSuchIncident,
@@ -145,14 +145,17 @@ def _status(rt: Runtime, staff: Staff, command: Command) -> str:
         rows = session.exec(
             select(Incident).where(Incident.status != "resolved").order_by(Incident.id)
         ).all()
-    if not rows:
+        notes = checkins.status_notes(rt, session)
+    if not rows and not notes:
         return "No open incidents."
     lines = []
     for incident in rows[:8]:
         age = int((now - incident.opened_at).total_seconds() // 60)
         who = (f"taken by {staff_name(rt, incident.acknowledged_by)}"
                if incident.status == "acknowledged" else "NOT TAKEN")
-        lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}")
+        lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}"
+                     + notes.pop(incident.id, ""))
+    lines += [f"#{number} resolved,{note}" for number, note in sorted(notes.items())]
     more = f"\n+{len(rows) - 8} more" if len(rows) > 8 else ""
     return "\n".join(lines) + more
 
@@ -193,4 +196,5 @@ HANDLERS = {
     "ack": _ack, "reply": _reply, "pass": _pass, "resolve": _resolve, "call": _call,
     "status": _status, "help": _help,
     "block": block_command, "unblock": unblock_command, "silent": silent_command,
+    "checkin": checkins.checkin_command,
 }
