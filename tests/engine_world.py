@@ -33,14 +33,14 @@ START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday: amina and chen on
 
 class World:
     def __init__(self, tmp_path: Path, database_url: str, fake, rota: str,
-                 languages: tuple[str, ...] = ("en", "fr")):
+                 languages: tuple[str, ...] = ("en", "fr"), config_extra: str = ""):
         self.fake = fake
         folder = tmp_path / f"world-{secrets.token_hex(3)}"
         folder.mkdir()
         (folder / "rota.yaml").write_text(rota)
         (folder / "config.yaml").write_text(
             'hotline:\n  number: "+35312100489"\n  whatsapp: "whatsapp:+14155238886"\n'
-            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n")
+            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n" + config_extra)
         self.settings = load_settings({
             "HOTLINE_CONFIG": str(folder / "config.yaml"),
             "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
@@ -73,7 +73,7 @@ class World:
         """Run whatever is due now, as often as new work appears. Returns the passes run."""
         for passes in range(1, 50):
             report = sweep(self.rt, grace=timedelta(0))
-            if not (report.steps or report.sends or report.threaded):
+            if not (report.steps or report.sends or report.threaded or report.checkins):
                 return passes
         raise AssertionError("the engine keeps finding work: a loop?")
 
