@@ -213,7 +213,8 @@ def on_contact(uow: UnitOfWork, incident: Incident, hashes: list[str], *, kind: 
     moves), records `checkin_kept` and, when asked for, notes it to whoever set it. A contact
     after the deadline keeps nothing: the miss stands.
     """
-    rt, session, now = uow.rt, uow.session, uow.rt.clock()
+    rt, session = uow.rt, uow.session
+    now = incident.last_inbound_at or rt.clock()  # the contact's own instant
     rows = session.exec(
         select(Checkin).join(Incident, Incident.id == Checkin.incident_id)
         .where(Checkin.status == ACTIVE, Incident.defender_hash.in_(hashes))
