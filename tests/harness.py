@@ -110,7 +110,7 @@ class Hotline:
                  number: str = "+35312100489", whatsapp: str | None = "whatsapp:+14155238886",
                  languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
                  reveal_numbers: bool = False, retention_days: int = 90,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, extra_config: str = ""):
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
         self.fake = fake
@@ -126,7 +126,7 @@ class Hotline:
         if whatsapp:
             settings.append(f'  whatsapp: "{whatsapp}"')
         settings += [f"retention_days: {retention_days}", "rota_file: rota.yaml"]
-        (self.dir / "config.yaml").write_text("\n".join(settings) + "\n")
+        (self.dir / "config.yaml").write_text("\n".join(settings) + "\n" + extra_config)
         self.env = {
             "HOTLINE_CONFIG": str(self.dir / "config.yaml"),
             "HOTLINE_INSTANCE_DIR": str(self.dir / "instance"),
