@@ -35,7 +35,7 @@ import oncall
 from oncall import Staff, format_duration
 from routing import jobqueue, outbox
 from routing.commands import CheckinSpec, Command
-from routing.directory import staff_phone
+from routing.directory import staff_name, staff_phone
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -147,7 +147,8 @@ def checkin_command(rt: Runtime, staff: Staff, command: Command) -> str:
                                  + (", notify" if spec.notify else "")))
         uow.after_commit(lambda: jobqueue.schedule_checkin(rt, checkin.id, due))
         resolved = incident.status == "resolved"
-    when = local_time(due, now, zone)
+        when = local_time(due, now, zone)
+        _tell_taker_of(uow, incident, staff.id, f"set a check-in by {when}")
     text = (f"#{number}: standing check-in every {format_duration(spec.every)}, next by {when};"
             " each contact moves it." if spec.every else f"#{number}: check-in by {when}.")
     text += f" Missed: #{number} {'reopens and ' if resolved else ''}pages level 1."
@@ -191,7 +192,19 @@ def _off(rt: Runtime, staff: Staff, number: int) -> str:
         checkin.status, checkin.ended_at = "off", now
         uow.session.add(Event(incident_id=number, at=now, kind="checkin_off", actor=staff.id,
                               detail=f"was due {checkin.due_at.isoformat()}"))
+        _tell_taker_of(uow, incident, staff.id, "switched its check-in off")
     return f"#{number}: check-in off (it was due {local_time(checkin.due_at, now, zone)})."
+
+
+def _tell_taker_of(uow: UnitOfWork, incident: Incident, actor: str, what: str) -> None:
+    """Whoever took `incident` hears that `actor`, someone else, did `what` (as for every
+    command on a taken incident: routing.incidents.tell_taker, a sibling module)."""
+    taker = incident.acknowledged_by
+    phone = staff_phone(uow.rt, taker) if incident.status == "acknowledged" else None
+    if phone and taker != actor:
+        outbox.add_message(uow, to=phone, purpose="alert", incident_id=incident.id,
+                           staff_id=taker,
+                           body=f"#{incident.id}: {staff_name(uow.rt, actor)} {what}.")
 
 
 def _active(session: Session, incident_id: int) -> Checkin | None:

@@ -207,6 +207,18 @@ def test_checkin_is_confirmed_in_the_rotas_zone_and_listed_by_status(world):
     assert world.text(amina, "STATUS") == "#1 resolved, check-in 18:00 GMT today"
 
 
+def test_the_taker_hears_when_someone_else_sets_or_cancels_a_checkin(world):
+    world.text(DEFENDER, "help")
+    world.text(world.staff_phone("amina"), "ACK 1")
+    ben = world.staff_phone("ben")
+    world.text(ben, "CHECKIN 1 18:00")
+    world.text(ben, "CHECKIN 1 OFF")
+    assert world.sms_to("amina")[-2:] == ["#1: Ben O. set a check-in by 18:00 GMT today.",
+                                          "#1: Ben O. switched its check-in off."]
+    world.text(world.staff_phone("amina"), "CHECKIN 1 2h")
+    assert len(world.sms_to("amina")) == 3, "the taker told of their own command"
+
+
 def test_checkin_says_why_it_cannot_be_set(world):
     amina = world.staff_phone("amina")
     assert world.text(amina, "CHECKIN 5 2h") == "No incident #5. STATUS lists open ones."
