@@ -37,7 +37,8 @@ class SweepReport:
 
 
 def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
-    """One pass: thread stored-but-unrouted contacts, run overdue steps, send overdue rows.
+    """One pass: thread stored-but-unrouted contacts, run overdue steps and check-in deadlines,
+    send overdue rows.
     Returns how much overdue work this pass found. `grace` (default: each kind's own) is how
     long the queue gets to do the work first; zero runs everything that is due."""
     now = rt.clock()
