@@ -16,7 +16,7 @@ from conftest import rota_text
 from engine_world import World
 from sqlmodel import Session, select
 
-from hotline.report import list_incidents
+from hotline.report import list_incidents, show_incident
 from hotline.settings import SettingsError, load_settings
 from routing.checkins import Refused, deadline, has_duress_word, miss
 from routing.commands import (
@@ -425,6 +425,13 @@ def test_the_log_shows_checkins(world, capsys):
     list_incidents(world.settings, status="all", as_json=True)
     [row] = json.loads(capsys.readouterr().out)
     assert row["checkin_due"] == "2026-11-03T18:00:00+00:00"
+    show_incident(world.settings, 1, as_json=False)
+    shown = capsys.readouterr().out
+    assert "check-in due 2026-11-03T18:00:00+00:00" in shown
+    assert "checkin_set      amina      one-off by 2026-11-03T18:00:00+00:00" in shown
     world.text(world.staff_phone("amina"), "CHECKIN 1 OFF")
     list_incidents(world.settings, status="all", as_json=True)
     assert json.loads(capsys.readouterr().out)[0]["checkin_due"] is None
+    show_incident(world.settings, 1, as_json=True)
+    [checkin] = json.loads(capsys.readouterr().out)["checkins"]
+    assert (checkin["status"], checkin["set_by"]) == ("off", "amina")
