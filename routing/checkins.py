@@ -220,6 +220,7 @@ def on_contact(uow: UnitOfWork, incident: Incident, hashes: list[str], *, kind: 
                channel: str, body: str, opened: bool, schedule: bool = True) -> None:
     """A contact of the person behind `hashes` joined `incident` (in `uow`, its row locked).
 
+    `schedule` False keeps Redis out of it, as for the intake (the sweeper runs what is due).
     Their active check-ins follow them to `incident` when it is a new one. A message holding
     a duress word raises the DURESS alarm on `incident` and leaves the deadlines as they are;
     any other contact before a deadline keeps that check-in (a one-off ends, a standing one
@@ -253,8 +254,9 @@ def on_contact(uow: UnitOfWork, incident: Incident, hashes: list[str], *, kind: 
             checkin.due_at = now + timedelta(seconds=checkin.every_s)
             detail, note = (f"{how}; next by {checkin.due_at.isoformat()}",
                             f"Next by {local_time(checkin.due_at, now, zone)}.")
-            due, checkin_id = checkin.due_at, checkin.id
-            uow.after_commit(lambda c=checkin_id, d=due: jobqueue.schedule_checkin(rt, c, d))
+            if schedule:  # else Redis is kept out of it (the fallback URL): the sweeper runs it
+                due, checkin_id = checkin.due_at, checkin.id
+                uow.after_commit(lambda c=checkin_id, d=due: jobqueue.schedule_checkin(rt, c, d))
         else:
             checkin.status, checkin.ended_at = "kept", now
             detail, note = f"{how}; check-in done", "Check-in done."
