@@ -12,9 +12,10 @@ from hotline.crypto import Vault
 from hotline.db import make_engine
 from hotline.migrate import require_current
 from hotline.settings import Settings
+from routing.checkins import active_checkins
 from routing.display import clean_text
 from routing.masking import show_number
-from routing.tables import Event, Incident, Message, Page
+from routing.tables import Checkin, Event, Incident, Message, Page
 
 
 def shown(value: Any) -> Any:
@@ -37,8 +38,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def incident_summary(incident: Incident, vault: Vault, reveal: bool) -> dict:
-    """The public fields of an incident (SPEC's `--json` contract), number masked."""
+def incident_summary(incident: Incident, vault: Vault, reveal: bool,
+                     checkin_due: datetime | None = None) -> dict:
+    """The public fields of an incident (SPEC's `--json` contract), number masked.
+    `checkin_due`: the deadline of its active check-in, if any."""
     return {
         "number": incident.id,
         "status": incident.status,
@@ -54,6 +57,7 @@ def incident_summary(incident: Incident, vault: Vault, reveal: bool) -> dict:
         "resolved_by": incident.resolved_by,
         "seconds_to_first_page": _seconds(incident.opened_at, incident.first_paged_at),
         "seconds_to_ack": _seconds(incident.opened_at, incident.acknowledged_at),
+        "checkin_due": _iso(checkin_due),
     }
 
 
@@ -70,7 +74,8 @@ def list_incidents(settings: Settings, *, status: str, as_json: bool) -> int:
         query = select(Incident).order_by(Incident.id)
         if status == "open":
             query = query.where(Incident.status != "resolved")
-        rows = [shown(incident_summary(i, vault, settings.reveal_numbers))
+        due = {number: row.due_at for number, row in active_checkins(session).items()}
+        rows = [shown(incident_summary(i, vault, settings.reveal_numbers, due.get(i.id)))
                 for i in session.exec(query).all()]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -101,7 +106,11 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         if incident is None:
             print(f"hotline: no incident #{number}")
             return 1
-        summary = incident_summary(incident, vault, settings.reveal_numbers)
+        checkins = session.exec(select(Checkin).where(Checkin.incident_id == number)
+                                .order_by(Checkin.id)).all()
+        active = [c.due_at for c in checkins if c.status == "active"]
+        summary = incident_summary(incident, vault, settings.reveal_numbers,
+                                   active[0] if active else None)
         events = session.exec(select(Event).where(Event.incident_id == number)
                               .order_by(Event.at, Event.id)).all()
         messages = session.exec(select(Message).where(Message.incident_id == number)
@@ -116,6 +125,9 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         "error_code": m.error_code, "media": m.media_types or None,
         "text": vault.decrypt(m.body_enc) if m.body_enc else None,
     } for m in messages]
+    summary["checkins"] = [{"set_by": c.set_by, "due_at": _iso(c.due_at), "every_s": c.every_s,
+                            "notify": c.notify, "status": c.status, "set_at": _iso(c.created_at),
+                            "ended_at": _iso(c.ended_at)} for c in checkins]
     summary["pages"] = [{"step": p.step, "staff": p.staff_id, "method": p.method,
                          "status": p.status, "error_code": p.error_code} for p in pages]
     summary = shown(summary)
@@ -127,6 +139,8 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
     print(f"  opened {summary['opened_at']}, first page after "
           f"{_fmt(summary['seconds_to_first_page'])}, ack after {_fmt(summary['seconds_to_ack'])}"
           f" by {summary['acknowledged_by'] or '-'}")
+    if summary["checkin_due"]:
+        print(f"  check-in due {summary['checkin_due']}")
     print("  timeline:")
     for event in summary["events"]:
         print(f"    {event['at'][11:19]}  {event['kind']:<16} {event['actor']:<10} "

@@ -10,6 +10,7 @@ import difflib
 import hmac
 import os
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +26,8 @@ from hotline.webformsettings import WebFormSettings, parse_web_form
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
 TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency",
-            "flood_threshold", "web_form", "reminders", "rota_feeds")
+            "flood_threshold", "web_form", "reminders", "rota_feeds", "checkins")
+CHECKIN_KEYS = ("duress_words",)
 
 
 class SettingsError(Exception):
@@ -58,6 +60,7 @@ class Settings:
     # an SMS this long before each shift (reminders.before); None: no shift reminders
     reminder_before: timedelta | None = timedelta(minutes=30)
     rota_feeds: bool = False  # serve GET /rota/<token>.ics per staff member
+    duress_words: tuple[str, ...] = ()  # checkins.duress_words, as written (routing.checkins)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,6 +142,7 @@ def load_settings(
 
     reminder_before = _reminders(data.get("reminders", {}), name)
     rota_feeds = _bool(data.get("rota_feeds", False), name, "rota_feeds")
+    duress_words = _duress_words(data.get("checkins", {}), name)
 
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
@@ -199,6 +203,7 @@ def load_settings(
         flood_threshold=flood,
         reminder_before=reminder_before,
         rota_feeds=rota_feeds,
+        duress_words=duress_words,
         rota_path=rota_path,
         rota_key=rota_key,
         instance_dir=instance_dir,
@@ -246,6 +251,35 @@ def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: st
             hint = (f" (did you mean '{prefix}{close[0]}'?)" if close
                     else f"; known: {', '.join(known)}")
             raise SettingsError(f"{name}: unknown setting '{prefix}{key}'{hint}")
+
+
+def _duress_words(section: Any, name: str) -> tuple[str, ...]:
+    """`checkins: {duress_words: [sunflower, "blue kite"]}`: words or short phrases of letters
+    and digits, matched whole, ignoring case and accents (routing.checkins)."""
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise SettingsError(f"{name}: checkins: expected a mapping, e.g. "
+                            "'checkins: {duress_words: [sunflower]}'")
+    _reject_unknown(section, CHECKIN_KEYS, name, "checkins.")
+    words = section.get("duress_words") or []
+    example = "e.g. [sunflower, \"blue kite\"]"
+    if not isinstance(words, list):
+        raise SettingsError(f"{name}: checkins.duress_words: expected a list of words, {example}")
+    seen: dict[str, str] = {}
+    for word in words:
+        if (not isinstance(word, str) or not 2 <= len(word.strip()) <= 40
+                or not all(ch.isalnum() or ch in " '-" for ch in word.strip())):
+            raise SettingsError(
+                f"{name}: checkins.duress_words: {word!r} is not a word; use letters and digits "
+                f"(2 to 40 characters), {example}")
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", word.strip().casefold())
+                         if not unicodedata.combining(ch))
+        if folded in seen:
+            raise SettingsError(f"{name}: checkins.duress_words: {word!r} repeats "
+                                f"{seen[folded]!r} (case and accents are ignored)")
+        seen[folded] = word.strip()
+    return tuple(seen.values())
 
 
 def _phone(value: Any, name: str, key: str) -> str:

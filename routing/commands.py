@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
+
+from oncall import parse_duration
 
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "CANCEL", "END", "QUIT", "UNSUBSCRIBE", "OPTOUT",
                            "REVOKE"})
@@ -33,10 +36,11 @@ VERBS = {
     "BLOCK": "block",
     "SILENT": "silent",
     "UNBLOCK": "unblock",
+    "CHECKIN": "checkin",
 }
 # Incident numbers are 32-bit in every database we run on: a larger one names no incident.
 MAX_INCIDENT = 2**31 - 1
-NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "unblock", "silent"}
+NEEDS_NUMBER = {"reply", "call", "pass", "resolve", "block", "unblock", "silent", "checkin"}
 TAKES_TEXT = {"reply"}
 TAKES_RANGE = {"block", "unblock"}  # BLOCK 40-120: a flood, cleared at once
 MAX_RANGE = 1000
@@ -60,13 +64,7 @@ class Command:
     incident: int | None = None
     text: str = ""
     last: int | None = None  # BLOCK 40-120: the range's last incident
-
-    @property
-    def numbers(self) -> range:
-        """The incidents named: one, or a range."""
-        if self.incident is None:
-            return range(0)
-        return range(self.incident, (self.last or self.incident) + 1)
+    checkin: CheckinSpec | None = None  # CHECKIN's when (see parse_checkin)
 
 
 @dataclass(frozen=True)
@@ -95,12 +93,31 @@ class NoSuchIncident:
         return f"No incident #{self.number}. STATUS lists open ones."
 
 
+@dataclass(frozen=True)
+class CheckinSpec:
+    """What `CHECKIN n ...` asked for; routing.checkins.deadline turns it into an instant.
+
+    Exactly one of: `off`; `after` (a duration from now: "2h"); `every` (a standing check-in:
+    "every 6h"); `clock` (hour, minute, second) alone ("18:00": the next such time in the
+    rota's zone) or with `day_offset` ("today 18:00": 0, "tomorrow 9:00": 1) or `on` (an
+    explicit date): those two may name a time already past.
+    """
+
+    off: bool = False
+    after: timedelta | None = None
+    every: timedelta | None = None
+    clock: tuple[int, int, int] | None = None
+    day_offset: int | None = None
+    on: date | None = None
+    notify: bool = False
+
+
 Parsed = Command | OptOut | OptIn | NotUnderstood | NoSuchIncident
 
 
 def parse_staff_reply(body: str) -> Parsed:
     """Classify a staff member's SMS. Never raises."""
-    stripped = (body or "").strip()
+    stripped = _CHECK_IN.sub(r"\1CHECKIN", (body or "").strip(), count=1)
     bare = re.sub(r"[\W_]+", "", stripped).upper()
     if bare in OPT_OUT_WORDS:
         return OptOut(bare)
@@ -120,6 +137,13 @@ def parse_staff_reply(body: str) -> Parsed:
         return NoSuchIncident(digits if len(digits) <= 12 else digits[:12] + "…")
     number = int(digits) if digits else None
     rest = match["rest"].strip()
+    if name == "checkin":
+        if number is None:
+            return NotUnderstood("CHECKIN needs an incident number, e.g. CHECKIN 17 2h")
+        spec = parse_checkin(rest)
+        if isinstance(spec, NotUnderstood):
+            return spec
+        return Command(name, number, rest, checkin=spec)
     if name in TAKES_TEXT:
         rest = rest.lstrip(":.,;- ").strip()
         if number is None:
@@ -142,3 +166,92 @@ def parse_staff_reply(body: str) -> Parsed:
     if name in {"status", "help"} and number is not None:
         return NotUnderstood(f"{verb} takes no number")
     return Command(name, number)
+
+
+# "check in 17", "Check-in 17": one verb
+_CHECK_IN = re.compile(r"^([\s\W_]*)check[\s_\-]*in(?=[\s\W_\d]|$)", re.IGNORECASE)
+_UNIT_WORDS = {"seconds": "s", "second": "s", "secs": "s", "sec": "s",
+               "minutes": "m", "minute": "m", "mins": "m", "min": "m",
+               "hours": "h", "hour": "h", "hrs": "h", "hr": "h", "days": "d", "day": "d",
+               "weeks": "w", "week": "w"}
+_CLOCK = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?(?::(\d{2}))?\s*(am|pm)?")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+CHECKIN_USAGE = "e.g. CHECKIN 17 18:00, 2h, every 6h or OFF"
+MAX_DIGITS = 6  # no amount in a check-in needs more: never int() a thousand digits
+
+
+def parse_checkin(rest: str) -> CheckinSpec | NotUnderstood:
+    """Parse what follows `CHECKIN n`: `18:00`, `6pm`, `2h`, `1h30m`, `45 min`, `in 2h`,
+    `by 18:00`, `today 18:00`, `tomorrow 9:00`, `2026-12-24 18:00`, `every 6h`, `OFF`; the
+    word `notify` anywhere asks for a note at each contact. Bounds (too soon, too far, in the
+    past) need a clock: routing.checkins.deadline checks them. Never raises."""
+    if re.match(r"[:.]\d{2}", rest):  # "CHECKIN 18:00": the number was the hour
+        return NotUnderstood("CHECKIN needs the incident number first, e.g. CHECKIN 17 18:00")
+    words = re.sub(r"[,;!?]+", " ", rest.lower()).split()
+    words = [w.strip(".:#") if not _DATE.fullmatch(w) else w for w in words]
+    words = [w for w in words if w]
+    notify = any(w in ("notify", "notifyme") for w in words)
+    words = [w for w in words if w not in ("notify", "notifyme", "me")]
+    if any(len(digits) > MAX_DIGITS for digits in re.findall(r"\d+", " ".join(words))):
+        return NotUnderstood(f"CHECKIN: that number is too long ({CHECKIN_USAGE})")
+    if not words:
+        return NotUnderstood(f"CHECKIN needs a time ({CHECKIN_USAGE})")
+    if words in (["off"], ["cancel"], ["stop"], ["none"], ["end"]):
+        return NotUnderstood("CHECKIN OFF takes no notify") if notify else CheckinSpec(off=True)
+    if words[0] in ("in", "at", "by", "until", "before"):
+        words = words[1:]
+    if words and words[0] in ("every", "each"):
+        every = _duration(words[1:])
+        if every is None:
+            return NotUnderstood(f"CHECKIN every needs a duration, e.g. every 6h ({CHECKIN_USAGE})")
+        return CheckinSpec(every=every, notify=notify)
+    after = _duration(words)
+    if after is not None:
+        return CheckinSpec(after=after, notify=notify)
+    day_offset, on = None, None
+    if words and words[0] in ("today", "tonight", "tomorrow"):
+        day_offset, words = (1 if words[0] == "tomorrow" else 0), words[1:]
+    elif words and _DATE.fullmatch(words[0]):
+        year, month, day = (int(part) for part in _DATE.fullmatch(words[0]).groups())
+        try:
+            on = date(year, month, day)
+        except ValueError:
+            return NotUnderstood(f"CHECKIN: {words[0]} is no date")
+        words = words[1:]
+    if words and words[0] in ("at", "by"):
+        words = words[1:]
+    clock = _clock(" ".join(words))
+    if clock is None:
+        return NotUnderstood(f"CHECKIN: {' '.join(words)[:20]!r} is no time ({CHECKIN_USAGE})")
+    return CheckinSpec(clock=clock, day_offset=day_offset, on=on, notify=notify)
+
+
+def _duration(words: list[str]) -> timedelta | None:
+    """`2h`, `2 h`, `2 hours`, `1h30m`, `1 hour 30 min`; None when it is no duration."""
+    if not words:
+        return None
+    text = " ".join(_UNIT_WORDS.get(w, w) for w in words)
+    text = re.sub(r"(\d)\s+([a-z])", r"\1\2", text).replace(" ", "")
+    try:
+        return parse_duration(text)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _clock(text: str) -> tuple[int, int, int] | None:
+    """`18:00`, `18.00`, `9:05:30`, `6pm`, `6:30 pm`; None when it is no time of day. A bare
+    number without am/pm is no time ("18" could be an incident or a duration)."""
+    match = _CLOCK.fullmatch(text.strip())
+    if not match:
+        return None
+    hour, minute, second, half = match.groups()
+    if minute is None and half is None:
+        return None
+    hour, minute, second = int(hour), int(minute or 0), int(second or 0)
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return hour, minute, second

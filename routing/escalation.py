@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 import oncall
-from routing import outbox
+from routing import checkins, outbox
 from routing.bundling import bundle_page, over_burst
 from routing.commands import OPTED_OUT_EVENT
 from routing.history import first_words, voicemail_transcript
@@ -89,6 +89,9 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:
+    alarm = checkins.alarm_page(rt, session, incident, fallback)  # MISSED CHECK-IN, DURESS
+    if alarm is not None:
+        return alarm
     sender = (contact_line(rt, session, incident) if incident.channel == "web" else
               show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers))
     words = first_words(rt, session, incident.id)

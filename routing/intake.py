@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from routing import outbox
+from routing import checkins, outbox
 from routing.commands import OPTED_OUT_EVENT, is_opt_out
 from routing.directory import staff_phone
 from routing.identity import (
@@ -223,6 +223,10 @@ def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
         if kind == "message":
             row.status = "threaded"
         incident.last_inbound_at = now
+        # a contact keeps their check-in; a duress word in it raises the alarm (quietly: the
+        # defender gets exactly what any message gets, below)
+        checkins.on_contact(uow, incident, hashes, kind=kind, channel=channel, body=body,
+                            opened=opened, schedule=schedule)
         if who.address is not None:
             # replies and relays go out on the channel the person last used
             incident.defender_enc = rt.vault.encrypt(who.address)

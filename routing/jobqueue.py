@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 JOB_TIMEOUT_S = 60
 STEP_JOB = "routing.tasks.run_step_job"
 SEND_JOB = "routing.tasks.send_job"
+CHECKIN_JOB = "routing.tasks.checkin_job"
 
 
 def enqueue(rt: Runtime, job: str, *args: object, at: datetime | None = None,
@@ -59,3 +60,10 @@ def schedule_send(rt: Runtime, kind: str, row_id: int, priority: int,
     """Ask a worker to send outbox row `row_id` of `kind` ("message" or "call"); `priority`
     orders the worker's sends (0 first: pages)."""
     return enqueue(rt, SEND_JOB, kind, row_id, priority, at=at)
+
+
+def schedule_checkin(rt: Runtime, checkin_id: int, at: datetime) -> bool:
+    """Schedule check-in `checkin_id`'s deadline `at` (once per check-in and deadline: a
+    standing check-in moved by a contact gets a new job; the old one finds nothing to do)."""
+    job_id = f"checkin-{checkin_id}-{int(at.timestamp() * 1000)}"
+    return enqueue(rt, CHECKIN_JOB, checkin_id, at=at, job_id=job_id)

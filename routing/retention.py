@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, not_, or_, update
 from sqlmodel import Session, select
 
+from routing.checkins import end_for_erased
 from routing.notifier import SendError
 from routing.runtime import Runtime
 from routing.tables import Block, Call, Event, Incident, Message, TwilioDeletion
@@ -99,6 +100,7 @@ def _erase_incidents(rt: Runtime, cutoff: datetime, now: datetime, days: int, ac
             incident.purged_at = now
             session.add(Event(incident_id=incident.id, at=now, kind="erased", actor=actor,
                               detail=f"personal data erased ({days}-day retention)"))
+        end_for_erased(session, ids, now)  # no contact can be matched to them any more
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
             report.messages += _erase_message(session, message, now)
         for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing import outbox
+from routing import checkins, outbox
 from routing.commands import (
     Command,
     NoSuchIncident,
@@ -174,7 +174,11 @@ def _status(rt: Runtime, staff: Staff, command: Command) -> str:
         rows = session.exec(select(Incident).where(unresolved).order_by(order)
                             .limit(STATUS_NEW_LINES if newest else STATUS_LINES)).all()
         words = {i.id: gist(first_words(rt, session, i.id), 30) for i in rows} if newest else {}
-    if not rows:
+        notes = checkins.status_notes(rt, session)
+        resolved_noted = set(session.exec(select(Incident.id).where(
+            Incident.id.in_(list(notes)), Incident.status == "resolved")).all()) if notes \
+            else set()
+    if not rows and not notes:
         return "No open incidents."
     lines = []
     for incident in rows:
@@ -184,7 +188,9 @@ def _status(rt: Runtime, staff: Staff, command: Command) -> str:
         said = f' "{clean_text(words[incident.id], one_line=True)}"' if words.get(incident.id) \
             else ""
         lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}"
-                     f"{said}")
+                     f"{said}" + notes.pop(incident.id, ""))
+    lines += [f"#{number} resolved,{note}" for number, note in sorted(notes.items())
+              if number in resolved_noted]
     more = f"\n+{total - len(rows)} more" if total > len(rows) else ""
     return "\n".join(lines) + more
 
@@ -225,4 +231,5 @@ HANDLERS = {
     "ack": _ack, "reply": _reply, "pass": _pass, "resolve": _resolve, "call": _call,
     "status": _status, "help": _help,
     "block": block_command, "unblock": unblock_command, "silent": silent_command,
+    "checkin": checkins.checkin_command,
 }

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from routing import intake, outbox, reminders, sending
+from routing import checkins, intake, outbox, reminders, sending
 from routing.escalation import run_step
 from routing.runtime import Runtime
-from routing.tables import Call, Incident, Message
+from routing.tables import Call, Checkin, Incident, Message
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ class SweepReport:
     sends: int = 0
     threaded: int = 0
     reminders: int = 0
+    checkins: int = 0  # check-in deadlines run
 
 
 def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
-    """One pass: thread stored-but-unrouted contacts, run overdue steps, send overdue rows.
+    """One pass: thread stored-but-unrouted contacts, run overdue steps and check-in deadlines,
+    send overdue rows.
     Returns how much overdue work this pass found. `grace` (default: each kind's own) is how
     long the queue gets to do the work first; zero runs everything that is due."""
     now = rt.clock()
@@ -66,12 +68,16 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
             ).order_by(Incident.next_step_at).limit(BATCH)
         ).all()
         sends = outbox.overdue(session, now, send_grace, BATCH)
+        deadlines = checkins.overdue(session, now, step_grace, BATCH)
         session.rollback()  # release the (SQLite) lock before doing the work
     for kind, row_id in orphans:
         report.threaded += _guarded(intake.thread, rt, kind, row_id) is not None
     for incident_id, step in steps:
         report.steps += 1
         run_soon(rt, incident_id, step)
+    for checkin_id in deadlines:
+        report.checkins += 1
+        checkin_soon(rt, checkin_id)
     for kind, row_id, priority in sends:
         report.sends += 1
         send_soon(rt, kind, row_id, priority)
@@ -79,6 +85,8 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
         log.warning("sweeper threaded %d contact(s) left unrouted", report.threaded)
     if report.steps:  # steps are the sweeper's own work too (STEP_GRACE): not a repair
         log.debug("sweeper handed over %d due step(s)", report.steps)
+    if report.checkins:  # deadlines are the sweeper's own work too, like steps
+        log.debug("sweeper handed over %d check-in deadline(s)", report.checkins)
     return report
 
 
@@ -99,17 +107,20 @@ STEP_PRIORITY = 0
 
 
 def next_due(rt: Runtime) -> datetime | None:
-    """The soonest time, still to come, at which an open incident's next step or a shift
-    reminder falls due, or None. Work already overdue is not counted: the last sweep handed
-    it over."""
+    """The soonest time, still to come, at which an open incident's next step, a shift
+    reminder or a check-in deadline falls due, or None. Work already overdue is not counted:
+    the last sweep handed it over."""
     now = rt.clock()
     with Session(rt.engine) as session:
         due = session.exec(select(func.min(Incident.next_step_at))
                            .where(Incident.status == "open",
                                   Incident.next_step_at > now)).one()
         reminder = reminders.next_due(session, now)
+        deadline = session.exec(select(func.min(Checkin.due_at))
+                                .where(Checkin.status == checkins.ACTIVE,
+                                       Checkin.due_at > now)).one()
         session.rollback()
-    return min((t for t in (due, reminder) if t is not None), default=None)
+    return min((t for t in (due, reminder, deadline) if t is not None), default=None)
 
 
 def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
@@ -119,6 +130,16 @@ def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
     else:
         rt.pool.submit(STEP_PRIORITY, ("step", incident_id, step),
                        lambda: run_step(rt, incident_id, step))
+
+
+def checkin_soon(rt: Runtime, checkin_id: int) -> None:
+    """Run a check-in's deadline (routing.checkins.miss) in the worker's pool, or here. It
+    goes first, like a step: a miss is a page waiting to be written."""
+    if rt.pool is None:
+        _guarded(checkins.miss, rt, checkin_id)
+    else:
+        rt.pool.submit(STEP_PRIORITY, ("checkin", checkin_id),
+                       lambda: checkins.miss(rt, checkin_id))
 
 
 def send_soon(rt: Runtime, kind: str, row_id: int, priority: int) -> None:

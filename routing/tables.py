@@ -296,3 +296,28 @@ class ReminderPlan(SQLModel, table=True):
     planned_to: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     rota_fingerprint: str
     planned_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Checkin(SQLModel, table=True):
+    """A check-in (routing.checkins): the incident's defender must get in touch by `due_at`.
+
+    `every_s` set: a standing check-in, each contact moves `due_at` to that many seconds after
+    it. Ends `kept` (a one-off met in time), `missed`, `off`, `replaced` (a new CHECKIN) or
+    `erased` (retention). At most one is active per incident.
+    """
+
+    __table_args__ = (
+        Index("ux_checkin_active_incident", "incident_id", unique=True,
+              sqlite_where=text("status = 'active'"),
+              postgresql_where=text("status = 'active'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    status: str = Field(default="active", index=True)
+    set_by: str  # a staff id
+    every_s: int | None = None
+    notify: bool = False  # a one-line note to `set_by` at each contact
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime | None = _when()

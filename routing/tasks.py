@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from routing import reminders
 from routing import runtime as runtime_module
-from routing.sweeper import run_soon, send_soon
+from routing.sweeper import checkin_soon, run_soon, send_soon
 
 
 def run_step_job(incident_id: int, step: int) -> None:
@@ -20,3 +20,7 @@ def send_job(kind: str, row_id: int, priority: int) -> None:
 
 def reminder_job(reminder_id: int) -> None:
     reminders.send(runtime_module.current(), reminder_id)
+
+
+def checkin_job(checkin_id: int) -> None:
+    checkin_soon(runtime_module.current(), checkin_id)

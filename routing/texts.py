@@ -7,6 +7,8 @@ incident number or the commands.
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from routing.display import clean_text
 
 GSM7 = set(
@@ -17,7 +19,7 @@ CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call", "web": "
 
 HELP = (
     "Hotline: ACK 17 take it | R17 text reply | CALL 17 | PASS 17 next level | "
-    "RESOLVE 17 | STATUS | HELP"
+    "RESOLVE 17 | CHECKIN 17 2h | STATUS | HELP"
 )
 
 AUTO_REPLY = {
@@ -73,3 +75,38 @@ def relay_text(number: int, sender: str, body: str) -> str:
 
 def auto_reply(language: str) -> str:
     return AUTO_REPLY.get(language, AUTO_REPLY["en"])
+
+
+def local_time(at: datetime, now: datetime, zone: tzinfo) -> str:
+    """`at` as staff read it, in the rota's zone: "18:00 GMT today", "09:00 IST tomorrow",
+    "18:00 GMT Sun 25 Oct"; seconds only when they are not zero (short check-ins)."""
+    local, today = at.astimezone(zone), now.astimezone(zone).date()
+    clock = f"{local:%H:%M:%S}" if local.second else f"{local:%H:%M}"
+    days = (local.date() - today).days
+    day = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(
+        days, f"{local:%a} {local.day} {local:%b}")
+    return f"{clock} {local:%Z} {day}"
+
+
+def alarm_text(kind: str, number: int, channel: str, sender: str, *, words: str = "",
+               last_contact: str = "", fallback: bool = False) -> str:
+    """A check-in alarm page: `MISSED CHECK-IN #17` with the time of the last contact, or
+    `DURESS #17` with the defender's words. No R17 offered: a text back may be read by
+    whoever holds the defender's phone. The sender is dropped before the segment is split."""
+    prefix = "NOBODY ACKED " if fallback else ""
+    label = CHANNEL_LABEL.get(channel, channel)
+    tail = f"ACK {number} | PASS {number}"
+    if kind == "duress":
+        words = " ".join(clean_text(words, one_line=True).split())
+        head = f"{prefix}DURESS #{number} {label} {sender}:"
+        text = fit_one_segment(head, words, tail)
+        if len(text) > segment_limit(text):
+            text = fit_one_segment(f"{prefix}DURESS #{number} {label}:", words, tail)
+        return text
+    seen = f"last contact {last_contact}" if last_contact else "no contact on record"
+    for head in (f"{prefix}MISSED CHECK-IN #{number} {label} {sender}:",
+                 f"{prefix}MISSED CHECK-IN #{number}:"):
+        text = f"{head} {seen}. {tail}"
+        if len(text) <= segment_limit(text):
+            break
+    return text

@@ -1,7 +1,7 @@
 """shift reminders: planned SMS before each shift, and the planning watermark
 
 Revision ID: 0005_reminders
-Revises: 0003_web_form
+Revises: 0004_checkins
 Create Date: 2026-12-10
 
 Expand only: two new tables the release before this one never reads. `shift_reminder` holds
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_reminders"
-down_revision: str | Sequence[str] | None = "0003_web_form"
+down_revision: str | Sequence[str] | None = "0004_checkins"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
