@@ -77,7 +77,8 @@ def to_defender(world: World) -> list[str]:
     ("checkin 17 off.", CheckinSpec(off=True)),
 ])
 def test_checkin_reads_every_form_staff_write(text, spec):
-    assert parse_staff_reply(text) == Command("checkin", 17, parse_staff_reply(text).text, spec)
+    assert parse_staff_reply(text) == Command("checkin", 17, parse_staff_reply(text).text,
+                                              checkin=spec)
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -435,3 +436,23 @@ def test_the_log_shows_checkins(world, capsys):
     show_incident(world.settings, 1, as_json=True)
     [checkin] = json.loads(capsys.readouterr().out)["checkins"]
     assert (checkin["status"], checkin["set_by"]) == ("off", "amina")
+
+
+def test_a_web_incident_is_kept_safe_by_a_message_on_its_receipt_page(world):
+    from routing import web
+
+    sent = web.submit(world.rt, "they follow me after the trial", None)
+    world.settle()
+    amina = world.staff_phone("amina")
+    world.text(amina, f"ACK {sent.incident_id}")
+    answer = world.text(amina, f"CHECKIN {sent.incident_id} every 2h")
+    assert answer.startswith(f"#{sent.incident_id}: standing check-in every 2h"), answer
+    world.advance(minutes=110)
+    web.write_more(world.rt, web.find(world.rt, sent.receipt), "still fine")
+    world.advance(minutes=100)  # past the first deadline, within 2 h of the message
+    world.settle()
+    assert not [t for t in world.sms_to("amina") if "MISSED" in t]
+    world.advance(minutes=21)  # 2 h after the message: missed
+    world.settle()
+    missed = f"MISSED CHECK-IN #{sent.incident_id}"
+    assert [t for t in world.sms_to("amina") if t.startswith(missed)]
