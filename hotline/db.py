@@ -12,6 +12,8 @@ The schema is Alembic's (hotline.migrate, `hotline db upgrade`): nothing here cr
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,8 +43,8 @@ def make_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -52,6 +54,23 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+WAL_TRIES = 100
+
+
+def _wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode (once per file: it persists). Switching needs a moment
+    with no other connection in a transaction, and SQLite answers "database is locked" at
+    once rather than waiting, so two processes opening a new file together retry here."""
+    for attempt in range(WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager
