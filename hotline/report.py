@@ -123,6 +123,8 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         "at": _iso(m.created_at), "direction": m.direction, "purpose": m.purpose,
         "channel": m.channel, "staff": m.staff_id, "status": m.status,
         "error_code": m.error_code, "media": m.media_types or None,
+        # what the defender sent, to fetch with the Twilio credentials (operators only)
+        "media_urls": json.loads(vault.decrypt(m.media_enc)) if m.media_enc else [],
         "text": vault.decrypt(m.body_enc) if m.body_enc else None,
     } for m in messages]
     summary["checkins"] = [{"set_by": c.set_by, "due_at": _iso(c.due_at), "every_s": c.every_s,
@@ -152,4 +154,6 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         text = clean_text(m["text"], one_line=True)
         print(f"    {m['at'][11:19]} {arrow} {who:<10} {m['purpose']:<10} {m['status']:<10} "
               f"{text[:60]}")
+        for url in m["media_urls"]:
+            print(f"             attachment: {clean_text(url, one_line=True)}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from harness import wait_until
 from twilio.request_validator import RequestValidator
@@ -60,7 +61,26 @@ def test_a_cut_body_says_so_and_media_urls_are_kept_encrypted(hotline):
     [message] = hotline.messages(direction="in")
     body = hotline.decrypt(message.body_enc)
     assert body.startswith("w" * 5000) and body.endswith("[… 200 more characters cut]")
-    import json
     urls = json.loads(hotline.decrypt(message.media_enc))
     assert len(urls) == 2 and all(u.startswith("https://api.twilio.com/media/ME") for u in urls)
     assert "api.twilio.com" not in message.media_enc, "media URLs are stored encrypted"
+
+
+def test_the_incident_view_lists_what_a_defender_attached(hotline):
+    import os
+    import subprocess
+    import sys
+
+    from harness import ROOT
+
+    hotline.sms(DEFENDER, "photos of the injuries", media=("image/jpeg",))
+    [message] = hotline.messages(direction="in")
+    [url] = json.loads(hotline.decrypt(message.media_enc))
+    shown = subprocess.run([sys.executable, "-m", "hotline", "incident", "1"], cwd=ROOT,
+                           env={**os.environ, **hotline.env}, capture_output=True, text=True,
+                           check=True).stdout
+    assert f"attachment: {url}" in shown
+    listed = subprocess.run([sys.executable, "-m", "hotline", "incident", "1", "--json"],
+                            cwd=ROOT, env={**os.environ, **hotline.env}, capture_output=True,
+                            text=True, check=True).stdout
+    assert json.loads(listed)["messages"][0]["media_urls"] == [url]
