@@ -23,7 +23,7 @@ from routing.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 # characters of the contact line a page carries: a page aims for one SMS segment, and the
-# defender's words matter more (the whole line is in `hotline incident N`)
+# defender's words matter more
 CONTACT_SHOWN = 24
 POSTED = "posted"  # the status of a reply waiting on the receipt page: nothing to send
 
