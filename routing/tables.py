@@ -61,7 +61,8 @@ class Incident(SQLModel, table=True):
     defender_hash: str = Field(index=True)
     # where replies go: the address the person last used, e.g. "whatsapp:+4477…"
     defender_enc: str | None = None
-    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # indexed: the flood watch counts the incidents opened in the last minutes at every open
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     first_paged_at: datetime | None = _when()
     acknowledged_at: datetime | None = _when()
     acknowledged_by: str | None = None
@@ -77,6 +78,9 @@ class Incident(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     """Append-only audit trail: incident state changes and configuration reloads."""
+
+    # the flood watch and the purge look events up by kind and time, the log grows fastest
+    __table_args__ = (Index("ix_event_kind_at", "kind", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
