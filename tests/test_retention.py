@@ -51,8 +51,16 @@ def three_incidents(hotline, fake_twilio) -> str:
     return l1
 
 
+def worker_purged_once(hotline) -> None:
+    """Wait for the worker's own start-up purge: run after the test ages its incidents (a
+    loaded machine delays it), it would erase them before the command under test."""
+    wait_until(lambda: any(e.kind == "purge_ran" for e in hotline.events()),
+               what="the worker's start-up purge")
+
+
 def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hotline, worker,
                                                                              fake_twilio):
+    worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     timeline_before = [(e.kind, e.actor) for e in hotline.events(1)]
     result = cli(hotline, "purge")
@@ -94,6 +102,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
 
 
 def test_purge_older_than_overrides_the_retention(hotline, worker, fake_twilio):
+    worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     assert cli(hotline, "purge", "--older-than", "30").returncode == 0
     assert [i.purged_at is not None for i in hotline.incidents()] == [True, True, False]
@@ -117,6 +126,7 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
 
 def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(hotline, worker,
                                                                             fake_twilio):
+    worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     fake_twilio.fail_next(count=1, kind="deletions", code=20500, status=500)
     fake_twilio.fail_next(count=1, kind="deletions", code=20404, status=404)

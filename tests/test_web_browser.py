@@ -18,6 +18,8 @@ pytest.importorskip("selenium", reason="selenium is not installed: pip install -
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -60,6 +62,14 @@ def site(make_hotline):
     return make_hotline(languages=LANGUAGES, web_form={"enabled": True})
 
 
+def _submit(browser, button: str) -> None:  # noqa: ANN001
+    """Click a form's submit button and wait until the answer page has replaced this one (a
+    click returns before the browser has navigated: reading on would read the old page)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, button).click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(old))
+
+
 def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         site, browser, fake_twilio):
     from harness import TestWorker
@@ -74,7 +84,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         _shot(browser, "1-form-ar")
         browser.find_element(By.ID, "message").send_keys("اعتقلوا أخي الليلة، نحتاج محاميًا")
         browser.find_element(By.ID, "contact").send_keys("Signal +44 7700 900123")
-        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        _submit(browser, "form button[type=submit]")
         receipt = browser.find_element(By.ID, "receipt-number").text
         assert len(receipt.replace(" ", "")) == 16 and receipt.replace(" ", "").isdigit()
         assert "احفظ هذا الإيصال في مكان آمن" in browser.page_source
@@ -87,7 +97,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
 
         browser.get(site.base_url + "/help?lang=ar")
         browser.find_element(By.ID, "receipt").send_keys(receipt)
-        browser.find_element(By.CSS_SELECTOR, "section form button[type=submit]").click()
+        _submit(browser, "section form button[type=submit]")
         lines = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".conversation li")]
         assert len(lines) == 2
         assert "اعتقلوا أخي" in lines[0] and lines[0].startswith("أنت")
@@ -97,7 +107,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
 
         browser.get(site.base_url + "/help?lang=en")
         browser.find_element(By.ID, "receipt").send_keys("0000 1111 2222 3333")
-        browser.find_element(By.CSS_SELECTOR, "section form button[type=submit]").click()
+        _submit(browser, "section form button[type=submit]")
         assert browser.find_element(By.TAG_NAME, "h1").text == "No conversation found"
         _shot(browser, "4-unknown-receipt-en")
     finally:
