@@ -30,7 +30,7 @@ from hotline.crypto import Vault
 from hotline.db import make_engine
 from hotline.migrate import require_current
 from hotline.settings import Settings
-from routing.safety import address_variants
+from routing.identity import address_forms
 from routing.tables import Block, Incident
 
 BATCH = 500
@@ -108,7 +108,7 @@ def current_hash(vault: Vault, address: str, stored: str) -> str | None:
     An incident keeps the hash of the address that opened it even after its sender switched
     from SMS to WhatsApp, hence the search over the forms of the address.
     """
-    for variant in address_variants(address):
+    for variant in address_forms(address):
         if stored in vault.lookup_hashes(variant):
             return vault.lookup_hash(variant)
     return None

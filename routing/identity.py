@@ -85,11 +85,19 @@ def key_of(address: str) -> str:
     return address.removeprefix(WHATSAPP)
 
 
+def address_forms(address: str) -> list[str]:
+    """The forms one phone sender can be stored under: `+4477…` and `whatsapp:+4477…` (the
+    given form first). Other keys (web, unidentified) have only themselves."""
+    if address.startswith(("unidentified:", WEB)):
+        return [address]
+    bare = key_of(address)
+    return list(dict.fromkeys([address, bare, f"{WHATSAPP}{bare}"]))
+
+
 def person_hashes(vault: Crypto, key: str) -> list[str]:
     """Every keyed hash one person may be stored under: their key and, for incidents of the
     first release, its WhatsApp form, each under every configured secret key."""
-    forms = [key] if key.startswith(("unidentified:", WEB)) else [key, f"{WHATSAPP}{key}"]
-    return [h for form in forms for h in vault.lookup_hashes(form)]
+    return [h for form in address_forms(key) for h in vault.lookup_hashes(form)]
 
 
 def is_blocked(session: Session, hashes: list[str], now: datetime) -> bool:

@@ -11,8 +11,9 @@ def lock_incident(session: Session, incident_id: int | None) -> Incident | None:
     """The incident, locked until the session's transaction ends, or None if there is none.
 
     PostgreSQL: `SELECT … FOR UPDATE` on its row. SQLite: every transaction already holds the
-    database's write lock (`BEGIN IMMEDIATE`, see hotline.db). Pages are sent and acks recorded
-    under this lock, which is why no page leaves after an ack is committed.
+    database's write lock (`BEGIN IMMEDIATE`, see hotline.db). Acks are recorded and pages
+    claimed (routing.outbox) under this lock, which is why no page leaves after an ack is
+    committed; the send itself happens after the claim's commit, holding nothing.
     """
     query = select(Incident).where(Incident.id == incident_id).with_for_update()
     return session.exec(query).first()

@@ -26,13 +26,6 @@ log = logging.getLogger(__name__)
 BLOCK_DAYS = 30
 
 
-def address_variants(address: str) -> list[str]:
-    """The forms one sender can arrive under: `+4477…` and `whatsapp:+4477…` (input first)."""
-    bare = address.removeprefix("whatsapp:")
-    variants = [address, bare, f"whatsapp:{bare}"]
-    return list(dict.fromkeys(variants))
-
-
 def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """BLOCK n: the incident's sender opens no incident and pages nobody for BLOCK_DAYS.
 
