@@ -201,6 +201,19 @@ def test_a_killed_worker_delays_the_next_page_by_seconds_not_a_minute(make_hotli
             second_worker.stop()
 
 
+def test_sigterm_stops_the_worker_within_seconds(hotline, fake_twilio):
+    """An operator's `systemctl stop`: the worker, its RQ scheduler and its sweeper end, and it
+    says so (the other tests end their workers with SIGKILL, as a crash would)."""
+    worker = TestWorker(hotline).start()
+    hotline.sms(DEFENDER, "help")
+    first_page(hotline, levels(hotline)[0][0])
+    started = time.monotonic()
+    worker.stop(graceful=True)
+    assert worker.proc.returncode == 0, worker.log()
+    assert time.monotonic() - started < 5
+    assert "stopped" in worker.log().splitlines()[-1]
+
+
 def test_incidents_json_lists_the_log_with_masked_numbers(hotline, worker, fake_twilio):
     hotline.sms(DEFENDER, "help")
     l1 = levels(hotline)[0][0]
