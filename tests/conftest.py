@@ -15,6 +15,7 @@ import os
 import sys
 import urllib.parse
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,34 @@ def _drop_schema(base: str, schema: str) -> None:
 
 
 DATABASES = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run each end-to-end scenario marked `one_database` on one of the two databases.
+
+    They start real processes and take seconds; what they check (processes, Redis, HTTP,
+    timing) is the same on both databases, and the engine's logic runs on both in process
+    (tests/test_engine.py and the other in-process tests). Which database a scenario gets is
+    fixed by its name, so the scenarios spread over both and a failure reproduces. Tests of a
+    database's own behaviour (locks, races, migrations) are marked `both_databases`. Without
+    TEST_DATABASE_URL everything runs on SQLite, as before.
+    """
+    if not os.environ.get("TEST_DATABASE_URL"):
+        return
+    kept, deselected = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        database = callspec.params.get("database_url") if callspec else None
+        if (database is None or not item.get_closest_marker("one_database")
+                or item.get_closest_marker("both_databases")):
+            kept.append(item)
+            continue
+        name = item.nodeid.replace(database, "", 1)  # the same for both of its instances
+        chosen = DATABASES[zlib.crc32(name.encode()) % len(DATABASES)]
+        (kept if database == chosen else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 @pytest.fixture(params=DATABASES)

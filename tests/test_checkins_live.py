@@ -22,6 +22,9 @@ from voice_helpers import incoming_call, levels, new_sid
 from routing.tables import Checkin
 from routing.texts import auto_reply
 
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
+
 DEFENDER = "+447700900123"
 OTHER = "+447700900456"
 LONG_WAITS = rota_text(wait1="30m", wait2="30m")

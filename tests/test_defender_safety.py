@@ -24,6 +24,7 @@ def staff_id(hotline, phone: str) -> str:
     return hotline.rt.rota.current().staff_by_phone(phone).id
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_block_stores_the_senders_messages_but_opens_and_pages_nothing(hotline, worker,
                                                                       fake_twilio):
     hotline.sms(DEFENDER, "spam spam")
@@ -89,6 +90,7 @@ def test_block_and_silent_of_an_unknown_incident_say_so(hotline):
     assert "No incident #9" in hotline.sms(l1, "SILENT 9").body
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_silent_stops_automatic_texts_even_on_the_senders_next_incident(hotline, worker,
                                                                        fake_twilio):
     hotline.sms(DEFENDER, "help")
@@ -116,6 +118,7 @@ def test_silence_is_not_carried_to_other_senders(hotline):
     assert "<Message>" in hotline.sms("+447700900456", "help").body
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_a_flood_from_one_sender_is_one_incident_and_one_round_of_pages(hotline, worker,
                                                                        fake_twilio):
     for i in range(50):

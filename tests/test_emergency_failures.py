@@ -20,6 +20,9 @@ from test_emergency_path import DEFENDER, first_page, levels
 
 from routing.tables import StaffState
 
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
+
 
 def pages_for(fake, number):
     return [m for m in fake.messages if f"ACK {number} |" in m.body]
@@ -34,6 +37,7 @@ def test_failed_delivery_pages_the_next_level_at_once(hotline, worker, fake_twil
     assert [p.status for p in hotline.pages(1)][:1] == ["failed"]
 
 
+@pytest.mark.both_databases  # the database's own locking
 def test_a_status_callback_that_beats_the_senders_commit_is_not_lost(hotline, worker,
                                                                     fake_twilio):
     """Twilio may call back before the worker has committed the sid it was given."""

@@ -46,6 +46,7 @@ def test_malformed_webhook_gets_400_and_stores_nothing(hotline):
     assert hotline.messages() == []
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_healthz_reports_each_part(hotline, worker):
     import json
     import urllib.request

@@ -181,6 +181,7 @@ def _schema_sql(engine) -> list[str]:  # noqa: ANN001
 # --- 3. stale databases are refused; legacy ones stamped; concurrent upgraders apply once -----
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 @pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
 def test_serve_and_worker_refuse_a_database_that_is_behind(deployment, command):
     refused = hotline_cli(deployment.env, *command, timeout=30)
@@ -258,6 +259,7 @@ def test_a_database_ahead_of_this_release_is_used_not_upgraded(engine):
     assert migrate.upgrade(engine) == ("9999_from_the_future", "9999_from_the_future")
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 @pytest.mark.slow
 def test_hotline_run_upgrades_its_own_database(tmp_path, deployment, engine):
     env = {k: v for k, v in deployment.env.items() if k != "REDIS_URL"}  # embedded Redis

@@ -5,9 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 from harness import wait_until
 from twilio.request_validator import RequestValidator
 from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
+
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
 
 
 def test_sms_whatsapp_and_a_call_from_one_number_are_one_incident(hotline, worker, fake_twilio):

@@ -30,6 +30,9 @@ from routing.display import clean_text
 from routing.notifier import ConsoleNotifier
 from routing.texts import page_text, relay_text
 
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
+
 DEFENDER = "+447700900123"
 TOKEN = "health-token-0123456789abcdef"
 STATES = {"database": {"ok", "down"}, "redis": {"ok", "down"},

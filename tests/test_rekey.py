@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
 from harness import ROOT, SECRET
 from sqlalchemy import select
 from sqlmodel import SQLModel
@@ -16,6 +17,9 @@ from sqlmodel import SQLModel
 import oncall
 from hotline.crypto import Vault
 from hotline.settings import load_settings
+
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
 
 NEW_KEY = "new-secret-key-fedcba9876543210"
 OLD_DEFENDER = "+447700900101"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from harness import ROOT, TestWorker, wait_until
 from sqlalchemy import update
 from sqlmodel import select
@@ -58,6 +59,7 @@ def worker_purged_once(hotline) -> None:
                what="the worker's start-up purge")
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hotline, worker,
                                                                              fake_twilio):
     worker_purged_once(hotline)
@@ -101,6 +103,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
     assert len(fake_twilio.deletions) == len(sids)
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_purge_older_than_overrides_the_retention(hotline, worker, fake_twilio):
     worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
@@ -124,6 +127,7 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
     assert hotline.incident(1).defender_enc is not None  # open: kept
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(hotline, worker,
                                                                             fake_twilio):
     worker_purged_once(hotline)
@@ -140,6 +144,7 @@ def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(hot
     assert pending[0].sid in {d.sid for d in fake_twilio.deletions}
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_the_worker_purges_once_a_day_by_itself(hotline, fake_twilio):
     hotline.sms("+447700900101", "help")
     hotline.sms(level1(hotline), "RESOLVE 1")

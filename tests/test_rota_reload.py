@@ -52,6 +52,7 @@ def pages_to(fake, number: str, incident: int) -> list[str]:
     return [m.body for m in fake.messages if m.to == number and m.body.startswith(f"#{incident} ")]
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_an_edited_rota_pages_the_new_people_without_a_restart(make_hotline, fake_twilio):
     hotline = make_hotline(rota=rota("amina", "chen", wait1="1s"))
     worker = TestWorker(hotline).start()
@@ -73,6 +74,7 @@ def test_an_edited_rota_pages_the_new_people_without_a_restart(make_hotline, fak
         worker.stop()
 
 
+@pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_a_broken_edit_leaves_the_last_valid_rota_live_until_fixed(make_hotline, fake_twilio):
     hotline = make_hotline(rota=rota("amina", "chen"))
     worker = TestWorker(hotline).start()

