@@ -195,6 +195,20 @@ def test_pages_go_out_before_stand_downs_and_digests(world):
     assert PRIORITY["page"] < PRIORITY["digest"]
 
 
+@pytest.mark.parametrize("reply", ["ACK 1", "ack1", "A 1", "ACK", "  Ack #1. "])
+def test_ack_in_every_syntax_stops_escalation_and_stands_down_others(world, reply):
+    world.text(DEFENDER, "help")
+    world.now += timedelta(minutes=5)
+    world.settle()  # level 2 paged
+    assert world.text(world.staff_phone("chen"), reply).startswith("You took #1")
+    incident = world.incident(1)
+    assert (incident.status, incident.acknowledged_by) == ("acknowledged", "chen")
+    assert "#1 taken by" in world.sms_to("amina")[-1]
+    world.now += timedelta(hours=2)
+    world.settle()
+    assert len(world.sms_to("chen")) == 1 and len(world.sms_to("fiona")) == 0
+
+
 def test_an_ack_race_has_one_winner(world):
     world.text(DEFENDER, "help")
     first = acknowledge(world.rt, 1, "amina", via="ack")
