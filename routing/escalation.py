@@ -49,9 +49,11 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
             return False
         last = oncall.total_steps(rota) - 1
         planned = oncall.escalation_step(rota, now, min(step, last), incident.language)
+        body = _page_body(rt, session, incident, planned.is_fallback)
+        # From here to the commit, steps paging the same people run one at a time (a surge
+        # pages one person for hundreds of incidents): read everything else before this.
         lock_staff(session, [s.id for s in planned.staff])
         unreachable_by_sms = opted_out(session, [s.id for s in planned.staff])
-        body = _page_body(rt, session, incident, planned.is_fallback)
         pages: list[Page] = []
         for person in planned.staff:
             if "call" in person.notify:
