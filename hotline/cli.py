@@ -114,6 +114,13 @@ def cmd_incident(args: argparse.Namespace) -> int:
     return show_incident(_settings(), args.number, as_json=args.json)
 
 
+@_needs_schema
+def cmd_report(args: argparse.Namespace) -> int:
+    from hotline.glance import run_report
+
+    return run_report(_settings(), since=args.since, html=args.html, as_json=args.json)
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from hotline.health import run_health
 
@@ -209,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     incident.add_argument("number", type=int)
     incident.add_argument("--json", action="store_true")
     incident.set_defaults(func=cmd_incident)
+
+    report = sub.add_parser("report", help="the line at a glance: volumes, time to page and to "
+                                           "ack, busiest hours, coverage, check-ins")
+    report.add_argument("--since", default="30d",
+                        help="incidents opened this long ago or since (default 30d; 12h, 2w...)")
+    output = report.add_mutually_exclusive_group(required=True)
+    output.add_argument("--html", metavar="FILE",
+                        help="write one self-contained page with the charts (mode 0600)")
+    output.add_argument("--json", action="store_true", help="the same figures as JSON")
+    report.set_defaults(func=cmd_report)
 
     simulate = sub.add_parser("simulate", help="send a signed Twilio webhook to a running hotline")
     kinds = simulate.add_subparsers(dest="kind", required=True)

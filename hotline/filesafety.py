@@ -4,13 +4,16 @@ The instance folder holds the SQLite database and its WAL, the embedded Redis du
 console mode, the secret key. `private_umask()` makes everything the process (and the Redis
 server it starts) creates private, whatever the shell's umask; `check_private()` refuses to
 start on a folder or database file that other local users can read, because that is where
-defenders' (encrypted) messages and every timing of the line live.
+defenders' (encrypted) messages and every timing of the line live. `write_private()` writes
+a file the hotline exports (a report) the same way, private from the start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -51,3 +54,21 @@ def check_private(settings: Settings) -> None:
                 f"{path}: readable by other local users (mode {stat.filemode(mode)}); "
                 f"run `{fix} {path}` (and `chmod 600` the files in it), then start again"
             )
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` as a file only this user may read (0600), atomically: a reader
+    sees the old file or the new one, never half of it, and a file that was open to others is
+    replaced, not rewritten in place. Raises OSError when the folder cannot take it."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)  # mkstemp's own mode, whatever the umask said
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

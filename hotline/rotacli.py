@@ -86,7 +86,7 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
     shown = _shown(settings.rota_path)
     try:
         code = _language(language, settings.languages)
-        rota = _live_rota(settings, shown)
+        rota = live_rota(settings, shown)
         instant = _instant(at, rota)
     except UsageError as exc:
         return _usage(exc)
@@ -127,7 +127,7 @@ def ical(settings: Settings, *, staff: str | None, days: int, urls: bool,
 
     shown = _shown(settings.rota_path)
     try:
-        rota = _live_rota(settings, shown)
+        rota = live_rota(settings, shown)
         if staff is not None and staff not in rota.staff:
             raise UsageError(f"--staff {staff!r}: no such staff member; the rota has "
                              f"{', '.join(rota.staff)}")
@@ -235,11 +235,13 @@ def _language(language: str | None, configured: tuple[str, ...]) -> str | None:
     return code
 
 
-def _live_rota(settings: Settings, shown: str) -> oncall.Rota:
+def live_rota(settings: Settings, shown: str | None = None) -> oncall.Rota:
     """The rota in the file, else (warned) the newest valid one stored, as the hotline does.
+    `shown`: the file's name in messages (default: as a coordinator would type it).
 
     Raises oncall.RotaInvalid when neither exists.
     """
+    shown = shown or _shown(settings.rota_path)
     try:
         source = settings.rota_path.read_text(encoding="utf-8")
     except OSError as exc:

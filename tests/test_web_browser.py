@@ -1,6 +1,7 @@
 """The secure web form in a real browser with JavaScript disabled (Tor Browser's "Safest" is
 stricter still): headless Chromium driven by Selenium, against the hotline over real HTTP with
-a real worker. Screenshots of the pages go to test-artifacts/ (git-ignored).
+a real worker; and `hotline report`'s page, opened from its file as a coordinator would.
+Screenshots of the pages go to test-artifacts/ (git-ignored).
 
 Skipped, saying why, where Chromium or its driver is missing (a user's fresh machine); CI
 installs Debian's `chromium` and `chromium-driver` (.ci/run).
@@ -24,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 ARTIFACTS = ROOT / "test-artifacts" / "web-form"
+REPORT_ARTIFACTS = ROOT / "test-artifacts" / "report"
 LANGUAGES = ("en", "fr", "es", "ru", "ar")
 
 pytestmark = [
@@ -50,11 +52,11 @@ def browser():
     driver.quit()
 
 
-def _shot(driver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def _shot(driver, name: str, *, width: int = 412, folder=ARTIFACTS) -> None:  # noqa: ANN001
+    folder.mkdir(parents=True, exist_ok=True)
     height = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["contentSize"]["height"]
-    driver.set_window_size(412, max(915, int(height) + 40))
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(width, max(915, int(height) + 40))
+    driver.save_screenshot(str(folder / f"{name}.png"))
 
 
 @pytest.fixture
@@ -112,3 +114,48 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         _shot(browser, "4-unknown-receipt-en")
     finally:
         worker.stop()
+
+
+def test_the_report_opens_offline_with_every_chart_drawn(browser, tmp_path, fake_twilio,
+                                                         monkeypatch):
+    """What the browser shows does not depend on the database: SQLite only (the figures are
+    checked on both in tests/test_report_glance.py)."""
+    from conftest import rota_text
+    from engine_world import World
+    from report_helpers import DURESS, cli_env, seed_week
+
+    from hotline.cli import main
+
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'report.db'}", fake_twilio,
+                  rota_text(wait1="5m", wait2="5m"), config=DURESS)
+    try:
+        seed_week(world)
+        for key, value in cli_env(world).items():
+            monkeypatch.setenv(key, value)
+        page = tmp_path / "glance.html"
+        assert main(["report", "--html", str(page)]) == 0
+    finally:
+        world.close()
+
+    browser.set_window_size(1100, 915)
+    browser.get(page.as_uri())  # file://, and nothing else is fetched: the page names no URL
+    assert browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True}) == {}
+    assert browser.find_element(By.TAG_NAME, "h1").text == "The line at a glance"
+    charts = browser.find_elements(By.CSS_SELECTOR, "figure > svg")
+    assert len(charts) == 6
+    for chart in charts:
+        size = chart.size
+        assert size["width"] > 400 and size["height"] > 40, (chart.get_attribute("aria-label"),
+                                                              size)
+        # drawn, not just a box: its shapes and its words have a size on the screen
+        assert any(p.size["width"] > 5 for p in chart.find_elements(By.TAG_NAME, "path"))
+        assert any(t.size["width"] > 0 for t in chart.find_elements(By.TAG_NAME, "text"))
+    bars = browser.find_elements(By.CSS_SELECTOR, "#volume svg path")
+    assert len(bars) > 10
+    _shot(browser, "report-desktop", width=1100, folder=REPORT_ARTIFACTS)
+
+    browser.set_window_size(412, 915)  # a phone: the charts shrink to the screen
+    browser.get(page.as_uri())
+    for chart in browser.find_elements(By.CSS_SELECTOR, "figure > svg"):
+        assert 0 < chart.size["width"] <= 412
+    _shot(browser, "report-phone", folder=REPORT_ARTIFACTS)
