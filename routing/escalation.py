@@ -23,7 +23,7 @@ from routing.history import first_words, voicemail_transcript
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
-from routing.staffstate import lock_staff, opted_out
+from routing.staffstate import lock_staff
 from routing.tables import Event, Incident, Page
 from routing.texts import page_text
 from routing.uow import unit_of_work
@@ -52,8 +52,7 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
         body = _page_body(rt, session, incident, planned.is_fallback)
         # From here to the commit, steps paging the same people run one at a time (a surge
         # pages one person for hundreds of incidents): read everything else before this.
-        lock_staff(session, [s.id for s in planned.staff])
-        unreachable_by_sms = opted_out(session, [s.id for s in planned.staff])
+        unreachable_by_sms = lock_staff(session, [s.id for s in planned.staff])
         pages: list[Page] = []
         for person in planned.staff:
             if "call" in person.notify:

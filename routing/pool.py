@@ -23,7 +23,7 @@ class Pool:
     """A priority thread pool that drops work already queued or running under the same key."""
 
     def __init__(self, size: int, name: str = "pool"):
-        self._heap: list[tuple[int, int, Hashable, Callable[[], object]]] = []
+        self._heap: list[tuple[float, int, Hashable, Callable[[], object]]] = []
         self._keys: set[Hashable] = set()
         self._order = itertools.count()
         self._cond = threading.Condition()
@@ -34,7 +34,7 @@ class Pool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, priority: int, key: Hashable, work: Callable[[], object]) -> bool:
+    def submit(self, priority: float, key: Hashable, work: Callable[[], object]) -> bool:
         """Queue `work()`; returns False when work under `key` is already queued or running."""
         with self._cond:
             if self._stopping or key in self._keys:

@@ -32,22 +32,27 @@ def opted_out(session: Session, staff_ids: list[str]) -> set[str]:
     return set(rows)
 
 
-def lock_staff(session: Session, staff_ids: list[str]) -> None:
+def lock_staff(session: Session, staff_ids: list[str]) -> set[str]:
     """Lock these staff members' rows until the transaction ends, in one order (no deadlock).
+    Returns which of them SMS cannot reach (as `opted_out`, read from the locked rows).
 
     Steps of different incidents run at once; what they decide per person (a page, or a
     place in the surge digest: routing.bundling) must see each other's pages.
     """
+    unreachable: set[str] = set()
     for staff_id in sorted(set(staff_ids)):
         query = select(StaffState).where(StaffState.staff_id == staff_id).with_for_update()
-        if session.exec(query).first() is not None:
-            continue
-        try:
-            with session.begin_nested():
-                session.add(StaffState(staff_id=staff_id))
-        except IntegrityError:
-            pass  # another step created it first
-        session.exec(query).one()
+        state = session.exec(query).first()
+        if state is None:
+            try:
+                with session.begin_nested():
+                    session.add(StaffState(staff_id=staff_id))
+            except IntegrityError:
+                pass  # another step created it first
+            state = session.exec(query).one()
+        if state.opted_out:
+            unreachable.add(staff_id)
+    return unreachable
 
 
 def mark_opted_out(rt: Runtime, staff_id: str, reason: str) -> None:

@@ -101,9 +101,11 @@ def _sweep_reminders(rt: Runtime, now: datetime) -> int:
     return sum(bool(_guarded(reminders.send, rt, reminder_id)) for reminder_id in due)
 
 
-# a step and a page weigh the same: in a burst of steps, the pages the first ones wrote go
-# out in turn instead of after the last step
-STEP_PRIORITY = 0
+# Between pages (outbox.PRIORITY 0) and everything else a worker sends (1 and up): a page
+# already written leaves before the next due step runs, so in a burst of hundreds of steps
+# the pages the first ones wrote are not held back behind the rest; and steps (which write
+# pages) run before relays, stand-downs and digests.
+STEP_PRIORITY = 0.5
 
 
 def next_due(rt: Runtime) -> datetime | None:

@@ -7,17 +7,22 @@ worker processes check the wiring around them.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import timedelta
 
 import pytest
 from conftest import rota_text
 from engine_world import World
+from harness import wait_until
 from sqlmodel import Session, select
 
 from routing import intake
 from routing.escalation import run_step
 from routing.incidents import acknowledge
 from routing.intake import TextMessage
+from routing.outbox import PRIORITY, priority_of
+from routing.pool import Pool
+from routing.sweeper import send_soon, sweep
 from routing.tables import Incident
 
 DEFENDER = "+447700900123"
@@ -190,9 +195,40 @@ def test_a_staff_number_the_carrier_refuses_goes_dark(world):
 
 
 def test_pages_go_out_before_stand_downs_and_digests(world):
-    from routing.outbox import PRIORITY, priority_of
     assert priority_of("page") < priority_of("relay") < priority_of("standdown")
     assert PRIORITY["page"] < PRIORITY["digest"]
+
+
+class RecordingPool(Pool):
+    """The worker's pool, one thread, noting the order in which work runs."""
+
+    def __init__(self):
+        super().__init__(1, name="test")
+        self.ran: list[str] = []
+
+    def submit(self, priority, key, work):  # noqa: ANN001, ANN201
+        return super().submit(priority, key, lambda: (self.ran.append(key[0]), work()))
+
+
+def test_a_page_leaves_before_the_next_due_step_runs(world):
+    """A burst of due steps in one worker: each step's page goes out before the next step."""
+    for n in range(3):
+        world.text(f"+4477009002{n}", "help")
+    world.now += timedelta(minutes=5)  # level 2 of all three is due
+    pool = world.rt.pool = RecordingPool()
+    world.rt.dispatch = lambda kind, row_id, priority: send_soon(world.rt, kind, row_id,
+                                                                  priority)
+    try:
+        hold = threading.Event()
+        pool.submit(-1, ("hold",), hold.wait)  # the thread is busy while the sweeper hands over
+        assert sweep(world.rt).steps == 3
+        hold.set()
+        wait_until(pool.idle, timeout=10, what="the pool to drain")
+    finally:
+        pool.stop()
+        world.rt.pool = world.rt.dispatch = None
+    assert pool.ran == ["hold", "step", "message", "step", "message", "step", "message"]
+    assert len(world.sms_to("chen")) == 3
 
 
 @pytest.mark.parametrize("reply", ["ACK 1", "ack1", "A 1", "ACK", "  Ack #1. "])
