@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from oncall import Staff
 from routing import outbox
 from routing.display import clean_text
-from routing.history import first_words, gist
+from routing.history import first_words_of, gist
 from routing.tables import Incident, Message, Page
 from routing.uow import UnitOfWork
 
@@ -58,13 +58,15 @@ def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
                 message_id=digest.id, status="bundled", created_at=now)
     session.add(page)
     session.flush()
-    # count, and fetch only the numbers named: a surge bundles hundreds into one digest
-    bundled = select(Page.incident_id).where(Page.message_id == digest.id).distinct()
-    count = session.exec(select(func.count()).select_from(bundled.subquery())).one()
-    named = session.exec(bundled.order_by(Page.incident_id).limit(LISTED)).all()
-    newest = session.exec(bundled.order_by(Page.incident_id.desc()).limit(NEWEST)).all()
-    words = [(n, gist(first_words(rt, session, n))) for n in newest]
-    digest.body_enc = rt.vault.encrypt(digest_text(list(named), count, words))
+    # Steps paging this person wait for this transaction (routing.staffstate.lock_staff): two
+    # queries, the incidents in the digest (numbers only, at most a few hundred while it is
+    # held) and the first words of the newest few.
+    bundled = sorted(session.exec(
+        select(Page.incident_id).where(Page.message_id == digest.id).distinct()).all())
+    newest = bundled[::-1][:NEWEST]
+    said = first_words_of(rt, session, newest)
+    words = [(n, gist(said.get(n, ""))) for n in newest]
+    digest.body_enc = rt.vault.encrypt(digest_text(bundled[:LISTED], len(bundled), words))
     digest.updated_at = now
     return page
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from routing.runtime import Runtime
@@ -16,6 +17,21 @@ def first_words(rt: Runtime, session: Session, incident_id: int) -> str:
         .order_by(Message.id).limit(1)
     ).first()
     return (rt.vault.decrypt(body) or "") if body else ""
+
+
+def first_words_of(rt: Runtime, session: Session, incident_ids: list[int]) -> dict[int, str]:
+    """`first_words` of several incidents in one query: {incident id: words}; incidents
+    without a message are left out."""
+    if not incident_ids:
+        return {}
+    firsts = (select(func.min(Message.id))
+              .where(Message.incident_id.in_(incident_ids), Message.direction == "in")
+              .group_by(Message.incident_id))
+    rows = session.exec(
+        select(Message.incident_id, Message.body_enc).where(Message.id.in_(firsts))
+    ).all()
+    return {incident_id: (rt.vault.decrypt(body) or "") if body else ""
+            for incident_id, body in rows}
 
 
 def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str:

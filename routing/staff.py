@@ -25,7 +25,7 @@ from routing.commands import (
 from routing.directory import staff_name
 from routing.display import clean_text
 from routing.escalation import advance_now
-from routing.history import first_words, gist
+from routing.history import first_words_of, gist
 from routing.identity import is_web
 from routing.incidents import AckOutcome, acknowledge, resolve, tell_taker
 from routing.locks import lock_incident
@@ -173,7 +173,8 @@ def _status(rt: Runtime, staff: Staff, command: Command) -> str:
         order = Incident.id.desc() if newest else Incident.id
         rows = session.exec(select(Incident).where(unresolved).order_by(order)
                             .limit(STATUS_NEW_LINES if newest else STATUS_LINES)).all()
-        words = {i.id: gist(first_words(rt, session, i.id), 30) for i in rows} if newest else {}
+        said = first_words_of(rt, session, [i.id for i in rows]) if newest else {}
+        words = {number: gist(text, 30) for number, text in said.items()}
         notes = checkins.status_notes(rt, session)
         resolved_noted = set(session.exec(select(Incident.id).where(
             Incident.id.in_(list(notes)), Incident.status == "resolved")).all()) if notes \
