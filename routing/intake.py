@@ -3,10 +3,10 @@
 Every channel hands routing a typed, validated contact (webhooks parse Twilio's forms; routing
 never sees one): a `TextMessage` (SMS, MMS, WhatsApp), a `VoiceCall`, or a `WebMessage` (the
 secure web form, routing.web). `receive` stores it
-first, in its own commit, so nothing a defender sent is lost when a later step fails; then
-`thread` resolves the person behind it (routing.identity) and opens or joins their incident.
-Anything stored but not threaded (a crash in between, or the fallback URL, which only stores)
-is threaded by the sweeper.
+first, then resolves the person behind it (routing.identity) and opens or joins their
+incident in a savepoint of the same transaction, so nothing a defender sent is lost when the
+threading fails. Anything stored but not threaded (a failure in threading, or the fallback
+URL, which only stores) is threaded by the sweeper (`thread`).
 """
 
 from __future__ import annotations
@@ -123,28 +123,47 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     long a new incident's escalation waits (a live call being rung through). `schedule`:
     False keeps Redis out of it (the fallback URL); the sweeper then runs the first step.
     A repeated delivery (same sid) returns the first delivery's incident and does nothing.
+
+    One transaction: the contact is written first, and the threading runs in a savepoint
+    after it. When threading fails, only the savepoint is undone: the contact is committed
+    as received and the sweeper threads it (a caller on the line is answered by the voice
+    step's voicemail: the error is raised for a call, after the commit). One commit instead
+    of two keeps the webhook short (and, on SQLite, takes the write lock once).
     """
-    row_id = store(rt, contact, staff_id=staff_id)
-    if row_id is None:
-        return Received(None, incident_id=_incident_of(rt, contact))
-    if staff_id is not None or not route:
-        return Received(row_id)
-    try:
-        return thread(rt, contact.kind, row_id, hold=hold, schedule=schedule)
-    except Exception:
-        if isinstance(contact, VoiceCall):
-            raise  # the caller is on the line: the voice step answers the fallback voicemail
-        log.exception("%s %s stored but not routed; the sweeper will retry", contact.kind, row_id)
-        return Received(row_id)
-
-
-def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int | None:
-    """Commit the contact as received. Returns its row id, or None for a repeated delivery."""
-    now = rt.clock()
     who = party(contact.sender, contact.channel, contact.sid)
+    row = _stored_row(rt, contact, who, staff_id)
+    routed = staff_id is None and route
+    failure: Exception | None = None
+    with unit_of_work(rt) as uow:
+        uow.session.add(row)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            log.info("repeated delivery of %s %s ignored", contact.kind, contact.sid)
+            uow.rollback()
+            return Received(None, incident_id=_incident_of(rt, contact))
+        received = Received(row.id)
+        if routed:
+            body = contact.body if isinstance(contact, TextMessage | WebMessage) else ""
+            try:
+                received = _thread_in_savepoints(uow, contact.kind, row, who, body, hold,
+                                                 schedule)
+            except Exception as exc:
+                failure = exc
+                log.exception("%s %s stored but not routed; the sweeper will retry",
+                              contact.kind, row.id)
+    if failure is not None and isinstance(contact, VoiceCall):
+        raise failure  # the caller is on the line: the voice step answers with the voicemail
+    return received
+
+
+def _stored_row(rt: Runtime, contact: Contact, who: Party,
+                staff_id: str | None) -> Message | Call:
+    """The row that records `contact` as received."""
+    now = rt.clock()
     shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
     if isinstance(contact, TextMessage | WebMessage):
-        row: Message | Call = Message(
+        return Message(
             direction="in", channel=contact.channel,
             purpose="command" if staff_id else "defender", sid=contact.sid, staff_id=staff_id,
             address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
@@ -154,17 +173,9 @@ def store(rt: Runtime, contact: Contact, *, staff_id: str | None = None) -> int 
             if contact.media_urls else None, status="received",
             created_at=now, updated_at=now,
         )
-    else:
-        row = Call(direction="in", purpose="defender", sid=contact.sid,
-                   address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
-                   status="ringing", created_at=now, updated_at=now)
-    try:
-        with unit_of_work(rt) as uow:
-            uow.session.add(row)
-        return row.id
-    except IntegrityError:
-        log.info("repeated delivery of %s %s ignored", contact.kind, contact.sid)
-        return None
+    return Call(direction="in", purpose="defender", sid=contact.sid,
+                address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
+                status="ringing", created_at=now, updated_at=now)
 
 
 def _incident_of(rt: Runtime, contact: Contact) -> int | None:
@@ -176,74 +187,81 @@ def _incident_of(rt: Runtime, contact: Contact) -> int | None:
 def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None,
            schedule: bool = True) -> Received:
     """Attach a stored defender contact to its person's incident, opening one (and starting
-    escalation) when they have none unresolved. Idempotent."""
-    for _attempt in range(3):
-        try:
-            return _thread_once(rt, kind, row_id, hold, schedule)
-        except IntegrityError:
-            # another contact of the same person opened the incident first: join it
-            continue
-    raise RuntimeError(f"could not thread {kind} {row_id}")
-
-
-def _thread_once(rt: Runtime, kind: str, row_id: int, hold: timedelta | None,
-                 schedule: bool) -> Received:
-    now = rt.clock()
+    escalation) when they have none unresolved. Idempotent: the sweeper's way in."""
     table = Message if kind == "message" else Call
     with unit_of_work(rt) as uow:
-        session = uow.session
-        row = session.exec(select(table).where(table.id == row_id).with_for_update()).one()
+        row = uow.session.exec(select(table).where(table.id == row_id).with_for_update()).one()
         if row.incident_id is not None or row.status not in ("received", "ringing"):
             return Received(row_id, row.incident_id)
         channel = row.channel if kind == "message" else "voice"
         who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
         body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
-        hashes = person_hashes(rt.vault, who.key)
-        if is_blocked(session, hashes, now):
-            row.status = "blocked"
-            session.add(Event(at=now, kind=f"blocked_{kind}", actor="system",
-                              detail=f"{kind} {row.id}"))
-            return Received(row_id, blocked=True)
-        incident = unresolved_incident(session, hashes)
-        opened = incident is None
-        if opened:
-            incident = _open(uow, who, channel, body, hold)
-        else:
-            session.add(Event(incident_id=incident.id, at=now, kind=kind, actor="defender",
-                              detail=f"{channel} {'message' if kind == 'message' else 'call'}"))
-            if kind == "message" and incident.status == "acknowledged":
-                _relay_to_taker(uow, incident, body + _media_note(row))
-        row.incident_id = incident.id
-        opted_out = kind == "message" and is_opt_out(body)
-        if opted_out:
-            # the carrier now refuses our SMS to them, but a defender in danger who typed
-            # "Stop" must still reach a human: staff are told to call (routing.escalation)
-            session.add(Event(incident_id=incident.id, at=now, kind=OPTED_OUT_EVENT,
-                              actor="defender", detail="texted a carrier opt-out word"))
-        if kind == "message":
-            row.status = "threaded"
-        incident.last_inbound_at = now
-        # a contact keeps their check-in; a duress word in it raises the alarm (quietly: the
-        # defender gets exactly what any message gets, below)
-        checkins.on_contact(uow, incident, hashes, kind=kind, channel=channel, body=body,
-                            opened=opened, schedule=schedule)
-        if who.address is not None:
-            # replies and relays go out on the channel the person last used
-            incident.defender_enc = rt.vault.encrypt(who.address)
-        reply = None
-        # a web conversation has no phone to text: its page says a person will answer there
-        if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
-                and not opted_out and channel != "web"):
-            reply = auto_reply(incident.language)
-            session.add(Message(
-                incident_id=incident.id, direction="out", channel=channel,
-                purpose="auto_reply", address_hash=row.address_hash,
-                address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
-                status="sent", created_at=now, updated_at=now,
-            ))
-        if opened and schedule:
-            uow.schedule_step(incident.id, 0, incident.next_step_at)
-        return Received(row_id, incident.id, opened=opened, auto_reply=reply)
+        return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule)
+
+
+def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: Party,
+                          body: str, hold: timedelta | None, schedule: bool) -> Received:
+    for _attempt in range(3):
+        try:
+            with uow.savepoint():
+                return _thread(uow, kind, row, who, body, hold, schedule)
+        except IntegrityError:
+            # another contact of the same person opened the incident first: join it
+            continue
+    raise RuntimeError(f"could not thread {kind} {row.id}")
+
+
+def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: str,
+            hold: timedelta | None, schedule: bool) -> Received:
+    """Thread `row` (stored, not yet threaded, in `uow`) from `who`, who said `body`."""
+    rt, session, now = uow.rt, uow.session, uow.rt.clock()
+    channel = row.channel if kind == "message" else "voice"
+    hashes = person_hashes(rt.vault, who.key)
+    if is_blocked(session, hashes, now):
+        row.status = "blocked"
+        session.add(Event(at=now, kind=f"blocked_{kind}", actor="system",
+                          detail=f"{kind} {row.id}"))
+        return Received(row.id, blocked=True)
+    incident = unresolved_incident(session, hashes)
+    opened = incident is None
+    if opened:
+        incident = _open(uow, who, channel, body, hold)
+    else:
+        session.add(Event(incident_id=incident.id, at=now, kind=kind, actor="defender",
+                          detail=f"{channel} {'message' if kind == 'message' else 'call'}"))
+        if kind == "message" and incident.status == "acknowledged":
+            _relay_to_taker(uow, incident, body + _media_note(row))
+    row.incident_id = incident.id
+    opted_out = kind == "message" and is_opt_out(body)
+    if opted_out:
+        # the carrier now refuses our SMS to them, but a defender in danger who typed
+        # "Stop" must still reach a human: staff are told to call (routing.escalation)
+        session.add(Event(incident_id=incident.id, at=now, kind=OPTED_OUT_EVENT,
+                          actor="defender", detail="texted a carrier opt-out word"))
+    if kind == "message":
+        row.status = "threaded"
+    incident.last_inbound_at = now
+    # a contact keeps their check-in; a duress word in it raises the alarm (quietly: the
+    # defender gets exactly what any message gets, below)
+    checkins.on_contact(uow, incident, hashes, kind=kind, channel=channel, body=body,
+                        opened=opened, schedule=schedule)
+    if who.address is not None:
+        # replies and relays go out on the channel the person last used
+        incident.defender_enc = rt.vault.encrypt(who.address)
+    reply = None
+    # a web conversation has no phone to text: its page says a person will answer there
+    if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
+            and not opted_out and channel != "web"):
+        reply = auto_reply(incident.language)
+        session.add(Message(
+            incident_id=incident.id, direction="out", channel=channel,
+            purpose="auto_reply", address_hash=row.address_hash,
+            address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
+            status="sent", created_at=now, updated_at=now,
+        ))
+    if opened and schedule:
+        uow.schedule_step(incident.id, 0, incident.next_step_at)
+    return Received(row.id, incident.id, opened=opened, auto_reply=reply)
 
 
 def _open(uow: UnitOfWork, who: Party, channel: str, body: str,

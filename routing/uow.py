@@ -44,6 +44,18 @@ class UnitOfWork:
         else:
             self.after_commit(lambda: jobqueue.schedule_send(rt, kind, row_id, priority, at))
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: when the block raises, what it changed and the after-commit
+        actions it registered are undone, and the rest of the unit of work stands."""
+        mark = len(self._after)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._after[mark:]
+            raise
+
     def commit(self) -> None:
         """Commit, then run the registered actions (each failing soft: the sweeper repairs)."""
         self.session.commit()

@@ -6,6 +6,7 @@ worker processes check the wiring around them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from datetime import timedelta
@@ -136,6 +137,44 @@ def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
     [incident] = world.incidents()
     assert len(world.sms_to("amina")) == 1
     assert world.messages(direction="in")[0].incident_id == incident.id
+
+
+@contextlib.contextmanager
+def incidents_refused(engine):
+    """The database refuses new incidents (a trigger): threading fails after the store."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON incident "
+                "BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql")
+            connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON incident "
+                                       "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TRIGGER refuse" if engine.dialect.name == "sqlite"
+                                       else "DROP TRIGGER refuse ON incident")
+            if engine.dialect.name != "sqlite":
+                connection.exec_driver_sql("DROP FUNCTION refuse()")
+
+
+def test_a_message_whose_threading_fails_is_kept_and_threaded_by_the_sweeper(world):
+    with incidents_refused(world.rt.engine):
+        reply = world.text(DEFENDER, "they took my brother", settle=False)
+        assert reply is None  # no incident, so no auto-reply: but the words are kept
+        [stored] = world.messages(direction="in")
+        assert (stored.status, stored.incident_id) == ("received", None)
+        assert world.rt.vault.decrypt(stored.body_enc) == "they took my brother"
+        assert world.incidents() == []
+    world.settle()
+    [incident] = world.incidents()
+    assert world.messages(direction="in")[0].incident_id == incident.id
+    assert "they took my brother" in world.sms_to("amina")[0]
 
 
 def test_a_page_retried_after_a_5xx_never_leaves_once_someone_acked(world):
