@@ -22,6 +22,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from sqlmodel import Session, select
 
 import oncall
 from hotline.crypto import Vault
+from hotline.db import holds_write_lock
 from routing.tables import Event, RotaVersion, utcnow
 
 log = logging.getLogger(__name__)
@@ -147,10 +149,22 @@ class RotaSource:
         if self._rota is None:
             self._restore()
 
+    def _in_the_database(self, write: Callable[[], None]) -> None:
+        """Run `write` now, or, when this thread is inside a transaction that a write of its
+        own would wait for (SQLite: any read of the live rota may come first after an edit,
+        inside a step or an ack), on a thread of its own once that transaction ends."""
+        if self._engine is not None and holds_write_lock(self._engine):
+            threading.Thread(target=write, name="rota-store", daemon=True).start()
+        else:
+            write()
+
     def _remember(self, text: str, digest: str) -> None:
         """Keep the valid text for restarts (newest `loaded_at` = live) and audit the load."""
         if self._engine is None or self._vault is None:
             return
+        self._in_the_database(lambda: self._store(text, digest))
+
+    def _store(self, text: str, digest: str) -> None:
         try:
             with Session(self._engine) as session:
                 _serialize(session)
@@ -168,6 +182,9 @@ class RotaSource:
     def _record(self, kind: str, detail: str) -> None:
         if self._engine is None:
             return
+        self._in_the_database(lambda: self._audit(kind, detail))
+
+    def _audit(self, kind: str, detail: str) -> None:
         try:
             with Session(self._engine) as session:
                 _serialize(session)

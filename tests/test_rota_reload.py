@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -166,3 +167,25 @@ def test_no_valid_rota_ever_is_unavailable(tmp_path, store):
         fresh.current()
     status = fresh.status()
     assert not status.ok and status.stale and status.sha256 is None
+
+
+def test_an_edit_first_read_inside_a_transaction_neither_stalls_it_nor_goes_unstored(
+        tmp_path, store):
+    """Any read of the live rota may be the first after an edit, inside a step or an ack:
+    storing the new version must not wait for the very transaction it was read in (on
+    SQLite, that transaction's write lock: 30 s, then the copy was lost)."""
+    path = tmp_path / "rota.yaml"
+    path.write_text(rota_text())
+    live = source(path, store)
+    live.current()
+    before = live.status().sha256
+    path.write_text(rota_text(wait1="7m"))
+    with Session(store) as session:
+        session.exec(select(Event)).all()  # a transaction is open in this thread
+        started = time.monotonic()
+        live.current()
+        assert time.monotonic() - started < 2
+        assert live.status().sha256 != before  # the edit is live at once
+    wait_until(lambda: events(store).count("rota_loaded") == 2, what="the edit stored")
+    assert rotasource.stored_rota(store, Vault((SECRET,)), path.name, None)[1].sha256 \
+        == live.status().sha256
