@@ -51,75 +51,52 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    _queue_writers_in_process(engine)
+    _begin_immediate(engine)
     return engine
 
 
-class _WriteLock:
-    """The process's turn at SQLite's write lock, and which thread has it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.owner: int | None = None
-
-    def acquire(self) -> None:
-        me = threading.get_ident()
-        if self.owner == me:
-            # a second transaction in this thread would wait for the first, which waits for
-            # it to return: fail at once rather than after the busy timeout
-            raise sqlite3.OperationalError("database is locked by this thread's own "
-                                           "transaction")
-        if not self._lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
-            raise sqlite3.OperationalError("database is locked (by this process)")
-        self.owner = me
-
-    def release(self) -> None:
-        self.owner = None
-        self._lock.release()
-
-
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
+# per SQLite engine, the threads with a transaction open (each holds the write lock)
+_OPEN: weakref.WeakKeyDictionary[Engine, set[int]] = weakref.WeakKeyDictionary()
 
 
 def holds_write_lock(engine: Engine) -> bool:
     """True when this thread is inside a transaction of `engine` (SQLite): a transaction
-    opened now on another connection could never begin. Always False for PostgreSQL."""
-    lock = _WRITE_LOCKS.get(engine)
-    return lock is not None and lock.owner == threading.get_ident()
+    opened now on another connection could not begin until this one ends. Always False for
+    PostgreSQL."""
+    return threading.get_ident() in _OPEN.get(engine, ())
 
 
-def _queue_writers_in_process(engine: Engine) -> None:
-    """`BEGIN IMMEDIATE` for every transaction, with this process's threads queued on a lock.
+def _begin_immediate(engine: Engine) -> None:
+    """`BEGIN IMMEDIATE` for every transaction, noting which thread holds the write lock.
 
-    SQLite's busy handler waits for the write lock by sleeping 1, 2, 5, 10 … up to 100 ms
-    between tries, so threads of one process (gunicorn's, a worker's send pool) that meet at
-    the lock lose milliseconds each time, tens in a queue. Queued on a Python lock they take
-    turns at once; SQLite's own handler still arbitrates between processes. The lock is
-    released when the connection goes back to the pool, which a session does as its
-    transaction ends: after the COMMIT, so the next thread never finds SQLite's lock still
-    taken (it would sleep in the busy handler again).
+    A second transaction begun in a thread that already has one would wait for itself: the
+    busy timeout (30 s) and then "database is locked". It fails at once instead, and
+    holds_write_lock() lets code that may run inside a transaction find out first.
     """
-    lock = _WRITE_LOCKS[engine] = _WriteLock()
-    held = "hotline_write_lock"
+    threads = _OPEN[engine] = set()
+    holder = "hotline_transaction_of"
 
-    def release(info: dict) -> None:  # noqa: ANN001
-        if info.pop(held, False):
-            lock.release()
+    def ended(info: dict) -> None:  # noqa: ANN001
+        threads.discard(info.pop(holder, None))
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
-        if not connection.info.get(held):
-            lock.acquire()
-            connection.info[held] = True
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            release(connection.info)
-            raise
+        me = threading.get_ident()
+        if me in threads:
+            raise sqlite3.OperationalError("database is locked by this thread's own open "
+                                           "transaction")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.info[holder] = me
+        threads.add(me)
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection):  # noqa: ANN001
+        ended(connection.info)
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection, record):  # noqa: ANN001
-        release(record.info)
+        ended(record.info)  # a connection dropped without commit or rollback
 
 
 WAL_TRIES = 100
