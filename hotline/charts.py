@@ -222,6 +222,8 @@ def coverage(figures: Figures) -> Figure:
     gap_rows = _gap_rows(figures)
     names = [*cover.rotations, *gap_rows]
     figure = Figure(figsize=(WIDTH, 0.9 + 0.32 * len(names)), layout="constrained")
+    # the labels are measured in matplotlib's font; a browser without it draws them wider
+    figure.get_layout_engine().set(w_pad=0.3)
     ax = figure.subplots()
     staff = sorted({shift.staff for shift in cover.shifts})
     colour = {sid: STAFF_COLOURS[i % len(STAFF_COLOURS)] for i, sid in enumerate(staff)}
