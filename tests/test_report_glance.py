@@ -98,6 +98,7 @@ def test_json_gives_the_figures_of_the_window_as_worked_out_by_hand(world, capsy
     assert not words, f"the JSON holds {words}"
 
 
+@pytest.mark.one_database  # the figures' SQL runs on both above
 def test_since_narrows_the_window(world, capsys):
     seeded = seed_week(world)
     # back to day 2 12:30: its three incidents (13:00 on), none of day 1's (12:00 and before)
@@ -118,6 +119,7 @@ def test_percentiles_are_nearest_rank_observed_values():
                                     "max": None}
 
 
+@pytest.mark.one_database  # the figures' SQL runs on both above
 def test_coverage_is_what_rota_check_warns_about(world, capsys):
     for _attempt in range(3):  # both count from the current minute: retry across a minute
         code, out, _ = report(capsys, "--json")
@@ -141,6 +143,7 @@ def test_coverage_is_what_rota_check_warns_about(world, capsys):
 
 # --- the page -----------------------------------------------------------------------------
 
+@pytest.mark.one_database  # the figures' SQL runs on both above
 def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tmp_path,
                                                                        capsys):
     seeded = seed_week(world)
@@ -175,6 +178,7 @@ def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tm
     assert not words, f"the page holds {words}"
 
 
+@pytest.mark.one_database  # the figures' SQL runs on both above
 def test_the_console_script_writes_the_page_over_an_old_one_privately(world, tmp_path):
     seed_week(world)
     target = tmp_path / "board.html"
@@ -192,6 +196,7 @@ def test_the_console_script_writes_the_page_over_an_old_one_privately(world, tmp
         "a temporary file left behind"
 
 
+@pytest.mark.one_database  # the figures' SQL runs on both above
 def test_the_same_figures_draw_the_same_bytes(world):
     seed_week(world)
     rota = world.rt.rota.current()
