@@ -211,6 +211,7 @@ def test_the_same_figures_draw_the_same_bytes(world):
         assert len(svg.encode()) < 60_000, f"{name} is {len(svg.encode())} bytes"
 
 
+@pytest.mark.one_database  # drawing an empty window; the figures' SQL runs on both above
 def test_an_empty_database_gives_a_page_that_says_so(world, tmp_path, capsys):
     target = tmp_path / "empty.html"
     code, _, err = report(capsys, "--html", str(target))
@@ -229,6 +230,7 @@ def test_an_empty_database_gives_a_page_that_says_so(world, tmp_path, capsys):
 
 # --- used wrongly -------------------------------------------------------------------------
 
+@pytest.mark.one_database  # the command's own checks, before any SQL
 @pytest.mark.parametrize(("since", "says"), [
     ("30", "needs a unit"),
     ("3x", "invalid duration"),
@@ -244,6 +246,7 @@ def test_a_bad_since_is_one_line_and_writes_nothing(world, tmp_path, capsys, sin
     assert not target.exists()
 
 
+@pytest.mark.one_database  # the command's own checks, before any SQL
 @pytest.mark.parametrize("args", [[], ["--json", "--html", "x.html"]])
 def test_html_or_json_one_of_them(world, capsys, args):
     with pytest.raises(SystemExit) as exit_:
@@ -253,6 +256,7 @@ def test_html_or_json_one_of_them(world, capsys, args):
     assert "--html" in err and "--json" in err
 
 
+@pytest.mark.one_database  # the command's own checks, before any SQL
 def test_a_folder_that_is_not_there_is_one_line(world, tmp_path, capsys):
     code, _, err = report(capsys, "--html", str(tmp_path / "no" / "report.html"))
     assert code == 2 and err.count("\n") == 1 and "create it first" in err
@@ -287,6 +291,7 @@ def test_figures_never_select_a_personal_column(world):
         assert not re.search(r"_enc\b|_hash\b|body|address", sql), sql
 
 
+@pytest.mark.one_database  # the command's own checks, before any SQL
 def test_a_broken_rota_edit_reports_on_the_rota_the_hotline_uses(world, capsys):
     world.rt.rota.current()  # the hotline loaded the valid rota, and stored it
     world.write_rota("timezone: Nowhere/Else\n")
@@ -295,6 +300,7 @@ def test_a_broken_rota_edit_reports_on_the_rota_the_hotline_uses(world, capsys):
     assert set(json.loads(out)["coverage"]["rotations"]) == {"primary", "backup"}
 
 
+@pytest.mark.one_database  # the command's own checks, before any SQL
 def test_no_valid_rota_at_all_is_one_line_and_exit_1(world, tmp_path, capsys):
     world.write_rota("timezone: Nowhere/Else\n")  # and none was ever stored
     target = tmp_path / "report.html"

@@ -16,6 +16,10 @@ from voice_helpers import call_params, new_sid
 import oncall
 from routing.commands import NoSuchIncident, parse_staff_reply
 
+# webhook parsing does not depend on the database: one each (tests/conftest.py); huge
+# numbers reach it, so those run on both
+pytestmark = pytest.mark.one_database
+
 DEFENDER = "+447700900123"
 HUGE = "9" * 25
 
@@ -148,6 +152,7 @@ def test_a_long_whatsapp_message_in_arabic_still_fits(hotline):
 
 # --- item 5: numbers too big --------------------------------------------------------------
 
+@pytest.mark.both_databases  # an overflowing number is the database's business
 @pytest.mark.parametrize("body", ["ACK 999999999999999999999", "RESOLVE " + "9" * 40,
                                   "BLOCK 9223372036854775808", "PASS 2147483648",
                                   "R" + "9" * 5000 + " hello", "CALL 99999999999"])
@@ -165,6 +170,7 @@ def test_the_largest_incident_number_is_still_a_number():
     assert parse_staff_reply("ACK 00000000017").__class__ is NoSuchIncident  # 11 digits
 
 
+@pytest.mark.both_databases  # an overflowing number is the database's business
 def test_status_callbacks_with_huge_ids_are_polite(hotline):
     params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": hotline.fake.account_sid,
               "MessageStatus": "undelivered", "ErrorCode": "30008"}
@@ -174,6 +180,7 @@ def test_status_callbacks_with_huge_ids_are_polite(hotline):
     assert hotline.post(f"/twilio/status?call={HUGE}", call).status in (200, 204)
 
 
+@pytest.mark.both_databases  # an overflowing number is the database's business
 @pytest.mark.parametrize("step", ["screen", "notify", "bridge", "language", "dial-result"])
 def test_voice_steps_with_huge_ids_answer_safe_twiml(hotline, step):
     query = {"screen": f"incident={HUGE}", "notify": f"incident={HUGE}&page=1",
