@@ -11,6 +11,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from alembic import command
@@ -33,6 +34,13 @@ def hotline_cli(env: dict[str, str], *args: str,
     """The real `hotline` console script, as an operator runs it."""
     return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
                           env={**os.environ, **env}, capture_output=True, timeout=timeout)
+
+
+def hotline_clis(env: dict[str, str], *commands: tuple[str, ...]
+                 ) -> list[subprocess.CompletedProcess]:
+    """`hotline_cli` for commands that only read, run side by side (each starts a Python)."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: hotline_cli(env, *args), commands))
 
 
 def counts(engine) -> dict[str, int]:  # noqa: ANN001
@@ -97,7 +105,8 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert counts(engine) == before  # stamped, not re-created: every row is still there
     assert version_rows(engine) == [HEAD]
 
-    listed = hotline_cli(env, "incidents", "--status", "all", "--json")
+    listed, shown, one = hotline_clis(env, ("incidents", "--status", "all", "--json"),
+                                      ("incident", "2", "--json"), ("incident", "1"))
     assert listed.returncode == 0, listed.stderr
     rows = {row["number"]: row for row in json.loads(listed.stdout)}
     assert sorted(rows) == [1, 2, 3, 4]
@@ -114,7 +123,6 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert rows[2]["acknowledged_by"] == "amina" and rows[2]["seconds_to_ack"] == 180.0
     assert rows[3]["resolved_by"] == "ben"
 
-    shown = hotline_cli(env, "incident", "2", "--json")
     assert shown.returncode == 0, shown.stderr
     two = json.loads(shown.stdout)
     texts = [m["text"] for m in two["messages"]]
@@ -123,7 +131,6 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert [(p["staff"], p["method"], p["status"]) for p in two["pages"]] == [
         ("amina", "sms", "delivered")]
 
-    one = hotline_cli(env, "incident", "1")
     assert one.returncode == 0, one.stderr
     assert "from +44•••••111" in one.stdout and "Police at my door, please help" in one.stdout
     assert "+447700900111" not in one.stdout
