@@ -11,17 +11,12 @@ from routing.tables import Call, Message
 
 def first_words(rt: Runtime, session: Session, incident_id: int) -> str:
     """The incident's first message body (decrypted), or "" when there is none."""
-    body = session.exec(
-        select(Message.body_enc).where(Message.incident_id == incident_id,
-                                       Message.direction == "in")
-        .order_by(Message.id).limit(1)
-    ).first()
-    return (rt.vault.decrypt(body) or "") if body else ""
+    return first_words_of(rt, session, [incident_id]).get(incident_id, "")
 
 
 def first_words_of(rt: Runtime, session: Session, incident_ids: list[int]) -> dict[int, str]:
-    """`first_words` of several incidents in one query: {incident id: words}; incidents
-    without a message are left out."""
+    """The first message body (decrypted) of each of several incidents, in one query:
+    {incident id: words}; incidents without a message are left out."""
     if not incident_ids:
         return {}
     firsts = (select(func.min(Message.id))
