@@ -281,6 +281,17 @@ class Hotline:
     def decrypt(self, token: str | None) -> str | None:
         return self.rt.vault.decrypt(token)
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """`hotline …` run against this hotline's configuration."""
+        return hotline_cli(self.env, *args)
+
+
+def hotline_cli(env: dict[str, str], *args: str,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `hotline` console script, as an operator runs it, with `env` added to ours."""
+    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
+                          env={**os.environ, **env}, capture_output=True, timeout=timeout)
+
 
 def _multidict(params):  # noqa: ANN001, ANN202
     """What RequestValidator wants for repeated keys: a mapping with getall()."""

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fixtures import release_0_1
-from harness import ROOT, SECRET, Hotline, free_port, wait_until
+from harness import ROOT, SECRET, Hotline, free_port, hotline_cli, wait_until
 from sqlalchemy import Column, MetaData, String, text
 from sqlmodel import SQLModel
 
@@ -27,13 +27,6 @@ from hotline.db import make_engine
 from routing import tables  # noqa: F401  (registers the tables in SQLModel.metadata)
 
 HEAD = migrate.head()
-
-
-def hotline_cli(env: dict[str, str], *args: str,
-                timeout: float = 60) -> subprocess.CompletedProcess:
-    """The real `hotline` console script, as an operator runs it."""
-    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
-                          env={**os.environ, **env}, capture_output=True, timeout=timeout)
 
 
 def hotline_clis(env: dict[str, str], *commands: tuple[str, ...]

@@ -48,12 +48,6 @@ def get(url: str, headers: dict | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def hotline_cli(hotline, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
-    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT,
-                          env={**os.environ, **(env or hotline.env)}, capture_output=True,
-                          text=True, timeout=60, check=False)
-
-
 def level1(hotline) -> str:  # noqa: ANN001
     rota = hotline.rt.rota.current()
     return oncall.who_is_on_call(rota, datetime.now(UTC), None)[0].staff[0].phone
@@ -98,12 +92,12 @@ def test_healthz_without_a_token_setting_never_shows_details(hotline, worker):
 
 
 def test_hotline_health_exits_1_when_not_healthy_and_0_when_healthy(hotline):
-    down = hotline_cli(hotline, "health")
+    down = hotline.cli("health")
     assert down.returncode == 1, down.stderr
     assert "NOT OK" in down.stdout and re.search(r"worker\s+down", down.stdout)
     worker = TestWorker(hotline).start()
     try:
-        up = hotline_cli(hotline, "health", "--json")
+        up = hotline.cli("health", "--json")
         assert up.returncode == 0, up.stdout + up.stderr
         report = json.loads(up.stdout)
         assert report["ok"] is True and report["checks"]["worker"]["alive"] >= 1
@@ -160,10 +154,10 @@ def test_an_escape_sequence_by_sms_reaches_no_pager_and_no_terminal(hotline, wor
     assert "FAKE: #99" in page.body and not UNSAFE.search(page.body)
     for args in (("incident", "1"), ("incident", "1", "--json"), ("incidents",),
                  ("incidents", "--json")):
-        shown = hotline_cli(hotline, *args)
+        shown = hotline.cli(*args)
         assert shown.returncode == 0, shown.stderr
         assert not UNSAFE.search(shown.stdout), args
-    assert "FAKE: #99" in hotline_cli(hotline, "incident", "1").stdout
+    assert "FAKE: #99" in hotline.cli("incident", "1").stdout
     assert hotline.decrypt(hotline.messages(direction="in")[0].body_enc) == ATTACK  # kept as is
 
 

@@ -4,13 +4,10 @@ opens with the new key alone."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
-from harness import ROOT, SECRET
+from harness import SECRET
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
@@ -24,11 +21,6 @@ pytestmark = pytest.mark.one_database
 NEW_KEY = "new-secret-key-fedcba9876543210"
 OLD_DEFENDER = "+447700900101"
 BLOCKED = "+447700900102"
-
-
-def cli(hotline, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
-                          env={**os.environ, **hotline.env}, capture_output=True, timeout=60)
 
 
 def restart_with_keys(hotline, keys: str) -> None:
@@ -61,10 +53,10 @@ def test_rotation_keeps_old_data_working_and_rekey_moves_it_to_the_new_key(hotli
     assert "<Message>" not in hotline.sms(BLOCKED, "spam again").body  # old-key block holds
     assert len(hotline.incidents()) == 2
 
-    result = cli(hotline, "rekey")
+    result = hotline.cli("rekey")
     assert result.returncode == 0, result.stderr
     assert "remove the old key" in result.stdout
-    again = cli(hotline, "rekey")
+    again = hotline.cli("rekey")
     assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es) and 0 block(s)" \
         in again.stdout
 
@@ -79,12 +71,12 @@ def test_rotation_keeps_old_data_working_and_rekey_moves_it_to_the_new_key(hotli
     assert [m.incident_id for m in hotline.messages(direction="in", purpose="defender")] == \
         [1, 2, 1, None, 1, None]
     assert hotline.rt.rota.current()  # the stored rota copy opens too
-    listed = json.loads(cli(hotline, "incidents", "--json").stdout)
+    listed = json.loads(hotline.cli("incidents", "--json").stdout)
     assert listed[0]["defender"] == "+44•••••101"
 
 
 def test_rekey_with_one_key_changes_nothing(hotline):
     hotline.sms(OLD_DEFENDER, "help")
-    result = cli(hotline, "rekey")
+    result = hotline.cli("rekey")
     assert result.returncode == 0
     assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es)" in result.stdout

@@ -4,23 +4,15 @@ at Twilio, and keep what reports need."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from harness import ROOT, TestWorker, wait_until
+from harness import TestWorker, wait_until
 from sqlalchemy import update
 from sqlmodel import select
 
 import oncall
 from routing.tables import Incident, Message, TwilioDeletion
-
-
-def cli(hotline, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
-                          env={**os.environ, **hotline.env}, capture_output=True, timeout=60)
 
 
 def level1(hotline) -> str:
@@ -65,7 +57,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
     worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     timeline_before = [(e.kind, e.actor) for e in hotline.events(1)]
-    result = cli(hotline, "purge")
+    result = hotline.cli("purge")
     assert result.returncode == 0, result.stderr
     assert "1 incident(s)" in result.stdout
 
@@ -90,15 +82,15 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
     assert timeline[:len(timeline_before)] == timeline_before
     assert timeline[-1] == ("erased", "operator")
 
-    listed = json.loads(cli(hotline, "incidents", "--status", "all", "--json").stdout)
+    listed = json.loads(hotline.cli("incidents", "--status", "all", "--json").stdout)
     assert [row["number"] for row in listed] == [1, 2, 3]
     assert listed[0]["defender"] == "erased" and listed[0]["status"] == "resolved"
     assert listed[0]["seconds_to_first_page"] is not None
     assert listed[1]["defender"] != "erased"
-    shown = cli(hotline, "incident", "1")
+    shown = hotline.cli("incident", "1")
     assert shown.returncode == 0 and "from erased" in shown.stdout
 
-    again = cli(hotline, "purge")  # idempotent: nothing more to erase or delete
+    again = hotline.cli("purge")  # idempotent: nothing more to erase or delete
     assert again.returncode == 0 and "0 incident(s), 0 message(s)" in again.stdout
     assert len(fake_twilio.deletions) == len(sids)
 
@@ -107,7 +99,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
 def test_purge_older_than_overrides_the_retention(hotline, worker, fake_twilio):
     worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
-    assert cli(hotline, "purge", "--older-than", "30").returncode == 0
+    assert hotline.cli("purge", "--older-than", "30").returncode == 0
     assert [i.purged_at is not None for i in hotline.incidents()] == [True, True, False]
 
 
@@ -120,7 +112,7 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
     with hotline.session() as s:
         s.exec(update(Message).where(Message.incident_id.is_(None)).values(created_at=long_ago))
         s.commit()
-    assert cli(hotline, "purge").returncode == 0
+    assert hotline.cli("purge").returncode == 0
     strays = hotline.messages(incident_id=None)
     assert {m.purpose for m in strays} >= {"command", "confirm", "defender"}
     assert all(m.body_enc is None and m.address_enc is None for m in strays)
@@ -134,12 +126,12 @@ def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(hot
     three_incidents(hotline, fake_twilio)
     fake_twilio.fail_next(count=1, kind="deletions", code=20500, status=500)
     fake_twilio.fail_next(count=1, kind="deletions", code=20404, status=404)
-    first = cli(hotline, "purge")
+    first = hotline.cli("purge")
     assert first.returncode == 1 and "1 pending" in first.stdout
     with hotline.session() as s:
         pending = s.exec(select(TwilioDeletion).where(TwilioDeletion.done_at.is_(None))).all()
     assert len(pending) == 1 and pending[0].error_code == 20500
-    second = cli(hotline, "purge")
+    second = hotline.cli("purge")
     assert second.returncode == 0 and "1 deleted at Twilio, 0 pending" in second.stdout
     assert pending[0].sid in {d.sid for d in fake_twilio.deletions}
 
