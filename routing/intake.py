@@ -240,12 +240,14 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
                           actor="defender", detail="texted a carrier opt-out word"))
     if kind == "message":
         row.status = "threaded"
-    incident.last_inbound_at = now
+    if not opened:  # a new incident was written with it
+        incident.last_inbound_at = now
     # a contact keeps their check-in; a duress word in it raises the alarm (quietly: the
     # defender gets exactly what any message gets, below)
     checkins.on_contact(uow, incident, hashes, kind=kind, channel=channel, body=body,
                         opened=opened, schedule=schedule)
-    if who.address is not None:
+    if who.address is not None and not opened and \
+            rt.vault.decrypt(incident.defender_enc) != who.address:
         # replies and relays go out on the channel the person last used
         incident.defender_enc = rt.vault.encrypt(who.address)
     reply = None
@@ -273,7 +275,8 @@ def _open(uow: UnitOfWork, who: Party, channel: str, body: str,
         channel=channel, language=language,
         defender_hash=rt.vault.lookup_hash(who.key),
         defender_enc=rt.vault.encrypt(who.address),
-        opened_at=now, next_step=0, next_step_at=now + (hold or timedelta(0)),
+        opened_at=now, last_inbound_at=now, next_step=0,
+        next_step_at=now + (hold or timedelta(0)),
         silent=who.identified and was_silenced(session, person_hashes(rt.vault, who.key)),
     )
     session.add(incident)
