@@ -105,11 +105,13 @@ def serve(settings: Settings, *, host: str, port: int, workers: int,
 
     `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it); the server
     configuration stays exactly the same."""
-    from hotline.app import build_runtime, create_app
+    from hotline.app import build_runtime, create_app, freeze_startup_heap
     from hotline.migrate import require_current_database
 
     def make_app() -> object:
-        return app_factory() if app_factory else create_app(settings)
+        app = app_factory() if app_factory else create_app(settings)
+        freeze_startup_heap()
+        return app
 
     # fail before forking when the database, its schema or the rota is unusable, and leave
     # no pooled connection for the forked web processes to inherit

@@ -20,7 +20,7 @@ from rq.job import Job
 from rq.worker import SimpleWorker
 from sqlmodel import Session
 
-from hotline.app import JOB_SERIALIZER, build_runtime
+from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
 from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
@@ -130,6 +130,7 @@ def run_worker(settings: Settings) -> None:
     stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
+    freeze_startup_heap()
     log.info("worker %s started (queue %s)", name, rt.queue.name)
     try:
         while not stop.is_set():
