@@ -30,23 +30,24 @@ LISTED = 12  # incident numbers named in one digest; the rest are counted
 NEWEST = 3  # incidents whose first words a digest quotes
 
 
-def over_burst(session: Session, staff_id: str, now: datetime) -> bool:
-    """True when this person already got PAGE_BURST individual pages in the window for
-    incidents still open (pages already taken or closed do not weigh on the phone)."""
-    recent = session.exec(
+def recent_pages(session: Session, staff_id: str, now: datetime) -> int:
+    """The individual pages this person got in the window for incidents still open (pages
+    already taken or closed do not weigh on the phone). From PAGE_BURST on, pages bundle."""
+    return session.exec(
         select(func.count(Message.id)).join(Incident, Incident.id == Message.incident_id).where(
             Message.purpose == "page", Message.staff_id == staff_id,
             Message.created_at > now - BUNDLE_WINDOW, Incident.status == "open",
         )
     ).one()
-    return recent >= PAGE_BURST
 
 
 def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
-                now: datetime) -> Page:
+                now: datetime, *, rewrite: bool = True) -> Page:
     """Add the incident to the person's held digest, starting one if none is held. `now` is
-    the step's own instant, so the page row tells the step's time like the others."""
-    session, rt = uow.session, uow.rt
+    the step's own instant, so the page row tells the step's time like the others.
+    `rewrite` False leaves the digest's text to the caller (`rewrite_digest`, once for a
+    batch of steps)."""
+    session = uow.session
     digest = session.exec(
         select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
                               Message.status == "held").with_for_update()
@@ -58,6 +59,14 @@ def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
                 message_id=digest.id, status="bundled", created_at=now)
     session.add(page)
     session.flush()
+    if rewrite:
+        rewrite_digest(uow, digest, now)
+    return page
+
+
+def rewrite_digest(uow: UnitOfWork, digest: Message, now: datetime) -> None:
+    """Write the digest's text from the incidents bundled into it."""
+    session, rt = uow.session, uow.rt
     # Steps paging this person wait for this transaction (routing.staffstate.lock_staff): two
     # queries, the incidents in the digest (numbers only, at most a few hundred while it is
     # held) and the first words of the newest few.
@@ -68,7 +77,6 @@ def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
     words = [(n, gist(said.get(n, ""))) for n in newest]
     digest.body_enc = rt.vault.encrypt(digest_text(bundled[:LISTED], len(bundled), words))
     digest.updated_at = now
-    return page
 
 
 def digest_text(named: list[int], count: int,

@@ -5,32 +5,39 @@ oncall.escalation_step: levels round after round, then the fallback) and `next_s
 runs once: `run_step` claims it by moving the cursor under the incident's row lock and writes
 its pages into the outbox; after the commit the next step is scheduled and the pages are sent
 (routing.uow). After the fallback step the fallback is paged again every wait, so an
-unacknowledged incident always has a step pending.
+unacknowledged incident always has a step pending. Steps that fall due together (a surge)
+run in batches, one transaction each (`run_steps`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
 import oncall
 from routing import checkins, outbox
-from routing.bundling import bundle_page, over_burst
+from routing.bundling import PAGE_BURST, bundle_page, recent_pages, rewrite_digest
 from routing.commands import OPTED_OUT_EVENT
 from routing.history import first_words, voicemail_transcript
-from routing.locks import lock_incident
+from routing.locks import lock_incident, lock_incidents
 from routing.masking import show_number
 from routing.runtime import Runtime
 from routing.staffstate import lock_staff
-from routing.tables import Event, Incident, Page
+from routing.tables import Event, Incident, Message, Page
 from routing.texts import page_text
-from routing.uow import unit_of_work
+from routing.uow import UnitOfWork, unit_of_work
 from routing.webchannel import contact_line
 
 log = logging.getLogger(__name__)
 DEAD_PAGE = frozenset({"failed", "undelivered", "cancelled", "skipped"})
+
+
+# Steps due together run in batches of at most this many, in one transaction (run_steps).
+STEPS_AT_ONCE = 25
 
 
 def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
@@ -39,54 +46,133 @@ def run_step(rt: Runtime, incident_id: int, step: int) -> bool:
     Returns True when this call ran the step, False when there was nothing to do
     (acknowledged, resolved, already run, or not yet due).
     """
+    return run_steps(rt, [(incident_id, step)]) == 1
+
+
+def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
+    """Run each `(incident_id, step)` that is still its incident's due, open step, all in
+    one transaction; returns how many ran.
+
+    A burst (hundreds of steps paging the same person, who then get one digest) costs one
+    commit, one turn at the people's locks and one rewrite of each digest per batch instead
+    of one per step. A step that fails is undone alone (its savepoint) and left to the
+    sweeper; the others stand.
+    """
     rota = rt.rota.current()
+    last = oncall.total_steps(rota) - 1
+    wanted: dict[int, set[int]] = {}
+    for incident_id, step in due:
+        wanted.setdefault(incident_id, set()).add(step)
     with unit_of_work(rt) as uow:
         session = uow.session
-        incident = lock_incident(session, incident_id)
-        now = rt.clock()  # after the lock: a step that waited for it ran later, not earlier
-        if (incident is None or incident.status != "open" or incident.next_step != step
-                or incident.next_step_at is None or incident.next_step_at > now):
-            return False
-        last = oncall.total_steps(rota) - 1
-        planned = oncall.escalation_step(rota, now, min(step, last), incident.language)
-        body = _page_body(rt, session, incident, planned.is_fallback)
+        incidents = lock_incidents(session, sorted(wanted))
+        now = rt.clock()  # after the locks: a step that waited for them ran later, not earlier
+        # only an open incident's own step, once it is due (its cursor is the claim)
+        planned = [(incident, incident.next_step,
+                    oncall.escalation_step(rota, now, min(incident.next_step, last),
+                                           incident.language))
+                   for incident in incidents if incident.status == "open"
+                   and incident.next_step in wanted[incident.id]
+                   and incident.next_step_at is not None and incident.next_step_at <= now]
+        if not planned:
+            return 0
+        if len(planned) == 1:
+            # the page text is read before the lock below (most steps page at once)
+            incident, _step, plan = planned[0]
+            text = _page_body(rt, session, incident, plan.is_fallback)
+            bodies = {incident.id: lambda: text}
+        else:
+            # in a batch, most pages join a digest: a text is read only for a page of its own
+            bodies = {incident.id: _later(rt, session, incident, plan.is_fallback)
+                      for incident, _step, plan in planned}
         # From here to the commit, steps paging the same people run one at a time (a surge
         # pages one person for hundreds of incidents): read everything else before this.
-        unreachable_by_sms = lock_staff(session, [s.id for s in planned.staff])
-        pages: list[Page] = []
-        for person in planned.staff:
-            if "call" in person.notify:
-                # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
-                call = outbox.add_call(uow, to=person.phone, purpose="notify",
-                                       incident_id=incident.id, staff_id=person.id)
-                pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                                  method="call", call_id=call.id, created_at=now))
-            if person.id in unreachable_by_sms:
-                pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                                  method="sms", status="skipped", created_at=now))
-            elif over_burst(session, person.id, now):
-                pages.append(bundle_page(uow, person, incident.id, step, now))
-            else:
-                message = outbox.add_message(uow, to=person.phone, purpose="page",
-                                             incident_id=incident.id, staff_id=person.id,
-                                             body=body)
-                pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                                  method="sms", message_id=message.id, created_at=now))
-        session.add_all(pages)
-        reachable = any(p.status in ("pending", "bundled") for p in pages)
-        # a level with nobody on call, or nobody reachable, moves on at once
-        wait = planned.wait if reachable else timedelta(0)
-        incident.next_step = step + 1
-        incident.next_step_at = now + wait
-        if reachable and incident.first_paged_at is None:
-            incident.first_paged_at = now
-        who = ",".join(dict.fromkeys(p.staff_id for p in pages
-                                     if p.status in ("pending", "bundled"))) or "nobody"
-        where = "fallback" if planned.is_fallback else f"level {planned.level}"
-        session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
-                          detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))
-        uow.schedule_step(incident_id, step + 1, incident.next_step_at)
-    return True
+        people = _Paged(lock_staff(session, [s.id for *_, plan in planned for s in plan.staff]))
+        ran = 0
+        for incident, step, plan in planned:
+            if len(planned) == 1:
+                _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+                ran = 1
+                continue
+            try:
+                with uow.savepoint():
+                    _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+                ran += 1
+            except Exception:
+                log.exception("step %d of #%d failed; the sweeper will run it", step,
+                              incident.id)
+        for digest_id in people.digests:
+            digest = session.get(Message, digest_id)
+            if digest is not None:  # None: started by a step that was undone
+                rewrite_digest(uow, digest, now)
+    return ran
+
+
+def _later(rt: Runtime, session: Session, incident: Incident,
+           fallback: bool) -> Callable[[], str]:
+    """The page text of `incident`, read when first asked for."""
+    return functools.cache(lambda: _page_body(rt, session, incident, fallback))
+
+
+class _Paged:
+    """The people a batch of steps pages, locked: who SMS cannot reach, how many pages of
+    their own each has had in the surge window, and the digests the batch added to."""
+
+    def __init__(self, unreachable_by_sms: set[str]):
+        self.unreachable_by_sms = unreachable_by_sms
+        self.digests: set[int] = set()
+        self._recent: dict[str, int] = {}
+
+    def over_burst(self, session: Session, staff_id: str, now: datetime) -> bool:
+        if staff_id not in self._recent:
+            self._recent[staff_id] = recent_pages(session, staff_id, now)
+        return self._recent[staff_id] >= PAGE_BURST
+
+    def paged(self, staff_id: str) -> None:
+        self._recent[staff_id] = self._recent.get(staff_id, 0) + 1
+
+
+def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.Step,
+                body: Callable[[], str], people: _Paged, now: datetime) -> None:
+    """Write one step's pages (the people locked), move the cursor, schedule the next."""
+    session = uow.session
+    pages: list[Page] = []
+    for person in planned.staff:
+        if "call" in person.notify:
+            # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
+            call = outbox.add_call(uow, to=person.phone, purpose="notify",
+                                   incident_id=incident.id, staff_id=person.id)
+            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
+                              method="call", call_id=call.id, created_at=now))
+        if person.id in people.unreachable_by_sms:
+            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
+                              method="sms", status="skipped", created_at=now))
+        elif people.over_burst(session, person.id, now):
+            page = bundle_page(uow, person, incident.id, step, now, rewrite=False)
+            people.digests.add(page.message_id)
+            pages.append(page)
+        else:
+            message = outbox.add_message(uow, to=person.phone, purpose="page",
+                                         incident_id=incident.id, staff_id=person.id,
+                                         body=body())
+            people.paged(person.id)
+            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
+                              method="sms", message_id=message.id, created_at=now))
+    session.add_all(pages)
+    reachable = any(p.status in ("pending", "bundled") for p in pages)
+    # a level with nobody on call, or nobody reachable, moves on at once
+    wait = planned.wait if reachable else timedelta(0)
+    incident.next_step = step + 1
+    incident.next_step_at = now + wait
+    if reachable and incident.first_paged_at is None:
+        incident.first_paged_at = now
+    who = ",".join(dict.fromkeys(p.staff_id for p in pages
+                                 if p.status in ("pending", "bundled"))) or "nobody"
+    where = "fallback" if planned.is_fallback else f"level {planned.level}"
+    session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
+                      detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))
+    session.flush()  # in a batch, inside the step's savepoint: a failure undoes it alone
+    uow.schedule_step(incident.id, step + 1, incident.next_step_at)
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:

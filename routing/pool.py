@@ -23,7 +23,8 @@ class Pool:
     """A priority thread pool that drops work already queued or running under the same key."""
 
     def __init__(self, size: int, name: str = "pool"):
-        self._heap: list[tuple[float, int, Hashable, Callable[[], object]]] = []
+        # (priority, order, key, work, batch): batch is None or (group, limit)
+        self._heap: list[tuple[float, int, Hashable, Callable, tuple | None]] = []
         self._keys: set[Hashable] = set()
         self._order = itertools.count()
         self._cond = threading.Condition()
@@ -36,13 +37,36 @@ class Pool:
 
     def submit(self, priority: float, key: Hashable, work: Callable[[], object]) -> bool:
         """Queue `work()`; returns False when work under `key` is already queued or running."""
+        return self._push(priority, key, work, None)
+
+    def submit_batch(self, priority: float, key: Hashable, group: Hashable,
+                     run: Callable[[list[Hashable]], object], limit: int) -> bool:
+        """Queue work that may run together with the other work of `group` queued by then:
+        the thread that takes it calls `run(keys)` once, with its key and those of up to
+        `limit` - 1 others of the group (a backlog goes through in batches; alone, it runs
+        alone). Returns False when work under `key` is already queued or running."""
+        return self._push(priority, key, run, (group, limit))
+
+    def _push(self, priority: float, key: Hashable, work: Callable, batch: tuple | None) -> bool:
         with self._cond:
             if self._stopping or key in self._keys:
                 return False
             self._keys.add(key)
-            heapq.heappush(self._heap, (priority, next(self._order), key, work))
+            heapq.heappush(self._heap, (priority, next(self._order), key, work, batch))
             self._cond.notify()
         return True
+
+    def _take_batch(self, key: Hashable, batch: tuple) -> list[Hashable]:
+        """`key` and the keys of up to limit - 1 queued items of the same group, oldest
+        first, taken off the heap (called with the condition held)."""
+        group, limit = batch
+        mates = sorted((item for item in self._heap if item[4] is not None
+                        and item[4][0] == group), key=lambda item: item[1])[:limit - 1]
+        if mates:
+            taken = {item[1] for item in mates}
+            self._heap = [item for item in self._heap if item[1] not in taken]
+            heapq.heapify(self._heap)
+        return [key] + [item[2] for item in mates]
 
     def idle(self) -> bool:
         with self._cond:
@@ -65,13 +89,14 @@ class Pool:
                     self._cond.wait()
                 if self._stopping:
                     return
-                _priority, _n, key, work = heapq.heappop(self._heap)
+                _priority, _n, key, work, batch = heapq.heappop(self._heap)
+                keys = [key] if batch is None else self._take_batch(key, batch)
                 self._busy += 1
             try:
-                work()
+                work() if batch is None else work(keys)
             except Exception:
-                log.exception("pooled work %s failed; the sweeper will retry it", key)
+                log.exception("pooled work %s failed; the sweeper will retry it", keys)
             finally:
                 with self._cond:
                     self._busy -= 1
-                    self._keys.discard(key)
+                    self._keys.difference_update(keys)

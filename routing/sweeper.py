@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from routing import checkins, intake, outbox, reminders, sending
-from routing.escalation import run_step
+from routing.escalation import STEPS_AT_ONCE, run_step, run_steps
 from routing.runtime import Runtime
 from routing.tables import Call, Checkin, Incident, Message
 
@@ -126,12 +126,14 @@ def next_due(rt: Runtime) -> datetime | None:
 
 
 def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
-    """Run an escalation step in the worker's pool, or here when there is none."""
+    """Run an escalation step in the worker's pool, or here when there is none. In the pool,
+    steps queued together run in batches (escalation.run_steps)."""
     if rt.pool is None:
         _guarded(run_step, rt, incident_id, step)
     else:
-        rt.pool.submit(STEP_PRIORITY, ("step", incident_id, step),
-                       lambda: run_step(rt, incident_id, step))
+        rt.pool.submit_batch(STEP_PRIORITY, ("step", incident_id, step), "steps",
+                             lambda keys: run_steps(rt, [(i, s) for _, i, s in keys]),
+                             STEPS_AT_ONCE)
 
 
 def checkin_soon(rt: Runtime, checkin_id: int) -> None:

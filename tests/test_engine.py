@@ -18,13 +18,13 @@ from harness import wait_until
 from sqlmodel import Session, select
 
 from routing import intake
-from routing.escalation import run_step
+from routing.escalation import run_step, run_steps
 from routing.incidents import acknowledge
 from routing.intake import TextMessage
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool
 from routing.sweeper import send_soon, sweep
-from routing.tables import Incident
+from routing.tables import Incident, Message
 
 DEFENDER = "+447700900123"
 
@@ -140,27 +140,33 @@ def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
 
 
 @contextlib.contextmanager
-def incidents_refused(engine):
-    """The database refuses new incidents (a trigger): threading fails after the store."""
+def refused(engine, table: str, when: str = "TRUE"):
+    """The database refuses inserts into `table` where `when` (SQL on NEW) holds (a trigger)."""
     with engine.begin() as connection:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql(
-                "CREATE TRIGGER refuse BEFORE INSERT ON incident "
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} WHEN {when} "
                 "BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
         else:
             connection.exec_driver_sql(
                 "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql")
-            connection.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON incident "
+                f"IF {when} THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql")
+            connection.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
                                        "FOR EACH ROW EXECUTE FUNCTION refuse()")
     try:
         yield
     finally:
         with engine.begin() as connection:
             connection.exec_driver_sql("DROP TRIGGER refuse" if engine.dialect.name == "sqlite"
-                                       else "DROP TRIGGER refuse ON incident")
+                                       else f"DROP TRIGGER refuse ON {table}")
             if engine.dialect.name != "sqlite":
                 connection.exec_driver_sql("DROP FUNCTION refuse()")
+
+
+def incidents_refused(engine):
+    """The database refuses new incidents: threading fails after the store."""
+    return refused(engine, "incident")
 
 
 def test_a_message_whose_threading_fails_is_kept_and_threaded_by_the_sweeper(world):
@@ -239,7 +245,8 @@ def test_pages_go_out_before_stand_downs_and_digests(world):
 
 
 class RecordingPool(Pool):
-    """The worker's pool, one thread, noting the order in which work runs."""
+    """The worker's pool, one thread, noting the order in which work runs (a batch of steps
+    as one "steps×n")."""
 
     def __init__(self):
         super().__init__(1, name="test")
@@ -248,9 +255,18 @@ class RecordingPool(Pool):
     def submit(self, priority, key, work):  # noqa: ANN001, ANN201
         return super().submit(priority, key, lambda: (self.ran.append(key[0]), work()))
 
+    def submit_batch(self, priority, key, group, run, limit):  # noqa: ANN001, ANN201
+        def recorded(keys):  # noqa: ANN001, ANN202
+            self.ran.append(f"{group}×{len(keys)}")
+            return run(keys)
 
-def test_a_page_leaves_before_the_next_due_step_runs(world):
-    """A burst of due steps in one worker: each step's page goes out before the next step."""
+        return super().submit_batch(priority, key, group, recorded, limit)
+
+
+def test_a_page_leaves_before_the_next_due_steps_run(world, monkeypatch):
+    """A burst of due steps in one worker: steps queued together run as a batch, and the
+    pages a batch wrote go out before the next batch runs."""
+    monkeypatch.setattr("routing.sweeper.STEPS_AT_ONCE", 2)
     for n in range(3):
         world.text(f"+4477009002{n}", "help")
     world.now += timedelta(minutes=5)  # level 2 of all three is due
@@ -266,8 +282,47 @@ def test_a_page_leaves_before_the_next_due_step_runs(world):
     finally:
         pool.stop()
         world.rt.pool = world.rt.dispatch = None
-    assert pool.ran == ["hold", "step", "message", "step", "message", "step", "message"]
+    assert pool.ran == ["hold", "steps×2", "message", "message", "steps×1", "message"]
     assert len(world.sms_to("chen")) == 3
+
+
+def test_steps_due_together_run_as_one_batch_and_a_surge_gets_one_digest(world):
+    for n in range(8):
+        world.text(f"+4477009003{n}", f"help {n}")
+    world.now += timedelta(minutes=2)
+    world.text("+447700900399", "not due yet")  # #9: its level 2 is due 2 minutes later
+    world.now += timedelta(minutes=3)  # level 2 (chen) of the first eight is due
+    due = [(number, 1) for number in range(1, 10)] + [(1, 0), (2, 2)]
+    assert run_steps(world.rt, due) == 8  # not #9's early step, nor #1's past, #2's future
+    world.settle()
+    pages = world.sms_to("chen")
+    assert len(pages) == 5 and all(f"help {n}" in pages[n] for n in range(5))
+    with Session(world.rt.engine) as session:
+        [digest] = session.exec(select(Message).where(Message.purpose == "digest",
+                                                      Message.staff_id == "chen")).all()
+        steps = session.exec(select(Incident.id, Incident.next_step)).all()
+    text = world.rt.vault.decrypt(digest.body_enc)
+    assert text.startswith("Hotline surge: 3 more new incident(s) for you: #6 #7 #8.")
+    assert '#8 "help 7"' in text
+    assert sorted(steps) == [(n, 2) for n in range(1, 9)] + [(9, 1)]
+    assert world.incident(9).next_step_at > world.now
+    ran_at = {e.incident_id: e.at for e in world.events() if e.kind == "paged"
+              and e.detail.startswith("step 1 ")}
+    assert sorted(ran_at) == list(range(1, 9)) and set(ran_at.values()) == {world.now}
+
+
+def test_a_step_that_fails_in_a_batch_is_undone_alone_and_run_by_the_sweeper(world):
+    for n in range(3):
+        world.text(f"+4477009004{n}", f"help {n}")
+    world.now += timedelta(minutes=5)
+    with refused(world.rt.engine, "event", "NEW.incident_id = 2 AND NEW.kind = 'paged'"):
+        assert run_steps(world.rt, [(1, 1), (2, 1), (3, 1)]) == 2
+        assert [world.incident(n).next_step for n in (1, 2, 3)] == [2, 1, 2]
+        assert [p.step for p in world.pages(2)] == [0]  # nothing of its step 1 is left
+    world.settle()
+    assert world.incident(2).next_step == 2
+    assert [sum(f'"help {n}"' in page for page in world.sms_to("chen")) for n in range(3)] \
+        == [1, 1, 1]
 
 
 @pytest.mark.parametrize("reply", ["ACK 1", "ack1", "A 1", "ACK", "  Ack #1. "])
