@@ -83,7 +83,8 @@ class _WriterLock:
     a worker's pool) lose milliseconds at every turn while the lock lies idle. Writers of every
     process try this lock instead, every 0.1-2 ms, and only its holder asks SQLite, which then
     answers at once. Each transaction opens its own descriptor (flock excludes descriptors,
-    not processes); a process that dies, even SIGKILLed, releases the lock with them.
+    not processes); a process that dies, even SIGKILLed, releases the lock with them, and a
+    child forked meanwhile closes its copies at once (`_forget_writer_locks`).
     The wait is bounded like SQLite's own: "database is locked" after BUSY_TIMEOUT_MS.
     """
 
@@ -117,6 +118,10 @@ class _Connection(sqlite3.Connection):
 
     writer_lock: int | None = None
 
+    def hold_writer_lock(self, fd: int) -> None:
+        self.writer_lock = fd
+        _HOLDERS.add(self)
+
     def commit(self) -> None:
         super().commit()
         self.release_writer_lock()
@@ -135,8 +140,30 @@ class _Connection(sqlite3.Connection):
 
     def release_writer_lock(self) -> None:
         fd, self.writer_lock = self.writer_lock, None
+        _HOLDERS.discard(self)
         if fd is not None:
-            os.close(fd)  # closing the descriptor releases its lock
+            # unlock first: a child forked meanwhile (RQ's scheduler process) holds a copy of
+            # the descriptor, and closing ours alone would leave the lock with that copy
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+# the connections of this process holding the writer lock now
+_HOLDERS: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+
+def _forget_writer_locks() -> None:
+    """In a child just forked (RQ's scheduler): close its copies of the lock descriptors, so
+    the lock goes when the parent's transaction ends or the parent dies, not with this
+    child; the copied connections are never used here."""
+    for connection in list(_HOLDERS):
+        if connection.writer_lock is not None:
+            os.close(connection.writer_lock)
+            connection.writer_lock = None
+    _HOLDERS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_writer_locks)
 
 
 def _begin_immediate(engine: Engine, lock_path: Path | None = None) -> None:
@@ -162,7 +189,7 @@ def _begin_immediate(engine: Engine, lock_path: Path | None = None) -> None:
                                            "transaction")
         driver = connection.connection.dbapi_connection
         if lock is not None and driver.writer_lock is None:
-            driver.writer_lock = lock.acquire()
+            driver.hold_writer_lock(lock.acquire())
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

@@ -7,6 +7,7 @@ and bounded in time like SQLite's own busy timeout.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -129,3 +130,45 @@ def test_a_writer_that_waits_past_the_busy_timeout_fails_and_changes_nothing(
         os.close(fd)
     assert count(engine) == 0
     assert lock_is_free(lock)  # the failed writer left no lock behind
+
+
+@pytest.mark.parametrize("parent", ["commits", "dies"])
+def test_a_child_forked_inside_a_transaction_does_not_keep_the_lock(database, parent):
+    """RQ's scheduler is a forked process: it inherits a copy of whatever descriptor a
+    thread held at that moment, and must keep the lock neither when the transaction ends
+    nor when the parent is killed in it."""
+    engine, path, lock = database
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import os, sys, time\n"
+            "from sqlalchemy import text\n"
+            "from hotline.db import make_engine\n"
+            "connection = make_engine(sys.argv[1]).connect()\n"
+            "connection.execute(text(\"INSERT INTO note VALUES ('x')\"))\n"
+            "child = os.fork()\n"
+            "if child == 0:\n"
+            "    time.sleep(30)\n"
+            "    os._exit(0)\n"
+            "print(child, flush=True)\n"
+            "sys.stdin.readline()\n"
+            "connection.commit()\n"
+            "print('committed', flush=True)\n"
+            "time.sleep(30)\n"
+        ), f"sqlite:///{path}"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    try:
+        assert not lock_is_free(lock)
+        if parent == "commits":
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.stdout.readline().strip() == "committed"
+        else:
+            holder.kill()
+            holder.wait()
+        assert lock_is_free(lock), "the forked child kept the writer lock"
+    finally:
+        holder.kill()
+        holder.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, 9)
