@@ -54,7 +54,10 @@ async def run(args: argparse.Namespace) -> dict:
     t_done = [0.0] * n
     status = [-1] * n
     limit = args.concurrency if args.mode == "closed" else MAX_IN_FLIGHT
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+    # idle connections are closed here before the server (keepalive 2 s) closes them: a
+    # request sent on a connection the server is closing gets "connection reset", which no
+    # real client counts as an answer (measured: 3 of 10,000 in the surge, nothing logged)
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, keepalive_timeout=1.0)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
