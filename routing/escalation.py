@@ -76,31 +76,31 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
                    and incident.next_step_at is not None and incident.next_step_at <= now]
         if not planned:
             return 0
-        if len(planned) == 1:
-            # the page text is read before the lock below (most steps page at once)
-            incident, _step, plan = planned[0]
-            text = _page_body(rt, session, incident, plan.is_fallback)
-            bodies = {incident.id: lambda: text}
-        else:
-            # in a batch, most pages join a digest: a text is read only for a page of its own
-            bodies = {incident.id: _later(rt, session, incident, plan.is_fallback)
-                      for incident, _step, plan in planned}
+        # a page's text is read only for a page of its own (in a batch most join a digest);
+        # a lone step most often pages at once, so its text is read before the lock below
+        bodies = {incident.id: _later(rt, session, incident, plan.is_fallback)
+                  for incident, _step, plan in planned}
+        lone = len(planned) == 1
+        if lone:
+            bodies[planned[0][0].id]()
         # From here to the commit, steps paging the same people run one at a time (a surge
         # pages one person for hundreds of incidents): read everything else before this.
         people = _Paged(lock_staff(session, [s.id for *_, plan in planned for s in plan.staff]))
-        ran = 0
-        for incident, step, plan in planned:
-            if len(planned) == 1:
-                _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
-                ran = 1
-                continue
-            try:
-                with uow.savepoint():
-                    _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
-                ran += 1
-            except Exception:
-                log.exception("step %d of #%d failed; the sweeper will run it", step,
-                              incident.id)
+        if lone:
+            incident, step, plan = planned[0]
+            _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+            ran = 1
+        else:
+            ran = 0
+            for incident, step, plan in planned:
+                try:
+                    with uow.savepoint():
+                        _write_step(uow, incident, step, plan, bodies[incident.id], people,
+                                    now)
+                    ran += 1
+                except Exception:
+                    log.exception("step %d of #%d failed; the sweeper will run it", step,
+                                  incident.id)
         for digest_id in people.digests:
             digest = session.get(Message, digest_id)
             if digest is not None:  # None: started by a step that was undone
