@@ -42,11 +42,10 @@ def recent_pages(session: Session, staff_id: str, now: datetime) -> int:
 
 
 def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
-                now: datetime, *, rewrite: bool = True) -> Page:
+                now: datetime) -> Page:
     """Add the incident to the person's held digest, starting one if none is held. `now` is
-    the step's own instant, so the page row tells the step's time like the others.
-    `rewrite` False leaves the digest's text to the caller (`rewrite_digest`, once for a
-    batch of steps)."""
+    the step's own instant, so the page row tells the step's time like the others. The
+    digest's text is the caller's to write (`rewrite_digest`, once for a batch of steps)."""
     session = uow.session
     digest = session.exec(
         select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
@@ -59,8 +58,6 @@ def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
                 message_id=digest.id, status="bundled", created_at=now)
     session.add(page)
     session.flush()
-    if rewrite:
-        rewrite_digest(uow, digest, now)
     return page
 
 

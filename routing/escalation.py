@@ -148,7 +148,7 @@ def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.
             pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
                               method="sms", status="skipped", created_at=now))
         elif people.over_burst(session, person.id, now):
-            page = bundle_page(uow, person, incident.id, step, now, rewrite=False)
+            page = bundle_page(uow, person, incident.id, step, now)
             people.digests.add(page.message_id)
             pages.append(page)
         else:
