@@ -3,7 +3,8 @@
 The RQ worker runs jobs in its own process (SimpleWorker: no fork per job, so a page leaves
 within milliseconds of its job being queued). The sweeper is a thread beside it that works
 from the database alone, so it keeps pages going while Redis is down; the worker reconnects
-when Redis comes back.
+when Redis comes back. A third thread, the threader, takes the messages busy webhooks stored
+and left for a worker (routing.intake `defer`) and has the pool thread them in batches.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from hotline.settings import Settings
 from routing import runtime as runtime_module
 from routing.pool import Pool
 from routing.runtime import Runtime
-from routing.sweeper import SWEEP_INTERVAL_S, next_due, send_soon, sweep
+from routing.jobqueue import take_threading
+from routing.sweeper import (
+    SWEEP_INTERVAL_S,
+    THREADS_AT_ONCE,
+    next_due,
+    send_soon,
+    sweep,
+    thread_soon,
+)
 from routing.tables import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -109,6 +118,30 @@ class Sweeper(threading.Thread):
             session.commit()
 
 
+class Threader(threading.Thread):
+    """Takes the messages busy webhooks stored and left for a worker (routing.jobqueue
+    THREADING_LIST) and hands them to the pool, which threads them in batches. What it took
+    and did not finish (the process died) is still stored: the sweeper threads it."""
+
+    def __init__(self, rt: Runtime, connection: redis.Redis):
+        super().__init__(name="threader", daemon=True)
+        self.rt, self.connection = rt, connection
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                for kind, row_id in take_threading(self.connection, 1.0, THREADS_AT_ONCE):
+                    thread_soon(self.rt, kind, row_id)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                log.warning("threader: Redis unavailable (%s); the sweeper threads meanwhile",
+                            exc.__class__.__name__)
+                self.stopping.wait(REDIS_RETRY_S)
+            except Exception:  # a bad item must not end the threading
+                log.exception("threader failed")
+                self.stopping.wait(REDIS_RETRY_S)
+
+
 def run_worker(settings: Settings) -> None:
     """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging).
 
@@ -127,6 +160,8 @@ def run_worker(settings: Settings) -> None:
     sweeper.start()
     purger = Purger(rt)
     purger.start()
+    threader = Threader(rt, connection)
+    threader.start()
     stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
@@ -150,6 +185,7 @@ def run_worker(settings: Settings) -> None:
     finally:
         sweeper.stopping.set()
         purger.stopping.set()
+        threader.stopping.set()
         sweeper.join(timeout=10)
         rt.pool.stop()  # running sends finish; queued ones stay in the database
         log.info("worker %s stopped", name)

@@ -16,17 +16,21 @@ from routing.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
-def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True) -> str | None:
+def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
+                    defer: bool = False) -> str | None:
     """Store, then route, one inbound message. Returns the text of an immediate reply
     (TwiML <Message>) or None.
 
     The message is committed before anything else; if routing fails after that, the error is
     logged and the sweeper threads the stored message, so the defender is never lost. With
     `route` False (the fallback URL) it is only stored: a staff command is kept for the log,
-    a defender's message is threaded by the sweeper.
+    a defender's message is threaded by the sweeper. With `defer` (a busy web process), a
+    defender's message is stored and a worker threads it (intake.receive); a staff command
+    is always carried out here, since its answer is the reply.
     """
     staff = staff_sender(rt, message.sender)
-    received = intake.receive(rt, message, staff_id=staff.id if staff else None, route=route)
+    received = intake.receive(rt, message, staff_id=staff.id if staff else None, route=route,
+                              defer=defer)
     if received.row_id is None or staff is None or not route:
         return received.auto_reply  # a repeated delivery: everything was done the first time
     try:

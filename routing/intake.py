@@ -5,8 +5,14 @@ never sees one): a `TextMessage` (SMS, MMS, WhatsApp), a `VoiceCall`, or a `WebM
 secure web form, routing.web). `receive` stores it
 first, then resolves the person behind it (routing.identity) and opens or joins their
 incident in a savepoint of the same transaction, so nothing a defender sent is lost when the
-threading fails. Anything stored but not threaded (a failure in threading, or the fallback
-URL, which only stores) is threaded by the sweeper (`thread`).
+threading fails.
+
+A busy web process stores a message and leaves the threading to a worker (`defer`): storing
+is a fifth of the work, so a surge is taken in at the rate the database can write rows, and
+the worker threads the backlog in batches (`thread_batch`). Anything stored but not threaded
+(deferred, a failure in threading, or the fallback URL, which only stores) is threaded by a
+worker or the sweeper (`thread`); the defender's auto-reply then goes out through the outbox,
+since the webhook that could have carried it has answered.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from routing import checkins, outbox
+from routing import checkins, jobqueue, outbox
 from routing.commands import OPTED_OUT_EVENT, is_opt_out
 from routing.directory import staff_phone
+from routing.groupcommit import GroupCommit
 from routing.identity import (
     Party,
     is_blocked,
@@ -116,12 +123,14 @@ class Received:
 
 def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
             route: bool = True, hold: timedelta | None = None,
-            schedule: bool = True) -> Received:
+            schedule: bool = True, defer: bool = False) -> Received:
     """Store `contact`, then (with `route`) open or join its person's incident.
 
     `staff_id`: the message is a staff member's command: stored, never threaded. `hold`: how
     long a new incident's escalation waits (a live call being rung through). `schedule`:
     False keeps Redis out of it (the fallback URL); the sweeper then runs the first step.
+    `defer` (a message from a defender): store only, and ask a worker to thread it
+    (routing.jobqueue.wake_threading; without Redis, the sweeper does).
     A repeated delivery (same sid) returns the first delivery's incident and does nothing.
 
     One transaction: the contact is written first, and the threading runs in a savepoint
@@ -131,8 +140,10 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     of two keeps the webhook short (and, on SQLite, takes the write lock once).
     """
     who = party(contact.sender, contact.channel, contact.sid)
-    row = _stored_row(rt, contact, who, staff_id)
     routed = staff_id is None and route
+    if routed and defer and isinstance(contact, TextMessage):
+        return _store_for_a_worker(rt, contact, who)
+    row = _stored_row(rt, contact, who, staff_id)
     failure: Exception | None = None
     with unit_of_work(rt) as uow:
         uow.session.add(row)
@@ -147,7 +158,7 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
             body = contact.body if isinstance(contact, TextMessage | WebMessage) else ""
             try:
                 received = _thread_in_savepoints(uow, contact.kind, row, who, body, hold,
-                                                 schedule)
+                                                 schedule, reply_now=True)
             except Exception as exc:
                 failure = exc
                 log.exception("%s %s stored but not routed; the sweeper will retry",
@@ -157,22 +168,52 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     return received
 
 
+def _store_for_a_worker(rt: Runtime, message: TextMessage, who: Party) -> Received:
+    """Store a defender's message with the others this process receives at the same time
+    (routing.groupcommit), and ask a worker to thread it."""
+    try:
+        row_id = _group_commit(rt).insert(_message_fields(rt, message, who, None))
+    except IntegrityError:
+        log.info("repeated delivery of message %s ignored", message.sid)
+        return Received(None, incident_id=_incident_of(rt, message))
+    return Received(row_id)
+
+
+def _group_commit(rt: Runtime) -> GroupCommit:
+    """This process's group commit of deferred messages (one per runtime)."""
+    with rt.local_lock:
+        group = rt.local.get("message_group_commit")
+        if group is None:
+            group = rt.local["message_group_commit"] = GroupCommit(
+                rt, Message.__table__,
+                lambda ids: jobqueue.wake_threading(rt, "message", *ids))
+        return group
+
+
+def _message_fields(rt: Runtime, message: TextMessage | WebMessage, who: Party,
+                    staff_id: str | None) -> dict:
+    """The columns of the row that records `message` as received."""
+    now = rt.clock()
+    shown = who.address or message.sender  # what the log keeps: "anonymous" stays as it came
+    return dict(
+        direction="in", channel=message.channel,
+        purpose="command" if staff_id else "defender", sid=message.sid, staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
+        body_enc=rt.vault.encrypt(message.body), media_count=len(message.media_types),
+        media_types=",".join(message.media_types),
+        media_enc=rt.vault.encrypt(json.dumps(message.media_urls))
+        if message.media_urls else None, status="received",
+        created_at=now, updated_at=now,
+    )
+
+
 def _stored_row(rt: Runtime, contact: Contact, who: Party,
                 staff_id: str | None) -> Message | Call:
     """The row that records `contact` as received."""
-    now = rt.clock()
-    shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
     if isinstance(contact, TextMessage | WebMessage):
-        return Message(
-            direction="in", channel=contact.channel,
-            purpose="command" if staff_id else "defender", sid=contact.sid, staff_id=staff_id,
-            address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
-            body_enc=rt.vault.encrypt(contact.body), media_count=len(contact.media_types),
-            media_types=",".join(contact.media_types),
-            media_enc=rt.vault.encrypt(json.dumps(contact.media_urls))
-            if contact.media_urls else None, status="received",
-            created_at=now, updated_at=now,
-        )
+        return Message(**_message_fields(rt, contact, who, staff_id))
+    now = rt.clock()
+    shown = who.address or contact.sender
     return Call(direction="in", purpose="defender", sid=contact.sid,
                 address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
                 status="ringing", created_at=now, updated_at=now)
@@ -188,23 +229,48 @@ def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None
            schedule: bool = True) -> Received:
     """Attach a stored defender contact to its person's incident, opening one (and starting
     escalation) when they have none unresolved. Idempotent: the sweeper's way in."""
-    table = Message if kind == "message" else Call
     with unit_of_work(rt) as uow:
-        row = uow.session.exec(select(table).where(table.id == row_id).with_for_update()).one()
-        if row.incident_id is not None or row.status not in ("received", "ringing"):
-            return Received(row_id, row.incident_id)
-        channel = row.channel if kind == "message" else "voice"
-        who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
-        body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
-        return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule)
+        return _thread_stored(uow, kind, row_id, hold, schedule)
+
+
+def thread_batch(rt: Runtime, keys: list[tuple[str, int]]) -> int:
+    """Thread stored contacts (`(kind, row_id)`, as `thread`) in one transaction, each in a
+    savepoint of its own: one that fails is undone alone and left for the sweeper. Returns
+    how many were threaded. A worker's way in for what busy webhooks deferred."""
+    done = 0
+    with unit_of_work(rt) as uow:
+        for kind, row_id in sorted(keys):
+            try:
+                with uow.savepoint():
+                    done += _thread_stored(uow, kind, row_id, None, True).row_id is not None
+            except Exception:
+                log.exception("%s %s not threaded; the sweeper will retry", kind, row_id)
+    return done
+
+
+def _thread_stored(uow: UnitOfWork, kind: str, row_id: int, hold: timedelta | None,
+                   schedule: bool) -> Received:
+    rt = uow.rt
+    table = Message if kind == "message" else Call
+    row = uow.session.exec(select(table).where(table.id == row_id).with_for_update()).first()
+    if row is None:
+        return Received(None)
+    if row.incident_id is not None or row.status not in ("received", "ringing") or \
+            (kind == "message" and row.purpose != "defender"):
+        return Received(row_id, row.incident_id)
+    channel = row.channel if kind == "message" else "voice"
+    who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
+    body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
+    return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule, reply_now=False)
 
 
 def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: Party,
-                          body: str, hold: timedelta | None, schedule: bool) -> Received:
+                          body: str, hold: timedelta | None, schedule: bool,
+                          reply_now: bool) -> Received:
     for _attempt in range(3):
         try:
             with uow.savepoint():
-                return _thread(uow, kind, row, who, body, hold, schedule)
+                return _thread(uow, kind, row, who, body, hold, schedule, reply_now)
         except IntegrityError:
             # another contact of the same person opened the incident first: join it
             continue
@@ -212,8 +278,10 @@ def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: 
 
 
 def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: str,
-            hold: timedelta | None, schedule: bool) -> Received:
-    """Thread `row` (stored, not yet threaded, in `uow`) from `who`, who said `body`."""
+            hold: timedelta | None, schedule: bool, reply_now: bool) -> Received:
+    """Thread `row` (stored, not yet threaded, in `uow`) from `who`, who said `body`.
+    `reply_now`: the webhook is still waiting and answers with the auto-reply (TwiML);
+    otherwise the auto-reply goes out through the outbox."""
     rt, session, now = uow.rt, uow.session, uow.rt.clock()
     channel = row.channel if kind == "message" else "voice"
     hashes = person_hashes(rt.vault, who.key)
@@ -255,12 +323,18 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
     if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
             and not opted_out and channel != "web"):
         reply = auto_reply(incident.language)
-        session.add(Message(
-            incident_id=incident.id, direction="out", channel=channel,
-            purpose="auto_reply", address_hash=row.address_hash,
-            address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
-            status="sent", created_at=now, updated_at=now,
-        ))
+        if reply_now:
+            session.add(Message(
+                incident_id=incident.id, direction="out", channel=channel,
+                purpose="auto_reply", address_hash=row.address_hash,
+                address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
+                status="sent", created_at=now, updated_at=now,
+            ))
+        elif who.address is not None:  # a withheld sender has nowhere to be texted
+            outbox.add_message(uow, to=who.address, body=reply, purpose="auto_reply",
+                               incident_id=incident.id)
+        if not reply_now:
+            reply = None
     if opened and schedule:
         uow.schedule_step(incident.id, 0, incident.next_step_at)
     return Received(row.id, incident.id, opened=opened, auto_reply=reply)

@@ -10,6 +10,7 @@ changes nothing. Routing enqueues only after a commit, through its unit of work
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from redis.exceptions import RedisError
@@ -67,3 +68,44 @@ def schedule_checkin(rt: Runtime, checkin_id: int, at: datetime) -> bool:
     standing check-in moved by a contact gets a new job; the old one finds nothing to do)."""
     job_id = f"checkin-{checkin_id}-{int(at.timestamp() * 1000)}"
     return enqueue(rt, CHECKIN_JOB, checkin_id, at=at, job_id=job_id)
+
+
+# Contacts a busy webhook stored and left for a worker to thread (routing.intake `defer`):
+# a plain list of "kind:id", not RQ jobs, so the webhook pays one round trip (an RQ enqueue
+# costs about four times as much), and a worker takes them in batches.
+THREADING_LIST = "hotline:threading"
+THREADING_ITEM = re.compile(r"(message|call):([0-9]{1,18})")
+
+
+def wake_threading(rt: Runtime, kind: str, *row_ids: int) -> bool:
+    """Ask a worker to thread stored contacts `row_ids`. False (logged) without Redis: the
+    sweeper threads them after its grace."""
+    if rt.queue is None:
+        return False
+    try:
+        rt.queue.connection.rpush(THREADING_LIST, *(f"{kind}:{i}" for i in row_ids))
+    except (RedisError, OSError) as exc:
+        log.warning("Redis unavailable (%s): the sweeper will thread %s %s",
+                    exc.__class__.__name__, kind, ", ".join(map(str, row_ids)))
+        return False
+    return True
+
+
+def take_threading(connection, wait_s: float, most: int) -> list[tuple[str, int]]:  # noqa: ANN001
+    """Up to `most` contacts to thread, waiting up to `wait_s` for the first. Items that are
+    not ours ("kind:id") are dropped with a warning: whoever can write to Redis can at most
+    ask for a stored contact to be threaded, which the sweeper would do anyway."""
+    first = connection.blpop([THREADING_LIST], timeout=wait_s)
+    if first is None:
+        return []
+    more = connection.lpop(THREADING_LIST, most - 1) if most > 1 else None
+    raw = [first[1], *(more or [])]
+    items = []
+    for value in raw:
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+        match = THREADING_ITEM.fullmatch(text)
+        if match is None:
+            log.warning("ignored a threading item that is not ours: %r", text[:40])
+            continue
+        items.append((match[1], int(match[2])))
+    return items

@@ -7,6 +7,7 @@ take only ids, find it with `current()` after `hotline worker` has called `insta
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,10 @@ class Runtime:
     # set by a worker (hotline.worker): hands an outbox row (kind, id, priority) straight to
     # its pool after a commit, instead of a round trip through the queue
     dispatch: Callable[[str, int, int], None] | None = None
+    # what routing builds for this process on first use, by name (routing.intake's group
+    # commit of a busy web process's stores)
+    local: dict[str, Any] = field(default_factory=dict)
+    local_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def callback_url(self, path: str) -> str | None:
         """Absolute URL Twilio should call for `path`; None when HOTLINE_PUBLIC_URL is unset

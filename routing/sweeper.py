@@ -136,6 +136,22 @@ def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
                              STEPS_AT_ONCE)
 
 
+# Threading a deferred message opens the incident whose page someone waits for: like a step.
+THREAD_PRIORITY = STEP_PRIORITY
+THREADS_AT_ONCE = 25
+
+
+def thread_soon(rt: Runtime, kind: str, row_id: int) -> None:
+    """Thread a stored contact (one a busy webhook deferred) in the worker's pool, in batches
+    with the others queued by then (intake.thread_batch), or here when there is no pool."""
+    if rt.pool is None:
+        _guarded(intake.thread, rt, kind, row_id)
+    else:
+        rt.pool.submit_batch(THREAD_PRIORITY, ("thread", kind, row_id), "threads",
+                             lambda keys: intake.thread_batch(rt, [(k, i) for _, k, i in keys]),
+                             THREADS_AT_ONCE)
+
+
 def checkin_soon(rt: Runtime, checkin_id: int) -> None:
     """Run a check-in's deadline (routing.checkins.miss) in the worker's pool, or here. It
     goes first, like a step: a miss is a page waiting to be written."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from routing import jobqueue
@@ -60,11 +61,7 @@ class UnitOfWork:
         """Commit, then run the registered actions (each failing soft: the sweeper repairs)."""
         self.session.commit()
         actions, self._after = self._after, []
-        for action in actions:
-            try:
-                action()
-            except Exception:
-                log.exception("after-commit action failed; the sweeper will repair it")
+        _run(actions)
 
     def rollback(self) -> None:
         self.session.rollback()
@@ -84,3 +81,37 @@ def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
         raise
     finally:
         uow.session.close()
+
+
+class Writes:
+    """A unit of work without the ORM: one transaction on a bare connection, plus the actions
+    to run after its commit (see `writes`)."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self._after: list[Callable[[], object]] = []
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run `action()` once the transaction has committed."""
+        self._after.append(action)
+
+
+@contextmanager
+def writes(rt: Runtime) -> Iterator[Writes]:
+    """`unit_of_work` for a hot path of plain SQL statements (a busy webhook's store: the
+    ORM session's own bookkeeping costs as much as the insert). Commits when the block ends
+    normally, then runs the after-commit actions; rolls back, running nothing, when it
+    raises."""
+    with rt.engine.connect() as connection:
+        work = Writes(connection)
+        with connection.begin():
+            yield work
+        _run(work._after)
+
+
+def _run(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        try:
+            action()
+        except Exception:
+            log.exception("after-commit action failed; the sweeper will repair it")

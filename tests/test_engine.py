@@ -15,16 +15,20 @@ import pytest
 from conftest import rota_text
 from engine_world import World
 from harness import wait_until
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from routing import intake
 from routing.escalation import run_step, run_steps
+from routing.groupcommit import GroupCommit
 from routing.incidents import acknowledge
+from routing.inbound import receive_message
 from routing.intake import TextMessage
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool
 from routing.sweeper import send_soon, sweep
 from routing.tables import Incident, Message
+from routing.texts import auto_reply
 
 DEFENDER = "+447700900123"
 
@@ -138,6 +142,110 @@ def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
     assert len(world.sms_to("amina")) == 1
     assert world.messages(direction="in")[0].incident_id == incident.id
 
+
+
+def test_a_message_left_for_a_worker_is_threaded_later_and_gets_its_auto_reply(world):
+    # a busy web process only stores the message and answers with no TwiML reply; the worker
+    # threads it, and the auto-reply the answer could not carry goes out through the outbox
+    whatsapp = f"whatsapp:{DEFENDER}"
+    message = TextMessage(world.sid("SM"), whatsapp, "they took my brother")
+    assert receive_message(world.rt, message, defer=True) is None
+    [stored] = world.messages(direction="in")
+    assert (stored.status, stored.incident_id, world.incidents()) == ("received", None, [])
+    assert receive_message(world.rt, message, defer=True) is None  # Twilio's retry: stored once
+    assert intake.thread_batch(world.rt, [("message", stored.id)]) == 1
+    [incident] = world.incidents()
+    assert incident.channel == "whatsapp"
+    world.settle()
+    [reply] = [m for m in world.fake.messages if m.to == whatsapp]
+    assert reply.body == auto_reply("en") and reply.from_ == "whatsapp:+14155238886"
+    [out] = world.messages(direction="out", purpose="auto_reply")
+    assert out.incident_id == incident.id and out.status != "pending"
+    assert len(world.sms_to("amina")) == 1
+    # threading it again (the sweeper, a second worker) changes nothing
+    assert intake.thread_batch(world.rt, [("message", stored.id)]) == 1
+    world.settle()
+    assert len([m for m in world.fake.messages if m.to == whatsapp]) == 1
+
+
+def test_messages_left_for_a_worker_thread_in_one_batch_each_person_once(world):
+    for sender, body in [(DEFENDER, "help"), (f"whatsapp:{DEFENDER}", "still here"),
+                         ("+447700900777", "arrested"), ("Anonymous", "no number")]:
+        receive_message(world.rt, TextMessage(world.sid("SM"), sender, body), defer=True)
+    stored = [("message", m.id) for m in world.messages(direction="in")]
+    assert intake.thread_batch(world.rt, stored) == 4
+    incidents = world.incidents()
+    assert [i.channel for i in incidents] == ["sms", "sms", "sms"]
+    world.settle()
+    replies = [m.to for m in world.fake.messages if m.body == auto_reply("en")]
+    # one per person; the withheld sender has no number to text
+    assert sorted(replies) == sorted([DEFENDER, "+447700900777"])
+
+
+def test_a_message_that_fails_in_a_threading_batch_is_undone_alone(world):
+    bodies = ["help", "aidez-moi, la police est devant chez moi", "help me"]
+    for n, body in enumerate(bodies):
+        receive_message(world.rt, TextMessage(world.sid("SM"), f"+4477009004{n}", body),
+                        defer=True)
+    stored = [("message", m.id) for m in world.messages(direction="in")]
+    with refused(world.rt.engine, "incident", "NEW.language = 'fr'"):
+        assert intake.thread_batch(world.rt, stored) == 2
+    assert [m.status for m in world.messages(direction="in")] == \
+        ["threaded", "received", "threaded"]
+    world.settle()  # the sweeper threads what the batch left
+    assert len(world.incidents()) == 3
+    assert all(m.status == "threaded" for m in world.messages(direction="in"))
+
+
+def _stored(world: World, sid: str) -> dict:
+    now = world.now
+    return {"direction": "in", "channel": "sms", "purpose": "defender", "sid": sid,
+            "address_hash": "h", "status": "received", "created_at": now, "updated_at": now}
+
+
+def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world):
+    committed: list[list[int]] = []
+    hold = threading.Event()
+
+    def after(ids: list[int]) -> None:
+        committed.append(ids)
+        if len(committed) == 1:
+            hold.wait(10)  # the first writer's turn lasts until the others have queued
+
+    group = GroupCommit(world.rt, Message.__table__, after)
+    results: dict[str, object] = {}
+
+    def insert(sid: str) -> None:
+        try:
+            results[sid] = group.insert(_stored(world, sid))
+        except Exception as exc:
+            results[sid] = exc
+
+    def run(sids: list[str]) -> None:
+        first = threading.Thread(target=insert, args=(sids[0],))
+        first.start()
+        wait_until(lambda: len(committed) == 1, what="the first commit")
+        rest = [threading.Thread(target=insert, args=(sid,)) for sid in sids[1:]]
+        for thread in rest:
+            thread.start()
+        wait_until(lambda: len(group._queue) == len(rest), what="the others queued")
+        hold.set()
+        for thread in [first, *rest]:
+            thread.join(10)
+
+    run([world.sid("SM") for _ in range(5)])
+    assert [len(ids) for ids in committed] == [1, 4]  # one transaction for the four
+    rows = {m.sid: m.id for m in world.messages()}
+    assert results == rows
+    committed.clear()
+    hold.clear()
+    again = next(iter(rows))
+    run([world.sid("SM"), again, world.sid("SM"), world.sid("SM")])
+    assert isinstance(results[again], IntegrityError)
+    assert [len(ids) for ids in committed] == [1, 1, 1]  # the batch, row by row
+    stored = {m.sid: m.id for m in world.messages()}
+    assert len(stored) == 8  # the repeat is not stored twice; the other three are
+    assert all(results[sid] == row_id for sid, row_id in stored.items() if sid != again)
 
 @contextlib.contextmanager
 def refused(engine, table: str, when: str = "TRUE"):

@@ -6,9 +6,14 @@ import dataclasses
 import json
 
 import pytest
-from harness import wait_until
+import redis
+from harness import TestWorker, wait_until
 from twilio.request_validator import RequestValidator
 from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
+
+from routing.jobqueue import THREADING_LIST
+from routing.texts import auto_reply
+from webhooks.busy import INLINE_LIMIT
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)
 pytestmark = pytest.mark.one_database
@@ -24,6 +29,27 @@ def test_sms_whatsapp_and_a_call_from_one_number_are_one_incident(hotline, worke
     inbound = hotline.messages(direction="in")
     assert [m.incident_id for m in inbound] == [incident.id, incident.id]
     assert len(fake_twilio.sms_to(amina)) == 1, "paged once, not once per channel"
+
+
+def test_a_busy_web_process_stores_the_message_and_a_worker_threads_it(hotline, fake_twilio):
+    hotline.app.config[INLINE_LIMIT] = 0  # as if every message came in a surge
+    answer = hotline.sms(DEFENDER, "they are outside")
+    assert answer.status == 200 and "<Message" not in answer.body
+    [stored] = hotline.messages(direction="in")
+    assert (stored.status, hotline.incidents()) == ("received", [])
+    queue = redis.Redis.from_url(hotline.settings.redis_url)
+    assert queue.lrange(THREADING_LIST, 0, -1) == [f"message:{stored.id}".encode()]
+    worker = TestWorker(hotline).start()
+    try:
+        amina = hotline.staff_phone("amina")
+        wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
+        wait_until(lambda: fake_twilio.sms_to(DEFENDER), what="the auto-reply")
+        assert fake_twilio.sms_to(DEFENDER) == [auto_reply("en")]
+        [incident] = hotline.incidents()
+        assert hotline.messages(direction="in")[0].incident_id == incident.id
+        assert queue.llen(THREADING_LIST) == 0
+    finally:
+        worker.stop()
 
 
 def test_block_stops_sms_whatsapp_and_calls_alike(hotline, worker, fake_twilio):

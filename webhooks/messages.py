@@ -10,21 +10,28 @@ from twilio.twiml.messaging_response import MessagingResponse
 from routing import sending
 from routing.inbound import receive_message
 from webhooks import forms
+from webhooks.busy import DEFAULT_INLINE_LIMIT, INLINE_LIMIT, InFlight
 from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_messages", __name__, url_prefix="/twilio")
+in_flight = InFlight()
+NOTHING = str(MessagingResponse())  # the answer to most messages, rendered once
 
 
 @bp.post("/sms")
 @twilio_signed
 def sms():  # noqa: ANN201
-    reply = receive_message(current_app.extensions["hotline"], forms.text_message(request.form))
+    message = forms.text_message(request.form)
+    with in_flight.entered() as count:
+        busy = count > current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT)
+        reply = receive_message(current_app.extensions["hotline"], message, defer=busy)
+    if not reply:
+        return twiml(NOTHING)
     response = MessagingResponse()
-    if reply:
-        response.message(reply)
+    response.message(reply)
     return twiml(response)
 
 

@@ -1,0 +1,107 @@
+"""Group commit: a busy web process stores the messages its threads received together, in one
+transaction.
+
+Under a surge each webhook only stores its message (routing.intake `defer`). Alone, each
+store is a transaction of its own, and the process's threads queue for the database's write
+lock (SQLite's busy handler sleeps 1, 2, 5 ms... between tries; PostgreSQL takes a round trip
+for BEGIN and another for COMMIT). Here the first thread to arrive while nobody is writing
+becomes the writer: it inserts every row queued by then (its own among them) in one
+transaction and hands each thread its row's id; threads that arrived meanwhile wait, and one
+of them writes the next batch. No thread of its own, so nothing to die and leave webhooks
+waiting: each store is written by a thread whose webhook is waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
+
+from routing.runtime import Runtime
+from routing.uow import writes
+
+log = logging.getLogger(__name__)
+
+MOST_AT_ONCE = 64
+
+
+@dataclass(eq=False)
+class _Store:
+    fields: dict
+    row_id: int | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass(eq=False)
+class GroupCommit:
+    """Inserts into `table`, batched across the threads of a process (see the module).
+
+    `after_commit(row_ids)` runs once a batch has committed, with the ids it wrote.
+    """
+
+    rt: Runtime
+    table: Table
+    after_commit: Callable[[list[int]], object]
+    most: int = MOST_AT_ONCE
+    _queue: list[_Store] = field(default_factory=list)
+    _writing: bool = False
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def insert(self, fields: dict) -> int:
+        """Insert one row; returns its id once it is committed. Raises what the database
+        raised for it (IntegrityError: a unique column already holds its value)."""
+        store = _Store(fields)
+        with self._cond:
+            self._queue.append(store)
+        while True:
+            with self._cond:
+                while self._writing and not store.done:
+                    self._cond.wait()
+                if store.done:
+                    break
+                self._writing = True
+                batch, self._queue[:self.most] = self._queue[:self.most], []
+            try:
+                self._write(batch)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+        if store.error is not None:
+            raise store.error
+        return store.row_id
+
+    def _write(self, batch: list[_Store]) -> None:
+        try:
+            try:
+                self._insert(batch)
+            except IntegrityError:
+                if len(batch) == 1:
+                    raise
+                # one of them is already stored (a repeated delivery): find it alone
+                for store in batch:
+                    try:
+                        self._insert([store])
+                    except Exception as exc:
+                        store.error = exc
+        except Exception as exc:
+            for store in batch:
+                if store.row_id is None and store.error is None:
+                    store.error = exc
+        finally:
+            for store in batch:
+                store.done = True
+
+    def _insert(self, batch: list[_Store]) -> None:
+        with writes(self.rt) as work:
+            ids = work.connection.execute(
+                insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
+                [store.fields for store in batch]).scalars().all()
+            work.after_commit(lambda: self.after_commit(list(ids)))
+        for store, row_id in zip(batch, ids, strict=True):
+            store.row_id = row_id
