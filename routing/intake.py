@@ -235,14 +235,14 @@ def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None
 
 def thread_batch(rt: Runtime, keys: list[tuple[str, int]]) -> int:
     """Thread stored contacts (`(kind, row_id)`, as `thread`) in one transaction, each in a
-    savepoint of its own: one that fails is undone alone and left for the sweeper. Returns
-    how many were threaded. A worker's way in for what busy webhooks deferred."""
+    savepoint of its own (`_thread_in_savepoints`): one that fails is undone alone and left
+    for the sweeper. Returns how many were threaded. A worker's way in for what busy
+    webhooks deferred."""
     done = 0
     with unit_of_work(rt) as uow:
         for kind, row_id in sorted(keys):
             try:
-                with uow.savepoint():
-                    done += _thread_stored(uow, kind, row_id, None, True).row_id is not None
+                done += _thread_stored(uow, kind, row_id, None, True).row_id is not None
             except Exception:
                 log.exception("%s %s not threaded; the sweeper will retry", kind, row_id)
     return done
