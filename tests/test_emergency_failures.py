@@ -19,6 +19,7 @@ from harness import ROOT, Hotline, TestWorker, wait_until
 from test_emergency_path import DEFENDER, first_page, levels
 
 from routing.tables import StaffState
+from webhooks.busy import INLINE_LIMIT
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)
 pytestmark = pytest.mark.one_database
@@ -158,10 +159,14 @@ def own_redis(tmp_path):
     server.stop()
 
 
+# busy: the web process only stores the message, and its ids cannot reach the workers
+@pytest.mark.parametrize("busy", [False, True], ids=["alone", "busy"])
 def test_redis_down_while_a_message_arrives_then_back(tmp_path, database_url, own_redis,
-                                                      fake_twilio):
+                                                      fake_twilio, busy):
     hotline = Hotline(tmp_path, database_url=database_url, redis_url=own_redis.url,
                       fake=fake_twilio, rota=rota_text(wait1="2s")).start()
+    if busy:
+        hotline.app.config[INLINE_LIMIT] = 0
     worker = TestWorker(hotline).start()
     try:
         l1, l2 = (lv[0] for lv in levels(hotline))
