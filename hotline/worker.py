@@ -26,9 +26,9 @@ from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
+from routing.jobqueue import take_threading
 from routing.pool import Pool
 from routing.runtime import Runtime
-from routing.jobqueue import take_threading
 from routing.sweeper import (
     SWEEP_INTERVAL_S,
     THREADS_AT_ONCE,

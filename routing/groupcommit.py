@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
@@ -37,20 +37,18 @@ class _Store:
     done: bool = False
 
 
-@dataclass(eq=False)
 class GroupCommit:
     """Inserts into `table`, batched across the threads of a process (see the module).
 
     `after_commit(row_ids)` runs once a batch has committed, with the ids it wrote.
     """
 
-    rt: Runtime
-    table: Table
-    after_commit: Callable[[list[int]], object]
-    most: int = MOST_AT_ONCE
-    _queue: list[_Store] = field(default_factory=list)
-    _writing: bool = False
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    def __init__(self, rt: Runtime, table: Table, after_commit: Callable[[list[int]], object],
+                 most: int = MOST_AT_ONCE):
+        self.rt, self.table, self.after_commit, self.most = rt, table, after_commit, most
+        self._queue: list[_Store] = []
+        self._writing = False
+        self._cond = threading.Condition()
 
     def insert(self, fields: dict) -> int:
         """Insert one row; returns its id once it is committed. Raises what the database

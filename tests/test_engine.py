@@ -21,8 +21,8 @@ from sqlmodel import Session, select
 from routing import intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
-from routing.incidents import acknowledge
 from routing.inbound import receive_message
+from routing.incidents import acknowledge
 from routing.intake import TextMessage
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool

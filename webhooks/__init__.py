@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
+from webhooks.busy import IN_FLIGHT, InFlight
 from webhooks.forms import BadWebhook
 
 
@@ -13,6 +14,7 @@ def register(app: Flask) -> None:
     from webhooks.voice import bp as voice_bp
     from webhooks.webform import register as register_webform
 
+    app.extensions[IN_FLIGHT] = InFlight()
     app.register_blueprint(messages_bp)
     app.register_blueprint(voice_bp)
     app.register_blueprint(fallback_bp)

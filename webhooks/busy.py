@@ -19,6 +19,8 @@ from contextlib import contextmanager
 # counted, for it still to thread inline. 0: always defer (tests of the deferred path).
 INLINE_LIMIT = "HOTLINE_INLINE_THREADING_LIMIT"
 DEFAULT_INLINE_LIMIT = 1
+# app.extensions key: the app's InFlight count of /twilio/sms requests (webhooks.register)
+IN_FLIGHT = "hotline_sms_in_flight"
 
 
 class InFlight:

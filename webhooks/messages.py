@@ -10,14 +10,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from routing import sending
 from routing.inbound import receive_message
 from webhooks import forms
-from webhooks.busy import DEFAULT_INLINE_LIMIT, INLINE_LIMIT, InFlight
+from webhooks.busy import DEFAULT_INLINE_LIMIT, IN_FLIGHT, INLINE_LIMIT
 from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_messages", __name__, url_prefix="/twilio")
-in_flight = InFlight()
 NOTHING = str(MessagingResponse())  # the answer to most messages, rendered once
 
 
@@ -25,7 +24,7 @@ NOTHING = str(MessagingResponse())  # the answer to most messages, rendered once
 @twilio_signed
 def sms():  # noqa: ANN201
     message = forms.text_message(request.form)
-    with in_flight.entered() as count:
+    with current_app.extensions[IN_FLIGHT].entered() as count:
         busy = count > current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT)
         reply = receive_message(current_app.extensions["hotline"], message, defer=busy)
     if not reply:
