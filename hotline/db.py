@@ -4,7 +4,7 @@ SQLite is shared by the web process and every worker. Following SQLAlchemy's doc
 pysqlite recipe we turn off the driver's own transaction handling and emit `BEGIN IMMEDIATE`
 ourselves, so a transaction takes the write lock when it starts instead of failing with
 "database is locked" when it upgrades from read to write; WAL lets readers go on meanwhile,
-and `busy_timeout` makes writers queue instead of erroring.
+and writers wait for the lock in short turns instead of erroring (`_wait_for_the_write_lock`).
 
 The schema is Alembic's (hotline.migrate, `hotline db upgrade`): nothing here creates tables.
 """
@@ -25,6 +25,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 30_000
+# How long SQLite's own busy handler waits before BEGIN IMMEDIATE is tried again from here
+# (see _begin_immediate).
+BEGIN_RETRY_MS = 2
 
 
 def make_engine(url: str) -> Engine:
@@ -38,14 +41,14 @@ def make_engine(url: str) -> Engine:
         # created 0600 whatever the umask; SQLite gives its -wal and -shm the file's mode
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     engine = create_engine(
-        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        url, connect_args={"timeout": BEGIN_RETRY_MS / 1000, "check_same_thread": False}
     )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={BEGIN_RETRY_MS}")
         _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -85,7 +88,7 @@ def _begin_immediate(engine: Engine) -> None:
         if me in threads:
             raise sqlite3.OperationalError("database is locked by this thread's own open "
                                            "transaction")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _wait_for_the_write_lock(connection.connection.dbapi_connection)
         connection.info[holder] = me
         threads.add(me)
 
@@ -97,6 +100,32 @@ def _begin_immediate(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection, record):  # noqa: ANN001
         ended(record.info)  # a connection dropped without commit or rollback
+
+
+def _wait_for_the_write_lock(dbapi_connection: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE`, waiting up to BUSY_TIMEOUT_MS for the write lock, in short turns.
+
+    SQLite's busy handler sleeps longer the longer it has waited (1, 2, 5 ... then 100 ms
+    between tries), so a writer that has waited a while sleeps through the moments the lock
+    is free, and writers that keep coming (a worker's pool, one after another) take it every
+    time: measured, webhooks waited seconds behind a busy worker. Here each try waits at most
+    BEGIN_RETRY_MS in the handler, so every waiter looks again every few milliseconds and
+    the lock goes round. Every transaction begins here (reads too), so no other statement
+    waits on a lock: the short busy timeout applies to nothing else.
+    """
+    deadline = None
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + BUSY_TIMEOUT_MS / 1000
+            elif now >= deadline:
+                raise
 
 
 WAL_TRIES = 100

@@ -9,6 +9,7 @@ and left for a worker (routing.intake `defer`) and has the pool thread them in b
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -35,13 +36,14 @@ from routing.sweeper import (
     next_due,
     send_soon,
     sweep,
-    thread_soon,
+    thread_backlog,
 )
 from routing.tables import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 REDIS_RETRY_S = 2.0
+THREADER_READ_TIMEOUT_S = 5.0  # longer than its 1 s wait for work
 
 
 # The engine's job entry points: `<name>_job` functions in routing, taking ids only.
@@ -119,27 +121,55 @@ class Sweeper(threading.Thread):
 
 
 class Threader(threading.Thread):
-    """Takes the messages busy webhooks stored and left for a worker (routing.jobqueue
-    THREADING_LIST) and hands them to the pool, which threads them in batches. What it took
-    and did not finish (the process died) is still stored: the sweeper threads it."""
+    """Threads the messages busy webhooks stored and left for a worker (routing.jobqueue
+    THREADING_LIST), and the contacts the sweeper found unthreaded, one batch at a time
+    (routing.sweeper.thread_backlog): beside the pool, so a backlog never takes the threads
+    that run due steps and send pages. What it took and did not finish (the process died) is
+    still stored: a sweeper threads it."""
 
     def __init__(self, rt: Runtime, connection: redis.Redis):
         super().__init__(name="threader", daemon=True)
-        self.rt, self.connection = rt, connection
+        pool = connection.connection_pool
+        # its own connection, with a read timeout: a Redis that stops answering must not
+        # hold up what the sweeper hands over
+        self.rt, self.connection = rt, redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "socket_timeout": THREADER_READ_TIMEOUT_S}))
         self.stopping = threading.Event()
+        self._pending: dict[tuple[str, int], None] = {}  # in arrival order, each once
+        self._lock = threading.Lock()
+
+    def later(self, kind: str, row_id: int) -> None:
+        """Thread stored contact `row_id` with the next batch (the runtime's thread_later)."""
+        with self._lock:
+            self._pending.setdefault((kind, row_id))
 
     def run(self) -> None:
+        redis_down = False
         while not self.stopping.is_set():
             try:
-                for kind, row_id in take_threading(self.connection, 1.0, THREADS_AT_ONCE):
-                    thread_soon(self.rt, kind, row_id)
+                with self._lock:
+                    wait = 0.0 if self._pending else 1.0
+                fetched = take_threading(self.connection, wait, THREADS_AT_ONCE)
+                redis_down = False
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                log.warning("threader: Redis unavailable (%s); the sweeper threads meanwhile",
-                            exc.__class__.__name__)
-                self.stopping.wait(REDIS_RETRY_S)
-            except Exception:  # a bad item must not end the threading
-                log.exception("threader failed")
-                self.stopping.wait(REDIS_RETRY_S)
+                if not redis_down:
+                    log.warning("threader: Redis unavailable (%s); threading what the sweeper "
+                                "finds", exc.__class__.__name__)
+                redis_down, fetched = True, []
+            with self._lock:
+                for key in fetched:
+                    self._pending.setdefault(key)
+                batch = list(itertools.islice(self._pending, THREADS_AT_ONCE))
+                for key in batch:
+                    del self._pending[key]
+            if batch:
+                try:
+                    thread_backlog(self.rt, batch)
+                except Exception:  # the sweeper finds what a failed batch left
+                    log.exception("threader: a batch failed")
+            elif redis_down:
+                self.stopping.wait(SWEEP_INTERVAL_S)
 
 
 def run_worker(settings: Settings) -> None:
@@ -161,6 +191,7 @@ def run_worker(settings: Settings) -> None:
     purger = Purger(rt)
     purger.start()
     threader = Threader(rt, connection)
+    rt.thread_later = threader.later
     threader.start()
     stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:

@@ -92,14 +92,18 @@ def wake_threading(rt: Runtime, kind: str, *row_ids: int) -> bool:
 
 
 def take_threading(connection, wait_s: float, most: int) -> list[tuple[str, int]]:  # noqa: ANN001
-    """Up to `most` contacts to thread, waiting up to `wait_s` for the first. Items that are
-    not ours ("kind:id") are dropped with a warning: whoever can write to Redis can at most
-    ask for a stored contact to be threaded, which the sweeper would do anyway."""
-    first = connection.blpop([THREADING_LIST], timeout=wait_s)
-    if first is None:
-        return []
-    more = connection.lpop(THREADING_LIST, most - 1) if most > 1 else None
-    raw = [first[1], *(more or [])]
+    """Up to `most` contacts to thread, waiting up to `wait_s` for the first (0: not at all).
+    Items that are not ours ("kind:id") are dropped with a warning: whoever can write to
+    Redis can at most ask for a stored contact to be threaded, which the sweeper would do
+    anyway."""
+    if wait_s > 0:
+        first = connection.blpop([THREADING_LIST], timeout=wait_s)
+        if first is None:
+            return []
+        more = connection.lpop(THREADING_LIST, most - 1) if most > 1 else None
+        raw = [first[1], *(more or [])]
+    else:
+        raw = connection.lpop(THREADING_LIST, most) or []
     items = []
     for value in raw:
         text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)

@@ -50,6 +50,9 @@ class Runtime:
     # set by a worker (hotline.worker): hands an outbox row (kind, id, priority) straight to
     # its pool after a commit, instead of a round trip through the queue
     dispatch: Callable[[str, int, int], None] | None = None
+    # set by a worker (hotline.worker): hands a stored contact (kind, id) to its threader,
+    # which threads what busy webhooks deferred one batch at a time, beside the pool
+    thread_later: Callable[[str, int], None] | None = None
     # what routing builds for this process on first use, by name (routing.intake's group
     # commit of a busy web process's stores)
     local: dict[str, Any] = field(default_factory=dict)

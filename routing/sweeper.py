@@ -9,6 +9,7 @@ the queue never do a step twice.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,7 +72,9 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
         deadlines = checkins.overdue(session, now, step_grace, BATCH)
         session.rollback()  # release the (SQLite) lock before doing the work
     for kind, row_id in orphans:
-        report.threaded += _guarded(intake.thread, rt, kind, row_id) is not None
+        # in a worker, to its pool (with what the threader queued): a backlog of contacts
+        # to thread must not hold up the due steps this pass hands over next
+        report.threaded += thread_soon(rt, kind, row_id)
     for incident_id, step in steps:
         report.steps += 1
         run_soon(rt, incident_id, step)
@@ -82,7 +85,8 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
         report.sends += 1
         send_soon(rt, kind, row_id, priority)
     if report.threaded:  # a contact stored but never routed: something failed on the way
-        log.warning("sweeper threaded %d contact(s) left unrouted", report.threaded)
+        log.warning("sweeper found %d contact(s) stored but not threaded; threading them",
+                    report.threaded)
     if report.steps:  # steps are the sweeper's own work too (STEP_GRACE): not a repair
         log.debug("sweeper handed over %d due step(s)", report.steps)
     if report.checkins:  # deadlines are the sweeper's own work too, like steps
@@ -136,20 +140,31 @@ def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
                              STEPS_AT_ONCE)
 
 
-# Threading a deferred message opens the incident whose page someone waits for: like a step.
-THREAD_PRIORITY = STEP_PRIORITY
-THREADS_AT_ONCE = 25
+# How many stored contacts a worker's threader threads in one transaction
+# (intake.thread_batch).
+THREADS_AT_ONCE = 10
+# On SQLite (one write lock for the web and the worker), a threader working through a backlog
+# pauses this long between batches: the lock is free then for the webhooks, which would
+# otherwise find it taken batch after batch (measured: webhooks waited seconds at 200 req/s).
+SQLITE_YIELD_S = 0.005
 
 
-def thread_soon(rt: Runtime, kind: str, row_id: int) -> None:
-    """Thread a stored contact (one a busy webhook deferred) in the worker's pool, in batches
-    with the others queued by then (intake.thread_batch), or here when there is no pool."""
-    if rt.pool is None:
-        _guarded(intake.thread, rt, kind, row_id)
-    else:
-        rt.pool.submit_batch(THREAD_PRIORITY, ("thread", kind, row_id), "threads",
-                             lambda keys: intake.thread_batch(rt, [(k, i) for _, k, i in keys]),
-                             THREADS_AT_ONCE)
+def thread_soon(rt: Runtime, kind: str, row_id: int) -> bool:
+    """Thread a stored contact by the worker's threader (hotline.worker), which threads one
+    batch at a time beside the pool, or here when there is none. False when threading it here
+    failed (logged; the next sweep tries again)."""
+    if rt.thread_later is None:
+        return _guarded(intake.thread, rt, kind, row_id) is not None
+    rt.thread_later(kind, row_id)
+    return True
+
+
+def thread_backlog(rt: Runtime, keys: list[tuple[str, int]]) -> None:
+    """A threader's batch: thread `keys` in one transaction, then (SQLite) leave the write
+    lock free for a moment."""
+    intake.thread_batch(rt, keys)
+    if rt.engine.dialect.name == "sqlite":
+        time.sleep(SQLITE_YIELD_S)
 
 
 def checkin_soon(rt: Runtime, checkin_id: int) -> None:
