@@ -5,8 +5,9 @@ Three measurements, each on a fresh deployment, all with the load generator in i
 1. the baseline: a bare Flask endpoint answering constant TwiML under `hotline serve`'s own
    server configuration (bench.bare_app), closed loop (maximum throughput) and open loop at
    the fixed rate;
-2. the hotline's `/twilio/sms` (signature check, two database transactions, an enqueue), closed
-   loop without a worker: the webhook path alone; the ratio to the baseline;
+2. the hotline's `/twilio/sms`, closed loop without a worker: the webhook path alone (busy, so
+   it stores the message and leaves the threading to a worker: routing.intake `defer`); the
+   ratio to the baseline;
 3. the hotline with one `hotline worker`, open loop at each fixed rate: webhook latency, and the
    time from each incident-opening webhook to its first page reaching the fake Twilio API.
 

@@ -10,7 +10,7 @@ from flask import Flask
 from rq.serializers import JSONSerializer
 
 from hotline.crypto import Vault
-from hotline.db import make_engine
+from hotline.db import WEB_LOCK_TURN_MS, make_engine
 from hotline.redisconn import connect_redis
 from hotline.rotasource import RotaSource
 from hotline.settings import Settings, load_settings
@@ -26,13 +26,14 @@ JOB_SERIALIZER = JSONSerializer
 
 
 def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
-                  redis_connection=None) -> Runtime:  # noqa: ANN001
+                  redis_connection=None,  # noqa: ANN001
+                  lock_turn_ms: int = WEB_LOCK_TURN_MS) -> Runtime:
     """Everything routing needs, built from settings.
 
     Creates no tables: the database must have been migrated (`hotline db upgrade`; `serve` and
     `worker` check that before they build this, `hotline run` upgrades its own).
     """
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, lock_turn_ms)
     vault = Vault(settings.secret_keys)
     connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
     return Runtime(

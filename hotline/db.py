@@ -26,12 +26,16 @@ from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 30_000
 # How long SQLite's own busy handler waits before BEGIN IMMEDIATE is tried again from here
-# (see _begin_immediate).
-BEGIN_RETRY_MS = 2
+# (see _wait_for_the_write_lock): a web process looks again every millisecond, a worker every
+# ten, so when the lock comes free a waiting webhook (Twilio waits 15 s, then gives up on it)
+# usually gets it before the worker's next batch, and the worker still gets every gap.
+WEB_LOCK_TURN_MS = 1
+WORKER_LOCK_TURN_MS = 10
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`, with the SQLite locking recipe applied when it is SQLite."""
+def make_engine(url: str, lock_turn_ms: int = WEB_LOCK_TURN_MS) -> Engine:
+    """An engine for `url`, with the SQLite locking recipe applied when it is SQLite.
+    `lock_turn_ms`: how often a writer waiting for SQLite's write lock looks again."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
@@ -41,14 +45,14 @@ def make_engine(url: str) -> Engine:
         # created 0600 whatever the umask; SQLite gives its -wal and -shm the file's mode
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     engine = create_engine(
-        url, connect_args={"timeout": BEGIN_RETRY_MS / 1000, "check_same_thread": False}
+        url, connect_args={"timeout": lock_turn_ms / 1000, "check_same_thread": False}
     )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BEGIN_RETRY_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={lock_turn_ms}")
         _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -108,10 +112,10 @@ def _wait_for_the_write_lock(dbapi_connection: sqlite3.Connection) -> None:
     SQLite's busy handler sleeps longer the longer it has waited (1, 2, 5 ... then 100 ms
     between tries), so a writer that has waited a while sleeps through the moments the lock
     is free, and writers that keep coming (a worker's pool, one after another) take it every
-    time: measured, webhooks waited seconds behind a busy worker. Here each try waits at most
-    BEGIN_RETRY_MS in the handler, so every waiter looks again every few milliseconds and
-    the lock goes round. Every transaction begins here (reads too), so no other statement
-    waits on a lock: the short busy timeout applies to nothing else.
+    time: measured, webhooks waited seconds behind a busy worker. Here each try waits only the
+    engine's `lock_turn_ms` in the handler, so every waiter looks again within milliseconds
+    and the lock goes round, webhooks first. Every transaction begins here (reads too), so no
+    other statement waits on a lock: the short busy timeout applies to nothing else.
     """
     deadline = None
     while True:

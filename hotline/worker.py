@@ -23,6 +23,7 @@ from rq.worker import SimpleWorker
 from sqlmodel import Session
 
 from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
+from hotline.db import WORKER_LOCK_TURN_MS
 from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
@@ -180,7 +181,7 @@ def run_worker(settings: Settings) -> None:
     """
     require_current_database(settings.database_url)
     connection = _worker_redis(settings)
-    rt = build_runtime(settings, redis_connection=connection)
+    rt = build_runtime(settings, redis_connection=connection, lock_turn_ms=WORKER_LOCK_TURN_MS)
     rt.pool = Pool(settings.send_concurrency, name="send")
     rt.dispatch = lambda kind, row_id, priority: send_soon(rt, kind, row_id, priority)
     runtime_module.install(rt)
