@@ -4,11 +4,12 @@ The rota pages level 1 (`pia`), waits `WAIT_S`, then pages level 2 (`bo`), whose
 half an hour: every incident stays open, with a step pending, for the whole run. One
 `hotline worker` runs everything (its pool keeps `send_concurrency` steps and sends in flight).
 
-1. burst: 1,000 incidents are opened through the webhook as fast as it takes them (closed loop,
-   8 in flight). The wait is longer than the opening takes, so by the time the first level-2
-   step falls due every incident is open and the webhooks are quiet: 1,000 steps then fall due
-   within the few seconds the opening took (reported as "due within"), all at one worker.
-   Target: p99 < 2 s late, never early.
+1. burst: 1,000 messages from 1,000 defenders are sent through the webhook as fast as it takes
+   them (closed loop, 8 in flight). The webhooks are busy, so most only store the message and
+   the worker threads them (routing.intake `defer`): the burst's incidents open, and their
+   level-1 steps run, as fast as the one worker threads them, and their 1,000 level-2 steps
+   fall due over that same stretch (reported as "due within"), all at one worker, while it
+   is still threading and paging the rest. Target: p99 < 2 s late, never early.
 2. steady: with those 1,000 still open, 100 more incidents arrive at 5 a second; their level-2
    steps are measured the same way (target p99 < 1 s).
 
@@ -23,6 +24,7 @@ the same to the millisecond on pages that are never bundled.
 from __future__ import annotations
 
 import math
+import time
 
 from bench.common import (
     BenchHotline,
@@ -33,9 +35,10 @@ from bench.common import (
     run_load,
     step_times,
     summary,
+    wait_until,
 )
 
-WAIT_S = 10.0  # longer than opening the burst takes (about 5 s for 1,000)
+WAIT_S = 10.0  # level 1 -> level 2; the burst's level-1 steps run as its incidents open
 TARGET_BURST_P99_MS = 2000.0
 TARGET_STEADY_P99_MS = 1000.0
 
@@ -48,10 +51,17 @@ def run(opts: Options, db: str) -> Report:
     with BenchHotline(db, rota=rota, **opts.hotline_kwargs()) as hotline:
         hotline.start_web()
         hotline.start_worker()  # one worker, on purpose: the target is per worker
+        started = time.monotonic()
         load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
                         count=background, senders=background, sender_base=100_000,
                         concurrency=8, duration=120)
-        report.add(f"burst: {background:,} incidents opened in", load.elapsed, "s")
+        report.add(f"burst: {background:,} messages answered in", load.elapsed, "s")
+        # the webhooks were busy: most messages wait for the worker to thread them
+        # (routing.intake `defer`), so the burst is every incident once all are open
+        wait_until(lambda: hotline.scalar("SELECT count(*) FROM incident") >= background,
+                   120, "every burst message threaded", interval=0.1)
+        report.add(f"burst: {background:,} incidents open after", time.monotonic() - started,
+                   "s")
         burst = {n for (n,) in hotline.rows("SELECT id FROM incident")}
         result = escalation_lateness(hotline, burst, WAIT_S, timeout=120 if not opts.quick
                                      else 60)
