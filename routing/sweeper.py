@@ -72,8 +72,8 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
         deadlines = checkins.overdue(session, now, step_grace, BATCH)
         session.rollback()  # release the (SQLite) lock before doing the work
     for kind, row_id in orphans:
-        # in a worker, to its pool (with what the threader queued): a backlog of contacts
-        # to thread must not hold up the due steps this pass hands over next
+        # in a worker, to its threader: a backlog of contacts to thread must not hold up
+        # the due steps this pass hands over next
         report.threaded += thread_soon(rt, kind, row_id)
     for incident_id, step in steps:
         report.steps += 1
