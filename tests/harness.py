@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -117,7 +118,13 @@ class Hotline:
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
         self.fake = fake
-        self.port = free_port()
+        # bound now and handed to the server at start(): a port only looked up here could be
+        # taken by another process (a redis-server, nginx, another test's server) before then
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        weakref.finalize(self, self._listener.close)  # kept across stop() and start() again
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.rota_path = self.dir / "rota.yaml"
         self.rota_path.write_text(rota)
@@ -159,7 +166,8 @@ class Hotline:
         migrated(self.settings.database_url)  # the operator's `hotline db upgrade`
         self.rt = build_runtime(self.settings)
         self.app = create_app(runtime=self.rt)
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True,
+                                   fd=self._listener.fileno())
         # a short poll: shutdown() waits for it, in every test's teardown
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
