@@ -4,7 +4,7 @@ The RQ worker runs jobs in its own process (SimpleWorker: no fork per job, so a 
 within milliseconds of its job being queued). The sweeper is a thread beside it that works
 from the database alone, so it keeps pages going while Redis is down; the worker reconnects
 when Redis comes back. A third thread, the threader, takes the messages busy webhooks stored
-and left for a worker (routing.intake `defer`) and has the pool thread them in batches.
+and left for a worker (routing.intake `defer`) and threads them in batches, beside the pool.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ waiting: each store is written by a thread whose webhook is waiting for it.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from sqlalchemy.exc import IntegrityError
 
 from routing.runtime import Runtime
 from routing.uow import writes
-
-log = logging.getLogger(__name__)
 
 MOST_AT_ONCE = 64
 
