@@ -2,9 +2,9 @@
 transaction.
 
 Under a surge each webhook only stores its message (routing.intake `defer`). Alone, each
-store is a transaction of its own, and the process's threads queue for the database's write
-lock (SQLite's busy handler sleeps 1, 2, 5 ms... between tries; PostgreSQL takes a round trip
-for BEGIN and another for COMMIT). Here the first thread to arrive while nobody is writing
+store would be a transaction of its own, and the process's threads would take turns at the
+database's write lock (SQLite) or pay a round trip for BEGIN and another for COMMIT each
+(PostgreSQL). Here the first thread to arrive while nobody is writing
 becomes the writer: it inserts every row queued by then (its own among them) in one
 transaction and hands each thread its row's id; threads that arrived meanwhile wait, and one
 of them writes the next batch. No thread of its own, so nothing to die and leave webhooks

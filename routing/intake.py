@@ -330,10 +330,10 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
                 address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
                 status="sent", created_at=now, updated_at=now,
             ))
-        elif who.address is not None:  # a withheld sender has nowhere to be texted
-            outbox.add_message(uow, to=who.address, body=reply, purpose="auto_reply",
-                               incident_id=incident.id)
-        if not reply_now:
+        else:  # the webhook has answered: the outbox sends it
+            if who.address is not None:  # a withheld sender has nowhere to be texted
+                outbox.add_message(uow, to=who.address, body=reply, purpose="auto_reply",
+                                   incident_id=incident.id)
             reply = None
     if opened and schedule:
         uow.schedule_step(incident.id, 0, incident.next_step_at)
