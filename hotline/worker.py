@@ -4,7 +4,9 @@ The RQ worker runs jobs in its own process (SimpleWorker: no fork per job, so a 
 within milliseconds of its job being queued). The sweeper is a thread beside it that works
 from the database alone, so it keeps pages going while Redis is down; the worker reconnects
 when Redis comes back. A third thread, the threader, takes the messages busy webhooks stored
-and left for a worker (routing.intake `defer`) and threads them in batches, beside the pool.
+and left for a worker (routing.intake `defer`) and threads them in batches, beside the pool;
+a fourth, the waker, hands the steps that fall due now (a new incident's first page) to the
+pool as soon as they are asked for (routing.jobqueue DUE_LIST).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
-from routing.jobqueue import take_threading
+from routing.jobqueue import take_due, take_threading
 from routing.pool import Pool
 from routing.runtime import Runtime
 from routing.sweeper import (
     SWEEP_INTERVAL_S,
     THREADS_AT_ONCE,
     next_due,
+    run_soon,
     send_soon,
     sweep,
     thread_backlog,
@@ -44,7 +47,8 @@ from routing.tables import WorkerHeartbeat
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 REDIS_RETRY_S = 2.0
-THREADER_READ_TIMEOUT_S = 5.0  # longer than its 1 s wait for work
+LIST_READ_TIMEOUT_S = 5.0  # the threader's and the waker's: longer than their 1 s wait
+STEPS_TAKEN_AT_ONCE = 64
 
 
 # The engine's job entry points: `<name>_job` functions in routing, taking ids only.
@@ -130,12 +134,8 @@ class Threader(threading.Thread):
 
     def __init__(self, rt: Runtime, connection: redis.Redis):
         super().__init__(name="threader", daemon=True)
-        pool = connection.connection_pool
-        # its own connection, with a read timeout: a Redis that stops answering must not
-        # hold up what the sweeper hands over
-        self.rt, self.connection = rt, redis.Redis(connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "socket_timeout": THREADER_READ_TIMEOUT_S}))
+        # a Redis that stops answering must not hold up what the sweeper hands over
+        self.rt, self.connection = rt, _list_reader(connection)
         self.stopping = threading.Event()
         self._pending: dict[tuple[str, int], None] = {}  # in arrival order, each once
         self._lock = threading.Lock()
@@ -173,6 +173,43 @@ class Threader(threading.Thread):
                 self.stopping.wait(SWEEP_INTERVAL_S)
 
 
+class Waker(threading.Thread):
+    """Hands the steps web processes (and this worker) ask for now (routing.jobqueue
+    DUE_LIST) to the pool: a new incident's first page leaves without a trip through RQ's
+    worker loop. A step whose item is lost (Redis down, the process died) is run by a
+    sweeper at its due time."""
+
+    def __init__(self, rt: Runtime, connection: redis.Redis):
+        super().__init__(name="waker", daemon=True)
+        self.rt, self.connection = rt, _list_reader(connection)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        redis_down = False
+        while not self.stopping.is_set():
+            try:
+                due = take_due(self.connection, 1.0, STEPS_TAKEN_AT_ONCE)
+                redis_down = False
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if not redis_down:
+                    log.warning("waker: Redis unavailable (%s); the sweeper runs due steps",
+                                exc.__class__.__name__)
+                redis_down = True
+                self.stopping.wait(REDIS_RETRY_S)
+                continue
+            for incident_id, step in due:
+                run_soon(self.rt, incident_id, step)
+
+
+def _list_reader(connection: redis.Redis) -> redis.Redis:
+    """A connection of its own, like `connection` but with a read timeout: a thread that
+    blocks on a list must notice a Redis that stopped answering."""
+    pool = connection.connection_pool
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class,
+        **{**pool.connection_kwargs, "socket_timeout": LIST_READ_TIMEOUT_S}))
+
+
 def run_worker(settings: Settings) -> None:
     """Work until SIGINT/SIGTERM. Survives Redis outages (the sweeper keeps paging).
 
@@ -194,6 +231,8 @@ def run_worker(settings: Settings) -> None:
     threader = Threader(rt, connection)
     rt.thread_later = threader.later
     threader.start()
+    waker = Waker(rt, connection)
+    waker.start()
     stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
@@ -218,6 +257,7 @@ def run_worker(settings: Settings) -> None:
         sweeper.stopping.set()
         purger.stopping.set()
         threader.stopping.set()
+        waker.stopping.set()
         sweeper.join(timeout=10)
         rt.pool.stop()  # running sends finish; queued ones stay in the database
         log.info("worker %s stopped", name)

@@ -11,7 +11,7 @@ from harness import TestWorker, wait_until
 from twilio.request_validator import RequestValidator
 from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
 
-from routing.jobqueue import THREADING_LIST
+from routing.jobqueue import DUE_LIST, THREADING_LIST
 from routing.texts import auto_reply
 from webhooks.busy import INLINE_LIMIT
 
@@ -48,6 +48,24 @@ def test_a_busy_web_process_stores_the_message_and_a_worker_threads_it(hotline, 
         [incident] = hotline.incidents()
         assert hotline.messages(direction="in")[0].incident_id == incident.id
         assert queue.llen(THREADING_LIST) == 0
+    finally:
+        worker.stop()
+
+
+def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hotline,
+                                                                             fake_twilio):
+    answer = hotline.sms(DEFENDER, "they are outside")
+    assert "<Message" in answer.body  # alone in its process: threaded in the webhook
+    [incident] = hotline.incidents()
+    queue = redis.Redis.from_url(hotline.settings.redis_url)
+    assert queue.lrange(DUE_LIST, 0, -1) == [f"{incident.id}:0".encode()]
+    assert len(hotline.rt.queue) == 0, "no RQ job for a step that is due now"
+    worker = TestWorker(hotline).start()
+    try:
+        amina = hotline.staff_phone("amina")
+        wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
+        wait_until(lambda: queue.llen(DUE_LIST) == 0, what="the worker's waker to take it")
+        assert len(fake_twilio.sms_to(amina)) == 1
     finally:
         worker.stop()
 
