@@ -229,11 +229,12 @@ def on_contact(uow: UnitOfWork, incident: Incident, hashes: list[str], *, kind: 
     """
     rt, session = uow.rt, uow.session
     now = incident.last_inbound_at or rt.clock()  # the contact's own instant
-    rows = session.exec(
-        select(Checkin).join(Incident, Incident.id == Checkin.incident_id)
-        .where(Checkin.status == ACTIVE, Incident.defender_hash.in_(hashes))
-        .order_by(Checkin.id).with_for_update(of=Checkin)
-    ).all()
+    with session.no_autoflush:  # what is pending (events, the contact's row) is not asked
+        rows = session.exec(
+            select(Checkin).join(Incident, Incident.id == Checkin.incident_id)
+            .where(Checkin.status == ACTIVE, Incident.defender_hash.in_(hashes))
+            .order_by(Checkin.id).with_for_update(of=Checkin)
+        ).all()
     if not rows:
         return
     how = f"{channel} {'message' if kind == 'message' else 'call'}"

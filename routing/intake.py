@@ -371,12 +371,15 @@ def _watch_for_a_flood(uow: UnitOfWork, newest: int) -> None:
     """
     rt, session, now = uow.rt, uow.session, uow.rt.clock()
     threshold = rt.settings.flood_threshold
-    recent = session.exec(select(func.count(Incident.id))
-                          .where(Incident.opened_at > now - FLOOD_WINDOW)).one()
-    if recent < threshold:
-        return
-    told = session.exec(select(Event.id).where(Event.kind == "flood",
-                                               Event.at > now - FLOOD_WINDOW)).first()
+    # no autoflush (it cost as much as the queries): `_open` has just flushed the new
+    # incident, and with it any flood event an earlier open of this transaction added
+    with session.no_autoflush:
+        recent = session.exec(select(func.count(Incident.id))
+                              .where(Incident.opened_at > now - FLOOD_WINDOW)).one()
+        if recent < threshold:
+            return
+        told = session.exec(select(Event.id).where(Event.kind == "flood",
+                                                   Event.at > now - FLOOD_WINDOW)).first()
     if told is not None:
         return
     minutes = int(FLOOD_WINDOW.total_seconds() // 60)

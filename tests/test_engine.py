@@ -515,6 +515,18 @@ def test_a_flood_tells_the_fallback_once_and_digests_quote_the_newest(world):
     assert 'Newest: #8 "raid on office 8" #7 "raid on office 7" #6 "raid on office 6".' in digest
 
 
+def test_a_flood_threaded_in_one_batch_tells_the_fallback_once(world):
+    world.rt.settings = dataclasses.replace(world.settings, flood_threshold=3)
+    for n, sender in enumerate(_senders(6), start=1):
+        receive_message(world.rt, TextMessage(world.sid("SM"), sender, f"raid {n}"), defer=True)
+    stored = [("message", m.id) for m in world.messages(direction="in")]
+    assert intake.thread_batch(world.rt, stored) == 6  # one transaction
+    world.settle()
+    floods = [t for t in world.sms_to("fiona") if t.startswith("Hotline FLOOD")]
+    assert len(floods) == 1 and "3 new incidents in 10 min (newest #3)" in floods[0]
+    assert len([e for e in world.events() if e.kind == "flood"]) == 1
+
+
 def test_status_new_lists_the_newest_with_their_first_words(world):
     for n, sender in enumerate(_senders(7), start=1):
         world.text(sender, f"message number {n}")
