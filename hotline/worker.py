@@ -18,6 +18,7 @@ import re
 import signal
 import socket
 import threading
+from datetime import datetime
 
 import redis
 from rq.job import Job
@@ -93,20 +94,23 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         last_beat = 0.0
         while not self.stopping.is_set():
+            looked = None
             try:
-                sweep(self.rt)
+                looked = sweep(self.rt).at
                 now = self.rt.clock()
                 if now.timestamp() - last_beat >= HEARTBEAT_EVERY_S:
                     self._heartbeat(now)
                     last_beat = now.timestamp()
             except Exception:  # a bad pass must not end the sweeping
                 log.exception("sweep failed")
-            self.stopping.wait(self._pause())
+            self.stopping.wait(self._pause(looked))
 
-    def _pause(self) -> float:
-        """Seconds until the next sweep: SWEEP_INTERVAL_S, or less when a step falls due."""
+    def _pause(self, looked: datetime | None = None) -> float:
+        """Seconds until the next sweep: SWEEP_INTERVAL_S, or less when a step falls due.
+        `looked`: when the last pass read the database; a step that fell due while it ran
+        was not in it, and is swept at once rather than a whole interval later."""
         try:
-            due = next_due(self.rt)
+            due = next_due(self.rt, after=looked)
         except Exception:  # the database is down: sweep again at the usual pace
             log.exception("could not read the next due time")
             return SWEEP_INTERVAL_S
@@ -195,6 +199,10 @@ class Waker(threading.Thread):
                     log.warning("waker: Redis unavailable (%s); the sweeper runs due steps",
                                 exc.__class__.__name__)
                 redis_down = True
+                self.stopping.wait(REDIS_RETRY_S)
+                continue
+            except Exception:  # anything else must not end the waking: the sweeper covers
+                log.exception("waker: could not take due steps")
                 self.stopping.wait(REDIS_RETRY_S)
                 continue
             for incident_id, step in due:

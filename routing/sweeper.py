@@ -24,8 +24,9 @@ from routing.tables import Call, Checkin, Incident, Message
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 0.5
-# A step due now is run by whichever comes first, its scheduled job or a sweeper woken for
-# its due time (hotline.worker): both claim it under the incident's lock, so it runs once.
+# A step is run by whichever comes first, its job or due-list item (routing.jobqueue) or a
+# sweeper woken for its due time (hotline.worker): each claims it under the incident's lock,
+# so it runs once.
 STEP_GRACE = timedelta(0)
 SEND_GRACE = timedelta(seconds=3)
 ORPHAN_GRACE = timedelta(seconds=3)
@@ -39,6 +40,7 @@ class SweepReport:
     threaded: int = 0
     reminders: int = 0
     checkins: int = 0  # check-in deadlines run
+    at: datetime | None = None  # the instant this pass looked: later work is not in it
 
 
 def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
@@ -50,7 +52,7 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     step_grace = STEP_GRACE if grace is None else grace
     send_grace = SEND_GRACE if grace is None else grace
     orphan_grace = ORPHAN_GRACE if grace is None else grace
-    report = SweepReport()
+    report = SweepReport(at=now)
     # first, so that the SMS a reminder writes is among this pass's sends
     report.reminders = _sweep_reminders(rt, now)
     with Session(rt.engine) as session:
@@ -112,11 +114,12 @@ def _sweep_reminders(rt: Runtime, now: datetime) -> int:
 STEP_PRIORITY = 0.5
 
 
-def next_due(rt: Runtime) -> datetime | None:
-    """The soonest time, still to come, at which an open incident's next step, a shift
-    reminder or a check-in deadline falls due, or None. Work already overdue is not counted:
-    the last sweep handed it over."""
-    now = rt.clock()
+def next_due(rt: Runtime, after: datetime | None = None) -> datetime | None:
+    """The soonest time after `after` (default: now) at which an open incident's next step,
+    a shift reminder or a check-in deadline falls due, or None. A sweeper passes the instant
+    its last pass looked (`SweepReport.at`): what fell due by then was handed over, and what
+    fell due while the pass ran is still to do (a time already past: sweep again at once)."""
+    now = after or rt.clock()
     with Session(rt.engine) as session:
         due = session.exec(select(func.min(Incident.next_step_at))
                            .where(Incident.status == "open",

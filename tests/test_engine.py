@@ -18,6 +18,7 @@ from harness import wait_until
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from hotline.worker import Sweeper
 from routing import intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
@@ -369,6 +370,20 @@ class RecordingPool(Pool):
             return run(keys)
 
         return super().submit_batch(priority, key, group, recorded, limit)
+
+
+def test_a_step_that_falls_due_while_a_sweep_runs_is_swept_at_once(world):
+    world.text(DEFENDER, "help")  # level 1 paged; level 2 due in 5 minutes
+    due = world.incident(1).next_step_at
+    world.now = due - timedelta(milliseconds=1)
+    looked = sweep(world.rt, grace=timedelta(0))  # a pass that looks 1 ms too soon for it
+    assert looked.steps == 0
+    world.advance(milliseconds=5)  # and ends after the step fell due
+    sweeper = Sweeper(world.rt, "test")
+    assert sweeper._pause(looked.at) == 0.0, "swept at once, not one interval later"
+    assert sweep(world.rt, grace=timedelta(0)).steps == 1
+    world.settle()
+    assert world.incident(1).next_step == 2
 
 
 def test_a_page_leaves_before_the_next_due_steps_run(world, monkeypatch):
