@@ -21,6 +21,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session, select
 
 from hotline.db import ping
+from routing.jobqueue import DUE_LIST, THREADING_LIST
 from routing.runtime import Runtime
 from routing.tables import WorkerHeartbeat, utcnow
 
@@ -43,8 +44,12 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     except Exception as exc:
         checks["database"] = {"state": "down", "error": exc.__class__.__name__}
     try:
-        runtime.queue.connection.ping()
-        checks["redis"] = {"state": "ok", "queued": len(runtime.queue)}
+        connection = runtime.queue.connection
+        connection.ping()
+        # what waits for a worker: RQ jobs, steps due now, messages busy webhooks stored
+        checks["redis"] = {"state": "ok", "queued": len(runtime.queue),
+                           "steps_due": connection.llen(DUE_LIST),
+                           "to_thread": connection.llen(THREADING_LIST)}
     except Exception as exc:
         checks["redis"] = {"state": "down", "error": exc.__class__.__name__}
     status = runtime.rota.status()

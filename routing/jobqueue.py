@@ -4,7 +4,8 @@ Jobs take ids, never objects, and are idempotent (each reloads its rows and clai
 with a conditional update), so a job that runs twice, late, or after the sweeper did its work
 changes nothing. Routing enqueues only after a commit, through its unit of work
 (routing.uow); if Redis is down the enqueue is skipped with a warning and the sweeper
-(routing.sweeper) runs the work from the database.
+(routing.sweeper) runs the work from the database. Two kinds of work skip RQ for plain lists
+a worker thread blocks on (below): steps due now, and messages left to thread.
 """
 
 from __future__ import annotations
