@@ -105,9 +105,10 @@ def _page_for(hotline: BenchHotline, incident: int) -> FakeMessage | None:
 def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float],
                pages: dict[int, FakeMessage]) -> None:
     """Where the webhook → page time goes, from the audit trail's instants (one system clock):
-    webhook → incident opened (the webhook's own work), opened → level 1 ran (the step's
-    job through Redis to the worker), level 1 ran → page at Twilio (the send's job, its claim,
-    the HTTP call)."""
+    webhook → incident opened (the webhook's own work), opened → level 1 ran (the rest of the
+    webhook's transaction, the step's item on the Redis due list, the worker's waker and
+    pool), level 1 ran → page at Twilio (the rest of the step, the send in the worker's pool:
+    its claim, the HTTP call)."""
     from sqlmodel import Session, select
 
     from routing.tables import Event
@@ -119,7 +120,7 @@ def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float
     common = [n for n in pages if n in opened_at and 0 in steps.get(n, {})]
     report.add_latency("… webhook sent → incident opened",
                        [opened_at[n] - sent_wall[n] for n in common])
-    report.add_latency("… incident opened → level 1 ran (step job via Redis)",
+    report.add_latency("… incident opened → level 1 ran (step via the Redis due list)",
                        [steps[n][0] - opened_at[n] for n in common])
-    report.add_latency("… level 1 ran → page at Twilio (send job, claim, HTTP)",
+    report.add_latency("… level 1 ran → page at Twilio (pool, claim, HTTP)",
                        [pages[n].received_at.timestamp() - steps[n][0] for n in common])
