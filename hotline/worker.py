@@ -129,7 +129,36 @@ class Sweeper(threading.Thread):
             session.commit()
 
 
-class Threader(threading.Thread):
+class _ListReader(threading.Thread):
+    """A thread that takes its work from a Redis list (routing.jobqueue), on a connection of
+    its own with a read timeout, and outlives Redis outages: while Redis is down it warns
+    once and the sweeper covers what the list would have brought."""
+
+    def __init__(self, name: str, rt: Runtime, connection: redis.Redis, outage: str):
+        super().__init__(name=name, daemon=True)
+        self.rt, self.connection = rt, _list_reader(connection)
+        self.stopping = threading.Event()
+        self._outage = outage  # what goes on meanwhile, for the warning
+        self._redis_down = False
+
+    def _take(self, take, wait_s: float, most: int) -> list | None:  # noqa: ANN001
+        """`take(connection, wait_s, most)`, or None when that failed (logged)."""
+        try:
+            items = take(self.connection, wait_s, most)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if not self._redis_down:
+                log.warning("%s: Redis unavailable (%s); %s", self.name,
+                            exc.__class__.__name__, self._outage)
+            self._redis_down = True
+            return None
+        except Exception:  # anything else must not end the thread: the sweeper covers
+            log.exception("%s: could not read its list", self.name)
+            return None
+        self._redis_down = False
+        return items
+
+
+class Threader(_ListReader):
     """Threads the messages busy webhooks stored and left for a worker (routing.jobqueue
     THREADING_LIST), and the contacts the sweeper found unthreaded, one batch at a time
     (routing.sweeper.thread_backlog): beside the pool, so a backlog never takes the threads
@@ -137,10 +166,7 @@ class Threader(threading.Thread):
     still stored: a sweeper threads it."""
 
     def __init__(self, rt: Runtime, connection: redis.Redis):
-        super().__init__(name="threader", daemon=True)
-        # a Redis that stops answering must not hold up what the sweeper hands over
-        self.rt, self.connection = rt, _list_reader(connection)
-        self.stopping = threading.Event()
+        super().__init__("threader", rt, connection, "threading what the sweeper finds")
         self._pending: dict[tuple[str, int], None] = {}  # in arrival order, each once
         self._lock = threading.Lock()
 
@@ -150,20 +176,12 @@ class Threader(threading.Thread):
             self._pending.setdefault((kind, row_id))
 
     def run(self) -> None:
-        redis_down = False
         while not self.stopping.is_set():
-            try:
-                with self._lock:
-                    wait = 0.0 if self._pending else 1.0
-                fetched = take_threading(self.connection, wait, THREADS_AT_ONCE)
-                redis_down = False
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if not redis_down:
-                    log.warning("threader: Redis unavailable (%s); threading what the sweeper "
-                                "finds", exc.__class__.__name__)
-                redis_down, fetched = True, []
             with self._lock:
-                for key in fetched:
+                wait = 0.0 if self._pending else 1.0
+            fetched = self._take(take_threading, wait, THREADS_AT_ONCE)
+            with self._lock:
+                for key in fetched or ():
                     self._pending.setdefault(key)
                 batch = list(itertools.islice(self._pending, THREADS_AT_ONCE))
                 for key in batch:
@@ -173,36 +191,23 @@ class Threader(threading.Thread):
                     thread_backlog(self.rt, batch)
                 except Exception:  # the sweeper finds what a failed batch left
                     log.exception("threader: a batch failed")
-            elif redis_down:
+            elif fetched is None:
                 self.stopping.wait(SWEEP_INTERVAL_S)
 
 
-class Waker(threading.Thread):
+class Waker(_ListReader):
     """Hands the steps web processes (and this worker) ask for now (routing.jobqueue
     DUE_LIST) to the pool: a new incident's first page leaves without a trip through RQ's
     worker loop. A step whose item is lost (Redis down, the process died) is run by a
     sweeper at its due time."""
 
     def __init__(self, rt: Runtime, connection: redis.Redis):
-        super().__init__(name="waker", daemon=True)
-        self.rt, self.connection = rt, _list_reader(connection)
-        self.stopping = threading.Event()
+        super().__init__("waker", rt, connection, "the sweeper runs due steps")
 
     def run(self) -> None:
-        redis_down = False
         while not self.stopping.is_set():
-            try:
-                due = take_due(self.connection, 1.0, STEPS_TAKEN_AT_ONCE)
-                redis_down = False
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if not redis_down:
-                    log.warning("waker: Redis unavailable (%s); the sweeper runs due steps",
-                                exc.__class__.__name__)
-                redis_down = True
-                self.stopping.wait(REDIS_RETRY_S)
-                continue
-            except Exception:  # anything else must not end the waking: the sweeper covers
-                log.exception("waker: could not take due steps")
+            due = self._take(take_due, 1.0, STEPS_TAKEN_AT_ONCE)
+            if due is None:
                 self.stopping.wait(REDIS_RETRY_S)
                 continue
             for incident_id, step in due:
