@@ -194,13 +194,11 @@ def _message_fields(rt: Runtime, message: TextMessage | WebMessage, who: Party,
                     staff_id: str | None) -> dict:
     """The columns of the row that records `message` as received."""
     now = rt.clock()
-    shown = who.address or message.sender  # what the log keeps: "anonymous" stays as it came
     return dict(
         direction="in", channel=message.channel,
         purpose="command" if staff_id else "defender", sid=message.sid, staff_id=staff_id,
-        address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
-        body_enc=rt.vault.encrypt(message.body), media_count=len(message.media_types),
-        media_types=",".join(message.media_types),
+        **_sender_fields(rt, message, who), body_enc=rt.vault.encrypt(message.body),
+        media_count=len(message.media_types), media_types=",".join(message.media_types),
         media_enc=rt.vault.encrypt(json.dumps(message.media_urls))
         if message.media_urls else None, status="received",
         created_at=now, updated_at=now,
@@ -213,10 +211,15 @@ def _stored_row(rt: Runtime, contact: Contact, who: Party,
     if isinstance(contact, TextMessage | WebMessage):
         return Message(**_message_fields(rt, contact, who, staff_id))
     now = rt.clock()
-    shown = who.address or contact.sender
     return Call(direction="in", purpose="defender", sid=contact.sid,
-                address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown),
-                status="ringing", created_at=now, updated_at=now)
+                **_sender_fields(rt, contact, who), status="ringing", created_at=now,
+                updated_at=now)
+
+
+def _sender_fields(rt: Runtime, contact: Contact, who: Party) -> dict:
+    """Who a received contact came from, as its row keeps it: hashed and encrypted."""
+    shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
+    return dict(address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown))
 
 
 def _incident_of(rt: Runtime, contact: Contact) -> int | None:

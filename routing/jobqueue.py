@@ -55,7 +55,7 @@ def schedule_step(rt: Runtime, incident_id: int, step: int, at: datetime) -> boo
     an RQ job for its scheduler when `at` is ahead, or, when it is due now, an item on
     DUE_LIST that a worker's waker takes at once."""
     if at <= rt.clock():
-        return _push(rt, DUE_LIST, [f"{incident_id}:{step}"], f"step {step} of #{incident_id}")
+        return _push(rt, DUE_LIST, [f"{incident_id}:{step}"])
     return enqueue(rt, STEP_JOB, incident_id, step, at=at, job_id=f"step-{incident_id}-{step}")
 
 
@@ -92,18 +92,17 @@ DUE_ITEM = re.compile(r"([0-9]{1,18}):([0-9]{1,6})")
 def wake_threading(rt: Runtime, kind: str, *row_ids: int) -> bool:
     """Ask a worker to thread stored contacts `row_ids`. False (logged) without Redis: the
     sweeper threads them after its grace."""
-    return _push(rt, THREADING_LIST, [f"{kind}:{i}" for i in row_ids],
-                 f"{kind} {', '.join(map(str, row_ids))}")
+    return _push(rt, THREADING_LIST, [f"{kind}:{i}" for i in row_ids])
 
 
-def _push(rt: Runtime, key: str, items: list[str], what: str) -> bool:
+def _push(rt: Runtime, key: str, items: list[str]) -> bool:
     if rt.queue is None:
         return False
     try:
         rt.queue.connection.rpush(key, *items)
     except (RedisError, OSError) as exc:
-        log.warning("Redis unavailable (%s): the sweeper will see to %s",
-                    exc.__class__.__name__, what)
+        log.warning("Redis unavailable (%s): the sweeper will see to %s %s",
+                    exc.__class__.__name__, key, " ".join(items))
         return False
     return True
 

@@ -22,17 +22,33 @@ from routing.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-class UnitOfWork:
-    """A session plus the actions to run after its commit (see `unit_of_work`)."""
+class _AfterCommit:
+    """The actions to run once a transaction has committed, each failing soft (the sweeper
+    repairs what one did not do)."""
 
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-        self.session = Session(rt.engine, expire_on_commit=False)
+    def __init__(self) -> None:
         self._after: list[Callable[[], object]] = []
 
     def after_commit(self, action: Callable[[], object]) -> None:
         """Run `action()` once the transaction has committed."""
         self._after.append(action)
+
+    def _run_after_commit(self) -> None:
+        actions, self._after = self._after, []
+        for action in actions:
+            try:
+                action()
+            except Exception:
+                log.exception("after-commit action failed; the sweeper will repair it")
+
+
+class UnitOfWork(_AfterCommit):
+    """A session plus the actions to run after its commit (see `unit_of_work`)."""
+
+    def __init__(self, rt: Runtime):
+        super().__init__()
+        self.rt = rt
+        self.session = Session(rt.engine, expire_on_commit=False)
 
     def schedule_step(self, incident_id: int, step: int, at: datetime) -> None:
         self.after_commit(lambda: jobqueue.schedule_step(self.rt, incident_id, step, at))
@@ -60,8 +76,7 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit, then run the registered actions (each failing soft: the sweeper repairs)."""
         self.session.commit()
-        actions, self._after = self._after, []
-        _run(actions)
+        self._run_after_commit()
 
     def rollback(self) -> None:
         self.session.rollback()
@@ -83,17 +98,13 @@ def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
         uow.session.close()
 
 
-class Writes:
+class Writes(_AfterCommit):
     """A unit of work without the ORM: one transaction on a bare connection, plus the actions
     to run after its commit (see `writes`)."""
 
     def __init__(self, connection: Connection):
+        super().__init__()
         self.connection = connection
-        self._after: list[Callable[[], object]] = []
-
-    def after_commit(self, action: Callable[[], object]) -> None:
-        """Run `action()` once the transaction has committed."""
-        self._after.append(action)
 
 
 @contextmanager
@@ -106,12 +117,4 @@ def writes(rt: Runtime) -> Iterator[Writes]:
         work = Writes(connection)
         with connection.begin():
             yield work
-        _run(work._after)
-
-
-def _run(actions: list[Callable[[], object]]) -> None:
-    for action in actions:
-        try:
-            action()
-        except Exception:
-            log.exception("after-commit action failed; the sweeper will repair it")
+        work._run_after_commit()
