@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlmodel import Session, select
 
 from hotline.db import ping
-from routing.jobqueue import DUE_LIST, THREADING_LIST
+from routing.jobqueue import DUE_LIST, SEND_LIST, THREADING_LIST
 from routing.runtime import Runtime
 from routing.tables import WorkerHeartbeat, utcnow
 
@@ -46,9 +46,11 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     try:
         connection = runtime.queue.connection
         connection.ping()
-        # what waits for a worker: RQ jobs, steps due now, messages busy webhooks stored
+        # what waits for a worker: RQ jobs, steps and sends due now, messages busy webhooks
+        # stored
         checks["redis"] = {"state": "ok", "queued": len(runtime.queue),
                            "steps_due": connection.llen(DUE_LIST),
+                           "sends_due": connection.llen(SEND_LIST),
                            "to_thread": connection.llen(THREADING_LIST)}
     except Exception as exc:
         checks["redis"] = {"state": "down", "error": exc.__class__.__name__}

@@ -62,7 +62,10 @@ def schedule_step(rt: Runtime, incident_id: int, step: int, at: datetime) -> boo
 def schedule_send(rt: Runtime, kind: str, row_id: int, priority: int,
                   at: datetime | None = None) -> bool:
     """Ask a worker to send outbox row `row_id` of `kind` ("message" or "call"); `priority`
-    orders the worker's sends (0 first: pages)."""
+    orders the worker's sends (0 first: pages). Due now: an item on SEND_LIST that a
+    worker's waker takes at once; later (a retry, a held digest): an RQ scheduled job."""
+    if at is None or at <= rt.clock():
+        return _push(rt, SEND_LIST, [f"{kind}:{row_id}:{priority}"])
     return enqueue(rt, SEND_JOB, kind, row_id, priority, at=at)
 
 
@@ -87,6 +90,10 @@ THREADING_ITEM = re.compile(r"(message|call):([0-9]{1,18})")
 # "incident:step": a worker's waker hands them to its pool at once.
 DUE_LIST = "hotline:due"
 DUE_ITEM = re.compile(r"([0-9]{1,18}):([0-9]{1,6})")
+# Outbox rows due now that a web process wrote (a stand-down, a relay, a confirmation), as
+# "kind:id:priority": the same waker hands them to its pool, after the due steps it took.
+SEND_LIST = "hotline:send"
+SEND_ITEM = re.compile(r"(message|call):([0-9]{1,18}):([0-9])")
 
 
 def wake_threading(rt: Runtime, kind: str, *row_ids: int) -> bool:
@@ -115,17 +122,34 @@ def take_threading(connection, wait_s: float, most: int) -> list[tuple[str, int]
             for kind, row_id in _take(connection, THREADING_LIST, THREADING_ITEM, wait_s, most)]
 
 
-def take_due(connection, wait_s: float, most: int) -> list[tuple[int, int]]:  # noqa: ANN001
-    """Up to `most` due steps `(incident_id, step)`, waiting up to `wait_s` for the first.
-    A step is run only when it is its open incident's due step (escalation.run_steps)."""
-    return [(int(incident_id), int(step))
-            for incident_id, step in _take(connection, DUE_LIST, DUE_ITEM, wait_s, most)]
+def take_now(connection, wait_s: float,  # noqa: ANN001
+             most: int) -> tuple[list[tuple[int, int]], list[tuple[str, int, int]]]:
+    """Up to `most` due steps `(incident_id, step)` and up to `most` sends due now
+    `(kind, row_id, priority)`, waiting up to `wait_s` for the first of either (steps first:
+    a page waits on its step). A step is run only when it is its open incident's due step
+    (escalation.run_steps), a row sent only when its claim holds (outbox.claim)."""
+    raw: dict[str, list] = {DUE_LIST: [], SEND_LIST: []}
+    if wait_s > 0:
+        first = connection.blpop([DUE_LIST, SEND_LIST], timeout=wait_s)
+        if first is None:
+            return [], []
+        key = first[0].decode() if isinstance(first[0], bytes) else first[0]
+        raw[key].append(first[1])
+    pipe = connection.pipeline(transaction=False)
+    for key, items in raw.items():
+        pipe.lpop(key, most - len(items))
+    for items, more in zip(raw.values(), pipe.execute(), strict=True):
+        items += more or []
+    return ([(int(incident_id), int(step))
+             for incident_id, step in _parse(DUE_LIST, DUE_ITEM, raw[DUE_LIST])],
+            [(kind, int(row_id), int(priority))
+             for kind, row_id, priority in _parse(SEND_LIST, SEND_ITEM, raw[SEND_LIST])])
 
 
 def _take(connection, key: str, item: re.Pattern, wait_s: float,  # noqa: ANN001
           most: int) -> list[tuple[str, ...]]:
-    """The groups of up to `most` items of list `key`; items that are not ours are dropped
-    with a warning."""
+    """The groups of up to `most` items of list `key`, waiting up to `wait_s` for the first
+    (0: not at all)."""
     if wait_s > 0:
         first = connection.blpop([key], timeout=wait_s)
         if first is None:
@@ -134,6 +158,12 @@ def _take(connection, key: str, item: re.Pattern, wait_s: float,  # noqa: ANN001
         raw = [first[1], *(more or [])]
     else:
         raw = connection.lpop(key, most) or []
+    return _parse(key, item, raw)
+
+
+def _parse(key: str, item: re.Pattern, raw: list) -> list[tuple[str, ...]]:
+    """The groups of the items of list `key` that match `item`; items that are not ours
+    are dropped with a warning."""
     items = []
     for value in raw:
         text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)

@@ -11,7 +11,8 @@ from harness import TestWorker, wait_until
 from twilio.request_validator import RequestValidator
 from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
 
-from routing.jobqueue import DUE_LIST, THREADING_LIST
+from routing.jobqueue import DUE_LIST, SEND_LIST, THREADING_LIST
+from routing.sweeper import SEND_GRACE
 from routing.texts import auto_reply
 from webhooks.busy import INLINE_LIMIT
 
@@ -66,6 +67,32 @@ def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hot
         wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
         wait_until(lambda: queue.llen(DUE_LIST) == 0, what="the worker's waker to take it")
         assert len(fake_twilio.sms_to(amina)) == 1
+    finally:
+        worker.stop()
+
+
+def test_a_send_a_web_process_asks_for_is_a_redis_list_item_a_worker_sends(hotline,
+                                                                            fake_twilio):
+    hotline.sms(DEFENDER, "they are outside")
+    [incident] = hotline.incidents()
+    amina = hotline.staff_phone("amina")
+    hotline.sms(amina, f"REPLY {incident.id} we are on our way")
+    [relay] = hotline.messages(direction="out", purpose="reply")
+    queue = redis.Redis.from_url(hotline.settings.redis_url)
+    assert queue.lrange(SEND_LIST, 0, -1) == [f"message:{relay.id}:1".encode()]
+    assert len(hotline.rt.queue) == 0, "no RQ job for a send that is due now"
+    worker = TestWorker(hotline).start()
+    try:
+        wait_until(lambda: "we are on our way" in fake_twilio.sms_to(DEFENDER),
+                   what="the relay")
+        wait_until(lambda: queue.llen(SEND_LIST) == 0, what="the worker's waker to take it")
+        assert fake_twilio.sms_to(DEFENDER).count("we are on our way") == 1
+        # with the worker waiting, a relay leaves at once: not after the sweeper's grace
+        hotline.sms(amina, f"REPLY {incident.id} stay inside")
+        second = hotline.messages(direction="out", purpose="reply")[-1]
+        sent = fake_twilio.wait_for(lambda: next(
+            (m for m in fake_twilio.messages if m.body == "stay inside"), None))
+        assert sent.received_at - second.created_at < SEND_GRACE
     finally:
         worker.stop()
 

@@ -103,7 +103,7 @@ def test_hotline_health_exits_1_when_not_healthy_and_0_when_healthy(hotline):
         assert report["ok"] is True and report["checks"]["worker"]["alive"] >= 1
         redis_check = report["checks"]["redis"]
         assert redis_check["state"] == "ok"
-        assert {"queued", "steps_due", "to_thread"} <= set(redis_check)
+        assert {"queued", "steps_due", "sends_due", "to_thread"} <= set(redis_check)
     finally:
         worker.stop()
 
