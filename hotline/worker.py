@@ -238,7 +238,8 @@ def run_worker(settings: Settings) -> None:
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection, lock_turn_ms=WORKER_LOCK_TURN_MS)
     rt.pool = Pool(settings.send_concurrency, name="send")
-    rt.dispatch = lambda kind, row_id, priority: send_soon(rt, kind, row_id, priority)
+    rt.dispatch = lambda kind, row_id, priority, claimed: send_soon(rt, kind, row_id, priority,
+                                                                    claimed)
     runtime_module.install(rt)
     rt.rota.current()
     name = f"{socket.gethostname()}.{os.getpid()}"

@@ -34,6 +34,8 @@ from routing.webchannel import contact_line
 
 log = logging.getLogger(__name__)
 DEAD_PAGE = frozenset({"failed", "undelivered", "cancelled", "skipped"})
+# a page on its way: written, claimed by its sender, or waiting in a surge digest
+UNDER_WAY = frozenset({"pending", "submitting", "bundled"})
 
 
 # Steps due together run in batches of at most this many, in one transaction (run_steps).
@@ -152,14 +154,16 @@ def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.
             people.digests.add(page.message_id)
             pages.append(page)
         else:
+            # the incident is locked and open: the page may be written claimed (outbox)
             message = outbox.add_message(uow, to=person.phone, purpose="page",
                                          incident_id=incident.id, staff_id=person.id,
-                                         body=body())
+                                         body=body(), claim_now=True)
             people.paged(person.id)
             pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                              method="sms", message_id=message.id, created_at=now))
+                              method="sms", status=message.status, message_id=message.id,
+                              created_at=now))
     session.add_all(pages)
-    reachable = any(p.status in ("pending", "bundled") for p in pages)
+    reachable = any(p.status in UNDER_WAY for p in pages)
     # a level with nobody on call, or nobody reachable, moves on at once
     wait = planned.wait if reachable else timedelta(0)
     incident.next_step = step + 1
@@ -167,7 +171,7 @@ def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.
     if reachable and incident.first_paged_at is None:
         incident.first_paged_at = now
     who = ",".join(dict.fromkeys(p.staff_id for p in pages
-                                 if p.status in ("pending", "bundled"))) or "nobody"
+                                 if p.status in UNDER_WAY)) or "nobody"
     where = "fallback" if planned.is_fallback else f"level {planned.level}"
     session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
                       detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))

@@ -4,6 +4,7 @@ An outbound row (a `Message` or a `Call`) is written `pending` in the transactio
 change that caused it, and goes:
 
     pending -> submitting (claimed: attempt counted, committed before the network call)
+    or written submitting (claimed by the transaction that wrote it: `add_message` claim_now)
             -> Twilio's statuses, only ever forward (a callback may come before or after we
                record the API's answer: both merge)
             or retrying (a transient failure; due again at `next_attempt_at`)
@@ -15,7 +16,10 @@ The network call runs with no transaction open and no lock held. What must hold 
 is a claim condition, checked under the incident's row lock, the lock an ACK takes: a page or
 a notification call leaves only while its incident is still open, retries included; a CALL
 bridge only while it is unresolved. A page claimed before an ACK commits has been handed to
-Twilio, and the ACK stands its person down.
+Twilio, and the ACK stands its person down. A page its step wrote claimed (under that same
+lock, in a worker with a sender free) leaves as it is if a sender takes it within
+CLAIM_FRESH_S, and is claimed again otherwise: the moment it is handed over stays within a
+tenth of a second of the check.
 
 Failures are classified once, by the transport (routing.notifier.SendError: permanent or
 transient). This module records them; what follows a failure (escalate, tell the staff member
@@ -41,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 STALE_SUBMIT = timedelta(seconds=30)  # a claim older than this died with its worker
+# A row written claimed (add_message claim_now) is sent as it is only this soon after: later,
+# it is claimed again, and its claim condition checked anew.
+CLAIM_FRESH_S = 0.1
 NOTIFY_TIMEOUT_S = 25  # ring a staff phone this long before Twilio gives up
 # Lower goes first: a page is what someone is waiting for.
 PRIORITY = {"page": 0, "notify": 0, "digest": 1, "bridge": 1, "reply": 1, "relay": 1,
@@ -77,21 +84,32 @@ def backoff(attempt: int) -> timedelta:
 
 def add_message(uow: UnitOfWork, *, to: str, body: str, purpose: str,
                 incident_id: int | None = None, staff_id: str | None = None,
-                held_until: datetime | None = None) -> Message:
+                held_until: datetime | None = None, claim_now: bool = False) -> Message:
     """Add an outbound message to the unit of work; it is sent after the commit (or, when
-    `held_until` is given, held until then). The channel follows the address."""
+    `held_until` is given, held until then). The channel follows the address.
+
+    `claim_now`: the caller has checked the claim condition under the lock a claim takes (a
+    page: its step holds the incident's lock and found it open). In a worker with a sender
+    free, the message is then written claimed and handed to that sender as it is: a claim
+    is a transaction of its own, one fewer between a step and its page."""
     rt, now = uow.rt, uow.rt.clock()
+    claimed = (claim_now and held_until is None and rt.dispatch is not None
+               and rt.pool is not None and rt.pool.has_room(uow.claimed_sends))
+    uow.claimed_sends += claimed
+    channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
     message = Message(
-        incident_id=incident_id, direction="out",
-        channel="whatsapp" if to.startswith("whatsapp:") else "sms", purpose=purpose,
+        incident_id=incident_id, direction="out", channel=channel, purpose=purpose,
         staff_id=staff_id, address_hash=rt.vault.lookup_hash(to),
         address_enc=rt.vault.encrypt(to), body_enc=rt.vault.encrypt(body),
-        status="held" if held_until else "pending", next_attempt_at=held_until,
+        status="submitting" if claimed else "held" if held_until else "pending",
+        attempts=1 if claimed else 0, next_attempt_at=held_until,
         created_at=now, updated_at=now,
     )
     uow.session.add(message)
     uow.session.flush()
-    uow.send("message", message.id, priority_of(purpose), at=held_until)
+    uow.send("message", message.id, priority_of(purpose), at=held_until,
+             claimed=Claimed("message", message.id, purpose, to, body, channel, 1,
+                             claimed_at=now) if claimed else None)
     return message
 
 
@@ -122,6 +140,13 @@ class Claimed:
     body: str  # a message's text, or a call's flow URL
     channel: str
     attempts: int
+    # when the transaction that wrote the row claimed it (add_message claim_now), else None
+    claimed_at: datetime | None = None
+
+    def fresh(self, now: datetime) -> bool:
+        """Whether a claim made when the row was written may still be sent as it is."""
+        return self.claimed_at is not None and \
+            now - self.claimed_at <= timedelta(seconds=CLAIM_FRESH_S)
 
 
 @dataclass(frozen=True)
@@ -139,9 +164,12 @@ class Outcome:
     error_code: int | None = None
 
 
-def claim(rt: Runtime, kind: str, row_id: int) -> Claimed | None:
+def claim(rt: Runtime, kind: str, row_id: int,
+          renewing: Claimed | None = None) -> Claimed | None:
     """Claim a due row for sending, or None: not due, not ours, or no longer wanted (then it
-    is marked cancelled). Commits before returning: the send happens outside."""
+    is marked cancelled). Commits before returning: the send happens outside. `renewing`: the
+    claim the row was written with, gone stale (`Claimed.fresh`): still ours when nobody
+    claimed the row since, and then checked like any claim."""
     table = TABLES[kind]
     now = rt.clock()
     with unit_of_work(rt) as uow:
@@ -152,14 +180,17 @@ def claim(rt: Runtime, kind: str, row_id: int) -> Claimed | None:
         # the incident first, as an ACK locks it: the check below and the ACK serialise
         incident = lock_incident(session, incident_id) if incident_id else None
         row = session.exec(select(table).where(table.id == row_id).with_for_update()).first()
-        if row is None or row.direction != "out" or not _due(row, now):
+        renewal = renewing is not None and row is not None and \
+            row.status == "submitting" and row.attempts == renewing.attempts
+        if row is None or row.direction != "out" or not (renewal or _due(row, now)):
             return None
         page = page_of(session, kind, row)
         if not _still_wanted(row, page, incident):
             _set(row, page, "cancelled", now)
             return None
         _set(row, page, "submitting", now)  # the page too: an ACK now stands its person down
-        row.attempts += 1
+        if not renewal:
+            row.attempts += 1
         if kind == "message":
             body, channel = rt.vault.decrypt(row.body_enc) or "", row.channel
         else:

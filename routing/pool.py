@@ -68,6 +68,12 @@ class Pool:
             heapq.heapify(self._heap)
         return [key] + [item[2] for item in mates]
 
+    def has_room(self, promised: int = 0) -> bool:
+        """True when a thread is free for one more piece of work, none waiting before it,
+        besides `promised` pieces about to be submitted."""
+        with self._cond:
+            return self._busy + len(self._heap) + promised < len(self._threads)
+
     def idle(self) -> bool:
         with self._cond:
             return not self._heap and not self._busy

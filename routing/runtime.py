@@ -47,9 +47,10 @@ class Runtime:
     # a worker's pool (routing.pool): several steps and sends in flight at once; None in web
     # processes and command-line tools, where such work runs in the calling thread
     pool: Pool | None = None
-    # set by a worker (hotline.worker): hands an outbox row (kind, id, priority) straight to
-    # its pool after a commit, instead of a round trip through the queue
-    dispatch: Callable[[str, int, int], None] | None = None
+    # set by a worker (hotline.worker): hands an outbox row (kind, id, priority, and the row
+    # as claimed when the transaction that wrote it claimed it: routing.outbox.Claimed, else
+    # None) straight to its pool after a commit, instead of a round trip through the queue
+    dispatch: Callable[[str, int, int, Any], None] | None = None
     # set by a worker (hotline.worker): hands a stored contact (kind, id) to its threader,
     # which threads what busy webhooks deferred one batch at a time, beside the pool
     thread_later: Callable[[str, int], None] | None = None

@@ -14,7 +14,7 @@ from routing import outbox
 from routing.directory import staff_phone
 from routing.escalation import page_failed
 from routing.notifier import OPTED_OUT, Outbound, SendError
-from routing.outbox import Outcome
+from routing.outbox import Claimed, Outcome
 from routing.runtime import Runtime
 from routing.staffstate import mark_opted_out
 from routing.uow import unit_of_work
@@ -46,10 +46,16 @@ def reason(code: int | None) -> str:
     return f"Twilio refused it (error {code})" if code else "Twilio could not be reached"
 
 
-def deliver(rt: Runtime, kind: str, row_id: int) -> Outcome | None:
+def deliver(rt: Runtime, kind: str, row_id: int,
+            claimed: Claimed | None = None) -> Outcome | None:
     """Send one outbox row if it is due and still wanted. Idempotent: a row someone else
-    claimed, or one already sent, is left alone (None)."""
-    claimed = outbox.claim(rt, kind, row_id)
+    claimed, or one already sent, is left alone (None).
+
+    `claimed`: the row as the transaction that wrote it claimed it (outbox.add_message
+    `claim_now`). It is sent as it is when it comes while that claim is fresh, and claimed
+    again, its claim condition checked anew, when it waited longer."""
+    if claimed is None or not claimed.fresh(rt.clock()):
+        claimed = outbox.claim(rt, kind, row_id, renewing=claimed)
     if claimed is None:
         return None
     result: Outbound | None = None

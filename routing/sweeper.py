@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from routing import checkins, intake, outbox, reminders, sending
 from routing.escalation import STEPS_AT_ONCE, run_step, run_steps
+from routing.outbox import Claimed
 from routing.runtime import Runtime
 from routing.tables import Call, Checkin, Incident, Message
 
@@ -185,12 +186,15 @@ def checkin_soon(rt: Runtime, checkin_id: int) -> None:
                        lambda: checkins.miss(rt, checkin_id))
 
 
-def send_soon(rt: Runtime, kind: str, row_id: int, priority: int) -> None:
-    """Send an outbox row through the worker's pool, or here when there is none."""
+def send_soon(rt: Runtime, kind: str, row_id: int, priority: int,
+              claimed: Claimed | None = None) -> None:
+    """Send an outbox row through the worker's pool, or here when there is none
+    (`claimed`: as sending.deliver)."""
     if rt.pool is None:
-        _guarded(sending.deliver, rt, kind, row_id)
+        _guarded(sending.deliver, rt, kind, row_id, claimed)
     else:
-        rt.pool.submit(priority, (kind, row_id), lambda: sending.deliver(rt, kind, row_id))
+        rt.pool.submit(priority, (kind, row_id),
+                       lambda: sending.deliver(rt, kind, row_id, claimed))
 
 
 def _guarded(func, *args):  # noqa: ANN001, ANN202

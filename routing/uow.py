@@ -49,15 +49,19 @@ class UnitOfWork(_AfterCommit):
         super().__init__()
         self.rt = rt
         self.session = Session(rt.engine, expire_on_commit=False)
+        self.claimed_sends = 0  # rows written claimed, for this worker's pool (routing.outbox)
 
     def schedule_step(self, incident_id: int, step: int, at: datetime) -> None:
         self.after_commit(lambda: jobqueue.schedule_step(self.rt, incident_id, step, at))
 
-    def send(self, kind: str, row_id: int, priority: int, at: datetime | None = None) -> None:
-        """Hand outbox row `row_id` ("message" or "call") to a sender after the commit."""
+    def send(self, kind: str, row_id: int, priority: int, at: datetime | None = None,
+             claimed: object | None = None) -> None:
+        """Hand outbox row `row_id` ("message" or "call") to a sender after the commit;
+        `claimed`: the row as this transaction claimed it (routing.outbox.Claimed), for a
+        worker's own pool."""
         rt = self.rt
         if rt.dispatch is not None and (at is None or at <= rt.clock()):
-            self.after_commit(lambda: rt.dispatch(kind, row_id, priority))
+            self.after_commit(lambda: rt.dispatch(kind, row_id, priority, claimed))
         else:
             self.after_commit(lambda: jobqueue.schedule_send(rt, kind, row_id, priority, at))
 

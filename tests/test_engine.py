@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ import pytest
 from conftest import rota_text
 from engine_world import World
 from harness import wait_until
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -27,6 +29,7 @@ from routing.incidents import acknowledge
 from routing.intake import TextMessage
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool
+from routing.sending import deliver
 from routing.sweeper import send_soon, sweep
 from routing.tables import Incident, Message
 from routing.texts import auto_reply
@@ -313,6 +316,83 @@ def test_a_page_handed_over_before_the_ack_is_followed_by_a_stand_down(world):
     assert standdown.startswith("#1 taken by Chen L.")
 
 
+class _Handed:
+    """A worker's pool as routing sees it (free threads), with what the unit of work hands
+    it after a commit kept here instead of run, so a test decides when a sender takes it."""
+
+    def __init__(self, world: World, size: int = 1):
+        self.pool = world.rt.pool = Pool(size, name="test")
+        self.items: list[tuple] = []
+        world.rt.dispatch = lambda *item: self.items.append(item)
+
+    def close(self, world: World) -> None:
+        self.pool.stop()
+        world.rt.pool = world.rt.dispatch = None
+
+
+@pytest.fixture
+def handed(world):
+    made = _Handed(world)
+    yield made
+    made.close(world)
+
+
+def test_a_page_written_claimed_leaves_without_another_claim(world, handed):
+    world.text(DEFENDER, "help", settle=False)
+    run_step(world.rt, 1, 0)
+    [(kind, row_id, _priority, claimed)] = handed.items
+    [page] = world.pages(1)
+    message = world.messages(id=row_id)[0]
+    assert (message.status, message.attempts, page.status) == ("submitting", 1, "submitting")
+    assert claimed.fresh(world.now)
+    commits = []
+    listener = lambda _connection: commits.append(1)  # noqa: E731
+    event.listen(world.rt.engine, "commit", listener)
+    try:
+        outcome = deliver(world.rt, kind, row_id, claimed)
+    finally:
+        event.remove(world.rt.engine, "commit", listener)
+    assert len(commits) == 1, "the send recorded its outcome, and claimed nothing again"
+    assert outcome is not None and world.messages(id=row_id)[0].attempts == 1
+    assert len(world.sms_to("amina")) == 1
+
+
+def test_a_page_written_claimed_that_waited_is_not_sent_once_someone_acked(world, handed):
+    world.text(DEFENDER, "help", settle=False)
+    run_step(world.rt, 1, 0)
+    [(kind, row_id, _priority, claimed)] = handed.items
+    assert acknowledge(world.rt, 1, "chen", via="ack").result == "acked"
+    world.advance(seconds=1)  # no sender took it within CLAIM_FRESH_S: claimed again
+    assert deliver(world.rt, kind, row_id, claimed) is None
+    assert world.sms_to("amina") == [], "a page went out after the incident was taken"
+    assert [p.status for p in world.pages(1)] == ["cancelled"]
+
+
+def test_a_page_written_claimed_that_waited_is_claimed_again_and_sent_once(world, handed):
+    world.text(DEFENDER, "help", settle=False)
+    run_step(world.rt, 1, 0)
+    [(kind, row_id, _priority, claimed)] = handed.items
+    world.advance(seconds=1)
+    assert deliver(world.rt, kind, row_id, claimed) is not None
+    assert deliver(world.rt, kind, row_id, claimed) is None, "the renewal is spent"
+    assert world.messages(id=row_id)[0].attempts == 1
+    assert len(world.sms_to("amina")) == 1
+
+
+def test_a_page_is_written_pending_when_no_sender_is_free(world, handed):
+    hold = threading.Event()
+    handed.pool.submit(-1, ("hold",), hold.wait)  # the one thread is busy
+    try:
+        world.text(DEFENDER, "help", settle=False)
+        run_step(world.rt, 1, 0)
+    finally:
+        hold.set()
+    [(kind, row_id, _priority, claimed)] = handed.items
+    assert claimed is None and world.messages(id=row_id)[0].status == "pending"
+    deliver(world.rt, kind, row_id, claimed)
+    assert len(world.sms_to("amina")) == 1
+
+
 def test_a_step_whose_sms_failed_but_whose_call_rings_keeps_waiting(calling_world):
     world = calling_world
     world.fake.fail_to(world.staff_phone("amina"), code=21211, kind="messages")
@@ -394,8 +474,7 @@ def test_a_page_leaves_before_the_next_due_steps_run(world, monkeypatch):
         world.text(f"+4477009002{n}", "help")
     world.now += timedelta(minutes=5)  # level 2 of all three is due
     pool = world.rt.pool = RecordingPool()
-    world.rt.dispatch = lambda kind, row_id, priority: send_soon(world.rt, kind, row_id,
-                                                                  priority)
+    world.rt.dispatch = functools.partial(send_soon, world.rt)
     try:
         hold = threading.Event()
         pool.submit(-1, ("hold",), hold.wait)  # the thread is busy while the sweeper hands over
