@@ -16,13 +16,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 BUSY_TIMEOUT_MS = 30_000
 # How long SQLite's own busy handler waits before BEGIN IMMEDIATE is tried again from here
@@ -147,18 +145,6 @@ def _wal(cursor: sqlite3.Cursor) -> None:
             if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
                 raise
             time.sleep(0.05)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on any exception."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def ping(engine: Engine) -> None:
