@@ -368,6 +368,18 @@ def test_a_page_written_claimed_that_waited_is_not_sent_once_someone_acked(world
     assert [p.status for p in world.pages(1)] == ["cancelled"]
 
 
+def test_a_page_written_claimed_is_handed_over_and_an_ack_then_stands_its_person_down(
+        world, handed):
+    world.text(DEFENDER, "help", settle=False)
+    run_step(world.rt, 1, 0)
+    [(kind, row_id, _priority, claimed)] = handed.items
+    assert acknowledge(world.rt, 1, "chen", via="ack").result == "acked"  # at that instant
+    [standdown] = world.messages(purpose="standdown")
+    assert world.rt.vault.decrypt(standdown.address_enc) == world.staff_phone("amina")
+    assert deliver(world.rt, kind, row_id, claimed) is not None  # within CLAIM_FRESH_S
+    assert len(world.sms_to("amina")) == 1
+
+
 def test_a_page_written_claimed_that_waited_is_claimed_again_and_sent_once(world, handed):
     world.text(DEFENDER, "help", settle=False)
     run_step(world.rt, 1, 0)
