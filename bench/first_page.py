@@ -139,8 +139,9 @@ def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float
     """Where the webhook → page time goes, from the audit trail's instants (one system clock):
     webhook → incident opened (the webhook's own work), opened → level 1 ran (the rest of the
     webhook's transaction, the step's item on the Redis due list, the worker's waker and
-    pool), level 1 ran → page at Twilio (the rest of the step, the send in the worker's pool:
-    its claim, the HTTP call)."""
+    pool), level 1 ran → page at Twilio (the rest of the step and its commit, the send in the
+    worker's pool: the HTTP call, after a claim of its own only when the step could not write
+    the page claimed, routing.outbox `claim_now`)."""
     from sqlmodel import Session, select
 
     from routing.tables import Event
@@ -154,5 +155,5 @@ def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float
                        [opened_at[n] - sent_wall[n] for n in common])
     report.add_latency("… incident opened → level 1 ran (step via the Redis due list)",
                        [steps[n][0] - opened_at[n] for n in common])
-    report.add_latency("… level 1 ran → page at Twilio (pool, claim, HTTP)",
+    report.add_latency("… level 1 ran → page at Twilio (rest of the step, pool, HTTP)",
                        [pages[n].received_at.timestamp() - steps[n][0] for n in common])
