@@ -14,7 +14,7 @@ from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
 from routing.jobqueue import DUE_LIST, SEND_LIST, THREADING_LIST
 from routing.sweeper import SEND_GRACE
 from routing.texts import auto_reply
-from webhooks.busy import INLINE_LIMIT
+from webhooks.busy import DEFAULT_INLINE_LIMIT, INLINE_LIMIT, SURGE_WINDOW_S, InFlight
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)
 pytestmark = pytest.mark.one_database
@@ -51,6 +51,23 @@ def test_a_busy_web_process_stores_the_message_and_a_worker_threads_it(hotline, 
         assert queue.llen(THREADING_LIST) == 0
     finally:
         worker.stop()
+
+
+def test_a_message_every_few_ms_counts_as_a_surge_though_each_is_alone_in_flight():
+    now = [0.0]
+    load = InFlight(clock=lambda: now[0])
+    seen = []
+    for _ in range(5):  # one after another, each alone in flight, 2 ms apart
+        with load.entered() as came_into:
+            seen.append(came_into)
+        now[0] += 0.002
+    assert [s.in_flight for s in seen] == [1] * 5
+    assert [s.busy(DEFAULT_INLINE_LIMIT) for s in seen] == [False] * 3 + [True] * 2
+    now[0] += SURGE_WINDOW_S  # a pause: the next one is alone again
+    with load.entered() as came_into:
+        assert not came_into.busy(DEFAULT_INLINE_LIMIT)
+        with load.entered() as meanwhile:  # a second one while the first is in flight
+            assert meanwhile.in_flight == 2 and meanwhile.busy(DEFAULT_INLINE_LIMIT)
 
 
 def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hotline,

@@ -24,8 +24,8 @@ NOTHING = str(MessagingResponse())  # the answer to most messages, rendered once
 @twilio_signed
 def sms():  # noqa: ANN201
     message = forms.text_message(request.form)
-    with current_app.extensions[IN_FLIGHT].entered() as count:
-        busy = count > current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT)
+    with current_app.extensions[IN_FLIGHT].entered() as load:
+        busy = load.busy(current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT))
         reply = receive_message(current_app.extensions["hotline"], message, defer=busy)
     if not reply:
         return twiml(NOTHING)
