@@ -118,8 +118,9 @@ def take_threading(connection, wait_s: float, most: int) -> list[tuple[str, int]
     """Up to `most` contacts to thread, waiting up to `wait_s` for the first (0: not at all).
     Whoever can write to Redis can at most ask for a stored contact to be threaded, which
     the sweeper would do anyway."""
+    raw = _pop(connection, [THREADING_LIST], wait_s, most)
     return [(kind, int(row_id))
-            for kind, row_id in _take(connection, THREADING_LIST, THREADING_ITEM, wait_s, most)]
+            for kind, row_id in _parse(THREADING_LIST, THREADING_ITEM, raw[THREADING_LIST])]
 
 
 def take_now(connection, wait_s: float,  # noqa: ANN001
@@ -128,37 +129,30 @@ def take_now(connection, wait_s: float,  # noqa: ANN001
     `(kind, row_id, priority)`, waiting up to `wait_s` for the first of either (steps first:
     a page waits on its step). A step is run only when it is its open incident's due step
     (escalation.run_steps), a row sent only when its claim holds (outbox.claim)."""
-    raw: dict[str, list] = {DUE_LIST: [], SEND_LIST: []}
-    if wait_s > 0:
-        first = connection.blpop([DUE_LIST, SEND_LIST], timeout=wait_s)
-        if first is None:
-            return [], []
-        key = first[0].decode() if isinstance(first[0], bytes) else first[0]
-        raw[key].append(first[1])
-    pipe = connection.pipeline(transaction=False)
-    for key, items in raw.items():
-        pipe.lpop(key, most - len(items))
-    for items, more in zip(raw.values(), pipe.execute(), strict=True):
-        items += more or []
+    raw = _pop(connection, [DUE_LIST, SEND_LIST], wait_s, most)
     return ([(int(incident_id), int(step))
              for incident_id, step in _parse(DUE_LIST, DUE_ITEM, raw[DUE_LIST])],
             [(kind, int(row_id), int(priority))
              for kind, row_id, priority in _parse(SEND_LIST, SEND_ITEM, raw[SEND_LIST])])
 
 
-def _take(connection, key: str, item: re.Pattern, wait_s: float,  # noqa: ANN001
-          most: int) -> list[tuple[str, ...]]:
-    """The groups of up to `most` items of list `key`, waiting up to `wait_s` for the first
-    (0: not at all)."""
+def _pop(connection, keys: list[str], wait_s: float, most: int) -> dict[str, list]:  # noqa: ANN001
+    """Up to `most` raw items of each list in `keys`, waiting up to `wait_s` (0: not at
+    all) for the first item of any of them (BLPOP looks at the lists in order)."""
+    raw: dict[str, list] = {key: [] for key in keys}
     if wait_s > 0:
-        first = connection.blpop([key], timeout=wait_s)
+        first = connection.blpop(keys, timeout=wait_s)
         if first is None:
-            return []
-        more = connection.lpop(key, most - 1) if most > 1 else None
-        raw = [first[1], *(more or [])]
-    else:
-        raw = connection.lpop(key, most) or []
-    return _parse(key, item, raw)
+            return raw
+        key = first[0].decode() if isinstance(first[0], bytes) else first[0]
+        raw[key].append(first[1])
+    pipe = connection.pipeline(transaction=False)
+    wanted = [(key, most - len(items)) for key, items in raw.items() if most > len(items)]
+    for key, count in wanted:
+        pipe.lpop(key, count)
+    for (key, _count), more in zip(wanted, pipe.execute(), strict=True):
+        raw[key] += more or []
+    return raw
 
 
 def _parse(key: str, item: re.Pattern, raw: list) -> list[tuple[str, ...]]:
