@@ -12,6 +12,7 @@ sends web processes ask for (a stand-down, a relay) to the pool as soon as they 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -238,8 +239,7 @@ def run_worker(settings: Settings) -> None:
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection, lock_turn_ms=WORKER_LOCK_TURN_MS)
     rt.pool = Pool(settings.send_concurrency, name="send")
-    rt.dispatch = lambda kind, row_id, priority, claimed: send_soon(rt, kind, row_id, priority,
-                                                                    claimed)
+    rt.dispatch = functools.partial(send_soon, rt)
     runtime_module.install(rt)
     rt.rota.current()
     name = f"{socket.gethostname()}.{os.getpid()}"

@@ -180,9 +180,11 @@ def claim(rt: Runtime, kind: str, row_id: int,
         # the incident first, as an ACK locks it: the check below and the ACK serialise
         incident = lock_incident(session, incident_id) if incident_id else None
         row = session.exec(select(table).where(table.id == row_id).with_for_update()).first()
-        renewal = renewing is not None and row is not None and \
-            row.status == "submitting" and row.attempts == renewing.attempts
-        if row is None or row.direction != "out" or not (renewal or _due(row, now)):
+        if row is None or row.direction != "out":
+            return None
+        renewal = renewing is not None and row.status == "submitting" and \
+            row.attempts == renewing.attempts
+        if not (renewal or _due(row, now)):
             return None
         page = page_of(session, kind, row)
         if not _still_wanted(row, page, incident):

@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from routing import checkins, intake, outbox, reminders, sending
 from routing.escalation import STEPS_AT_ONCE, run_step, run_steps
-from routing.outbox import Claimed
 from routing.runtime import Runtime
 from routing.tables import Call, Checkin, Incident, Message
 
@@ -187,7 +186,7 @@ def checkin_soon(rt: Runtime, checkin_id: int) -> None:
 
 
 def send_soon(rt: Runtime, kind: str, row_id: int, priority: int,
-              claimed: Claimed | None = None) -> None:
+              claimed: outbox.Claimed | None = None) -> None:
     """Send an outbox row through the worker's pool, or here when there is none
     (`claimed`: as sending.deliver)."""
     if rt.pool is None:
