@@ -96,6 +96,13 @@ class Example:
         self.settle()
 
 
+def defender_texts(ex: Example, sender: str, body: str) -> int:
+    """A defender's text message, stored and then threaded as the webhook does (it answers
+    in between); returns its incident."""
+    received = intake.receive(ex.rt, TextMessage(ex.sid("SM"), sender, body))
+    return intake.thread(ex.rt, "message", received.row_id).incident_id
+
+
 def incident(ex: Example, rng: random.Random, number: int, sender: str) -> None:
     """One incident from `sender` on a random channel, taken (or not) as the dice say."""
     channel = rng.choices([c for c, _ in CHANNELS], [w for _, w in CHANNELS])[0]
@@ -115,8 +122,7 @@ def incident(ex: Example, rng: random.Random, number: int, sender: str) -> None:
         incident_id = web.submit(ex.rt, body, None).incident_id
     else:
         prefix = "whatsapp:" if channel == "whatsapp" else ""
-        incident_id = intake.receive(ex.rt, TextMessage(ex.sid("SM"), prefix + sender,
-                                                        body)).incident_id
+        incident_id = defender_texts(ex, prefix + sender, body)
     ex.wait(rng.uniform(0.03, 0.4))  # the worker picks the first step up
     roll = rng.random()
     step = 0 if roll < 0.68 else 1 if roll < 0.88 else 2 if roll < 0.95 else None
@@ -136,8 +142,7 @@ def incident(ex: Example, rng: random.Random, number: int, sender: str) -> None:
         else:
             ex.wait(rng.uniform(1800, 6000))
             duress = number % 3 != 0
-            intake.receive(ex.rt, TextMessage(ex.sid("SM"), sender,
-                                              "sunflower" if duress else body))
+            defender_texts(ex, sender, "sunflower" if duress else body)
             ex.settle()
             if duress:  # no safe check-in: the deadline stands until someone calls it off
                 ex.staff_says(0, f"ACK {incident_id}")

@@ -118,6 +118,14 @@ def was_silenced(session: Session, hashes: list[str]) -> bool:
     ).first() is not None
 
 
+def has_unresolved(session: Session, hashes: list[str]) -> bool:
+    """Whether the person has an unresolved incident (a read: nothing is locked)."""
+    return session.exec(
+        select(Incident.id).where(Incident.defender_hash.in_(hashes),
+                                  Incident.status != "resolved")
+    ).first() is not None
+
+
 def unresolved_incident(session: Session, hashes: list[str]) -> Incident | None:
     """The person's unresolved incident, locked, or None. The oldest, where release 0.1 left
     a person two (one opened by SMS, one by WhatsApp): every channel then joins that one."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from oncall import Staff
 from routing import intake
@@ -16,30 +19,46 @@ from routing.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the webhook answers a message with, and what is left to do after.
+
+    `reply`: the text of an immediate reply (TwiML <Message>) or None. `then`: run it once
+    the answer is out (threading a defender's message, intake.thread_after_answer); None
+    when nothing is left.
+    """
+
+    reply: str | None = None
+    then: Callable[[], None] | None = None
+
+
 def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
-                    defer: bool = False) -> str | None:
-    """Store, then route, one inbound message. Returns the text of an immediate reply
-    (TwiML <Message>) or None.
+                    defer: bool = False) -> Answer:
+    """Store, then route, one inbound message.
 
     The message is committed before anything else; if routing fails after that, the error is
-    logged and the sweeper threads the stored message, so the defender is never lost. With
-    `route` False (the fallback URL) it is only stored: a staff command is kept for the log,
-    a defender's message is threaded by the sweeper. With `defer` (a busy web process), a
+    logged and the sweeper threads the stored message, so the defender is never lost. A
+    defender's message is answered first and threaded after (`Answer.then`). With `route`
+    False (the fallback URL) it is only stored: a staff command is kept for the log, a
+    defender's message is threaded by the sweeper. With `defer` (a busy web process), a
     defender's message is stored and a worker threads it (intake.receive); a staff command
     is always carried out here, since its answer is the reply.
     """
     staff = staff_sender(rt, message.sender)
     received = intake.receive(rt, message, staff_id=staff.id if staff else None, route=route,
                               defer=defer)
+    if received.to_thread:
+        return Answer(received.auto_reply,
+                      partial(intake.thread_after_answer, rt, received.row_id))
     if received.row_id is None or staff is None or not route:
-        return received.auto_reply  # a repeated delivery: everything was done the first time
+        return Answer()  # a repeated delivery: everything was done the first time
     try:
         reply = handle_staff_message(rt, staff, message.body)
     except Exception:
         log.exception("staff command %s stored but not carried out", received.row_id)
-        return None
+        return Answer()
     _record_reply(rt, received.row_id, staff.id, reply)
-    return reply
+    return Answer(reply)
 
 
 def staff_sender(rt: Runtime, sender: str) -> Staff | None:

@@ -7,6 +7,13 @@ first, then resolves the person behind it (routing.identity) and opens or joins 
 incident in a savepoint of the same transaction, so nothing a defender sent is lost when the
 threading fails.
 
+A defender's text message is answered before it is threaded: the webhook stores it, decides
+from reads alone whether its answer carries the auto-reply (a new incident's, as `_thread`
+would), commits, and answers; the threading runs once the answer is out
+(`thread_after_answer`, webhooks.messages). The row's status says what its answer carried
+(`ANSWERED`), so whoever threads it, that webhook or the sweeper after a crash, records that
+auto-reply as sent instead of sending another.
+
 A busy web process stores a message and leaves the threading to a worker (`defer`): storing
 is a fifth of the work, so a surge is taken in at the rate the database can write rows, and
 the worker threads the backlog in batches (`thread_batch`). Anything stored but not threaded
@@ -32,6 +39,7 @@ from routing.directory import staff_phone
 from routing.groupcommit import GroupCommit
 from routing.identity import (
     Party,
+    has_unresolved,
     is_blocked,
     party,
     person_hashes,
@@ -41,7 +49,7 @@ from routing.identity import (
 from routing.language import guess_language
 from routing.masking import show_number
 from routing.runtime import Runtime
-from routing.tables import Call, Event, Incident, Message
+from routing.tables import ANSWERED, UNTHREADED, Call, Event, Incident, Message
 from routing.texts import auto_reply, relay_text
 from routing.uow import UnitOfWork, unit_of_work
 
@@ -118,7 +126,8 @@ class Received:
     incident_id: int | None = None
     opened: bool = False
     blocked: bool = False
-    auto_reply: str | None = None
+    auto_reply: str | None = None  # what the webhook answers with (TwiML <Message>)
+    to_thread: bool = False  # stored only: thread it once the answer is out
 
 
 def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
@@ -129,20 +138,25 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     `staff_id`: the message is a staff member's command: stored, never threaded. `hold`: how
     long a new incident's escalation waits (a live call being rung through). `schedule`:
     False keeps Redis out of it (the fallback URL); the sweeper then runs the first step.
-    `defer` (a message from a defender): store only, and ask a worker to thread it
-    (routing.jobqueue.wake_threading; without Redis, the sweeper does).
+    A defender's text message is stored only, and threaded after the webhook's answer
+    (`to_thread`, the module's docstring); with `defer` (a busy web process) a worker threads
+    it instead (routing.jobqueue.wake_threading; without Redis, the sweeper does).
     A repeated delivery (same sid) returns the first delivery's incident and does nothing.
 
-    One transaction: the contact is written first, and the threading runs in a savepoint
-    after it. When threading fails, only the savepoint is undone: the contact is committed
-    as received and the sweeper threads it (a caller on the line is answered by the voice
-    step's voicemail: the error is raised for a call, after the commit). One commit instead
-    of two keeps the webhook short (and, on SQLite, takes the write lock once).
+    Any other contact (a call, a web form message) is threaded before its answer, which
+    needs the incident. One transaction: the contact is written first, and the threading
+    runs in a savepoint after it. When threading fails, only the savepoint is undone: the
+    contact is committed as received and the sweeper threads it (a caller on the line is
+    answered by the voice step's voicemail: the error is raised for a call, after the
+    commit). One commit instead of two keeps the webhook short (and, on SQLite, takes the
+    write lock once).
     """
     who = party(contact.sender, contact.channel, contact.sid)
     routed = staff_id is None and route
-    if routed and defer and isinstance(contact, TextMessage):
-        return _store_for_a_worker(rt, contact, who)
+    if routed and isinstance(contact, TextMessage):
+        if defer:
+            return _store_for_a_worker(rt, contact, who)
+        return _store_and_answer(rt, contact, who)
     row = _stored_row(rt, contact, who, staff_id)
     failure: Exception | None = None
     with unit_of_work(rt) as uow:
@@ -158,7 +172,7 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
             body = contact.body if isinstance(contact, TextMessage | WebMessage) else ""
             try:
                 received = _thread_in_savepoints(uow, contact.kind, row, who, body, hold,
-                                                 schedule, reply_now=True)
+                                                 schedule)
             except Exception as exc:
                 failure = exc
                 log.exception("%s %s stored but not routed; the sweeper will retry",
@@ -166,6 +180,49 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     if failure is not None and isinstance(contact, VoiceCall):
         raise failure  # the caller is on the line: the voice step answers with the voicemail
     return received
+
+
+def _store_and_answer(rt: Runtime, message: TextMessage, who: Party) -> Received:
+    """Store a defender's message and decide its answer, threading nothing yet."""
+    row = Message(**_message_fields(rt, message, who, None))
+    with unit_of_work(rt) as uow:
+        uow.session.add(row)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            log.info("repeated delivery of message %s ignored", message.sid)
+            uow.rollback()
+            return Received(None, incident_id=_incident_of(rt, message))
+        reply = _answer(uow, who, message)
+        if reply is not None:
+            row.status = ANSWERED
+    return Received(row.id, auto_reply=reply, to_thread=True)
+
+
+def _answer(uow: UnitOfWork, who: Party, message: TextMessage) -> str | None:
+    """The auto-reply to answer `message` with, read as `_thread` will decide it: when it
+    opens an incident (no block, none unresolved) that is not silent. A contact of the
+    same person committed in between can make the threading join an incident after all:
+    the defender then has one auto-reply more, which `_thread` records as sent."""
+    rt, session = uow.rt, uow.session
+    if not rt.settings.auto_reply or is_opt_out(message.body):
+        return None
+    hashes = person_hashes(rt.vault, who.key)
+    with session.no_autoflush:  # the one row written is this message
+        if is_blocked(session, hashes, rt.clock()) or has_unresolved(session, hashes):
+            return None
+        if who.identified and was_silenced(session, hashes):
+            return None
+    return _auto_reply_to(rt, message.body)
+
+
+def _auto_reply_to(rt: Runtime, body: str) -> str:
+    """The auto-reply to a first message `body`: in the language its incident will have."""
+    return auto_reply(_language_of(rt, body))
+
+
+def _language_of(rt: Runtime, body: str) -> str:
+    return guess_language(body, rt.settings.languages) if body else rt.settings.default_language
 
 
 def _store_for_a_worker(rt: Runtime, message: TextMessage, who: Party) -> Received:
@@ -236,6 +293,15 @@ def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None
         return _thread_stored(uow, kind, row_id, hold, schedule)
 
 
+def thread_after_answer(rt: Runtime, row_id: int) -> None:
+    """Thread a defender's message the webhook has answered (`Received.to_thread`). A
+    failure is logged and left to the sweeper: the message is stored."""
+    try:
+        thread(rt, "message", row_id)
+    except Exception:
+        log.exception("message %s answered but not threaded; the sweeper will retry", row_id)
+
+
 def thread_batch(rt: Runtime, keys: list[tuple[str, int]]) -> int:
     """Thread stored contacts (`(kind, row_id)`, as `thread`) in one transaction, each in a
     savepoint of its own (`_thread_in_savepoints`): one that fails is undone alone and left
@@ -258,22 +324,21 @@ def _thread_stored(uow: UnitOfWork, kind: str, row_id: int, hold: timedelta | No
     row = uow.session.exec(select(table).where(table.id == row_id).with_for_update()).first()
     if row is None:
         return Received(None)
-    if row.incident_id is not None or row.status not in ("received", "ringing") or \
+    if row.incident_id is not None or row.status not in (*UNTHREADED, "ringing") or \
             (kind == "message" and row.purpose != "defender"):
         return Received(row_id, row.incident_id)
     channel = row.channel if kind == "message" else "voice"
     who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
     body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
-    return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule, reply_now=False)
+    return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule)
 
 
 def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: Party,
-                          body: str, hold: timedelta | None, schedule: bool,
-                          reply_now: bool) -> Received:
+                          body: str, hold: timedelta | None, schedule: bool) -> Received:
     for _attempt in range(3):
         try:
             with uow.savepoint():
-                return _thread(uow, kind, row, who, body, hold, schedule, reply_now)
+                return _thread(uow, kind, row, who, body, hold, schedule)
         except IntegrityError:
             # another contact of the same person opened the incident first: join it
             continue
@@ -281,14 +346,17 @@ def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: 
 
 
 def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: str,
-            hold: timedelta | None, schedule: bool, reply_now: bool) -> Received:
+            hold: timedelta | None, schedule: bool) -> Received:
     """Thread `row` (stored, not yet threaded, in `uow`) from `who`, who said `body`.
-    `reply_now`: the webhook is still waiting and answers with the auto-reply (TwiML);
-    otherwise the auto-reply goes out through the outbox."""
+    A new incident's auto-reply goes out through the outbox, unless the webhook's answer
+    has carried it already (`ANSWERED`)."""
     rt, session, now = uow.rt, uow.session, uow.rt.clock()
     channel = row.channel if kind == "message" else "voice"
     hashes = person_hashes(rt.vault, who.key)
+    answered = kind == "message" and row.status == ANSWERED
     if is_blocked(session, hashes, now):
+        if answered:
+            _record_answer(uow, row, None, body)
         row.status = "blocked"
         session.add(Event(at=now, kind=f"blocked_{kind}", actor="system",
                           detail=f"{kind} {row.id}"))
@@ -321,33 +389,34 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
             rt.vault.decrypt(incident.defender_enc) != who.address:
         # replies and relays go out on the channel the person last used
         incident.defender_enc = rt.vault.encrypt(who.address)
-    reply = None
+    if answered:
+        _record_answer(uow, row, incident.id, body)
     # a web conversation has no phone to text: its page says a person will answer there
-    if (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
-            and not opted_out and channel != "web"):
-        reply = auto_reply(incident.language)
-        if reply_now:
-            session.add(Message(
-                incident_id=incident.id, direction="out", channel=channel,
-                purpose="auto_reply", address_hash=row.address_hash,
-                address_enc=row.address_enc, body_enc=rt.vault.encrypt(reply),
-                status="sent", created_at=now, updated_at=now,
-            ))
-        else:  # the webhook has answered: the outbox sends it
-            if who.address is not None:  # a withheld sender has nowhere to be texted
-                outbox.add_message(uow, to=who.address, body=reply, purpose="auto_reply",
-                                   incident_id=incident.id)
-            reply = None
+    elif (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
+            and not opted_out and channel != "web" and who.address is not None):
+        # (a withheld sender has nowhere to be texted)
+        outbox.add_message(uow, to=who.address, body=auto_reply(incident.language),
+                           purpose="auto_reply", incident_id=incident.id)
     if opened and schedule:
         uow.schedule_step(incident.id, 0, incident.next_step_at)
-    return Received(row.id, incident.id, opened=opened, auto_reply=reply)
+    return Received(row.id, incident.id, opened=opened)
+
+
+def _record_answer(uow: UnitOfWork, row: Message, incident_id: int | None, body: str) -> None:
+    """Log the auto-reply the webhook answered `row` with (TwiML) as a message sent, at the
+    moment it was answered."""
+    uow.session.add(Message(
+        incident_id=incident_id, direction="out", channel=row.channel, purpose="auto_reply",
+        address_hash=row.address_hash, address_enc=row.address_enc,
+        body_enc=uow.rt.vault.encrypt(_auto_reply_to(uow.rt, body)), status="sent",
+        created_at=row.created_at, updated_at=row.created_at,
+    ))
 
 
 def _open(uow: UnitOfWork, who: Party, channel: str, body: str,
           hold: timedelta | None) -> Incident:
     rt, session, now = uow.rt, uow.session, uow.rt.clock()
-    language = guess_language(body, rt.settings.languages) if body \
-        else rt.settings.default_language
+    language = _language_of(rt, body)
     incident = Incident(
         channel=channel, language=language,
         defender_hash=rt.vault.lookup_hash(who.key),

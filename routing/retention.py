@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from routing.checkins import end_for_erased
 from routing.notifier import SendError
 from routing.runtime import Runtime
-from routing.tables import Block, Call, Event, Incident, Message, TwilioDeletion
+from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message, TwilioDeletion
 from routing.webchannel import forget_receipts
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
                 or_(Message.address_enc.is_not(None), Message.body_enc.is_not(None),
                     Message.media_enc.is_not(None)),
                 # never a defender message the sweeper has yet to thread, nor an unsent one
-                not_(and_(Message.purpose == "defender", Message.status == "received")),
+                not_(and_(Message.purpose == "defender", Message.status.in_(UNTHREADED))),
                 Message.status.not_in(UNSENT),
             ).order_by(Message.id).limit(BATCH).with_for_update()
         ).all()

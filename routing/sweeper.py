@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from routing import checkins, intake, outbox, reminders, sending
 from routing.escalation import STEPS_AT_ONCE, run_step, run_steps
 from routing.runtime import Runtime
-from routing.tables import Call, Checkin, Incident, Message
+from routing.tables import UNTHREADED, Call, Checkin, Incident, Message
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     with Session(rt.engine) as session:
         orphans = [("message", i) for i in session.exec(
             select(Message.id).where(Message.direction == "in", Message.purpose == "defender",
-                                     Message.status == "received",
+                                     Message.status.in_(UNTHREADED),
                                      Message.created_at <= now - orphan_grace).limit(BATCH)
         ).all()] + [("call", i) for i in session.exec(
             select(Call.id).where(Call.direction == "in", Call.purpose == "defender",

@@ -101,6 +101,12 @@ def _events_are_append_only(_mapper, _connection, target: Event) -> None:  # noq
     raise AppendOnlyError(f"event {target.id} is append-only")
 
 
+# a defender's message stored, answered with the auto-reply (TwiML), not yet threaded
+ANSWERED = "answered"
+# a defender's message stored and not yet threaded: as it came, or answered (routing.intake)
+UNTHREADED = ("received", ANSWERED)
+
+
 class Message(SQLModel, table=True):
     """Every SMS/WhatsApp message in or out, stored before anything else happens."""
 
@@ -119,9 +125,9 @@ class Message(SQLModel, table=True):
     media_count: int = 0
     media_types: str = ""
     media_enc: str | None = None  # the media URLs of an MMS/WhatsApp message (JSON list)
-    # inbound: received, threaded, blocked, handled; outbound: pending, submitting, retrying,
-    # held (a surge digest), then Twilio's queued/sent/delivered/failed/undelivered (moving only
-    # forward), or cancelled: see routing.outbox
+    # inbound: received, answered (ANSWERED), threaded, blocked, handled; outbound: pending,
+    # submitting, retrying, held (a surge digest), then Twilio's queued/sent/delivered/failed/
+    # undelivered (moving only forward), or cancelled: see routing.outbox
     status: str = "received"
     error_code: int | None = None
     attempts: int = 0

@@ -86,10 +86,12 @@ class World:
         return f"{prefix}{self._sids:032x}"
 
     def text(self, sender: str, body: str, *, settle: bool = True) -> str | None:
-        reply = receive_message(self.rt, TextMessage(self.sid("SM"), sender, body))
+        answer = receive_message(self.rt, TextMessage(self.sid("SM"), sender, body))
+        if answer.then is not None:  # what the webhook does once its answer is out
+            answer.then()
         if settle:
             self.settle()
-        return reply
+        return answer.reply
 
     def call(self, sender: str) -> intake.Received:
         received = intake.receive(self.rt, VoiceCall(self.sid("CA"), sender),

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 from hotline import migrate
 from hotline.app import build_runtime, create_app
@@ -40,6 +41,43 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 
 _sqlite_template: Path | None = None
+
+
+class _Requests:
+    """The app as the test server runs it, telling when a request's work is all done.
+
+    The app answers a defender's message before it threads it (webhooks.messages): Twilio
+    has its answer a few milliseconds before the incident exists. A test reads the hotline
+    as it is once that work is done too, so `Hotline.post` waits for the request's close
+    (which the server calls after writing the answer) before it returns.
+    """
+
+    HEADER = "X-Test-Request"
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self._done: dict[str, threading.Event] = {}
+
+    def __call__(self, environ: dict, start_response: Callable) -> object:
+        key = environ.get("HTTP_" + self.HEADER.upper().replace("-", "_"))
+        if key is None:
+            return self.app(environ, start_response)
+        done = threading.Event()
+        with self._lock:
+            self._done[key] = done
+        try:
+            return ClosingIterator(self.app(environ, start_response), done.set)
+        except BaseException:
+            done.set()
+            raise
+
+    def wait_done(self, key: str, timeout: float = 20) -> None:
+        """Wait until request `key` is closed (no wait when it never reached the app)."""
+        with self._lock:
+            done = self._done.pop(key, None)
+        if done is not None and not done.wait(timeout):
+            raise AssertionError(f"request {key} not closed within {timeout} s")
 
 
 def migrated(url: str) -> str:
@@ -166,7 +204,8 @@ class Hotline:
         migrated(self.settings.database_url)  # the operator's `hotline db upgrade`
         self.rt = build_runtime(self.settings)
         self.app = create_app(runtime=self.rt)
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True,
+        self._requests = _Requests(self.app)
+        self._server = make_server("127.0.0.1", self.port, self._requests, threaded=True,
                                    fd=self._listener.fileno())
         # a short poll: shutdown() waits for it, in every test's teardown
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -196,18 +235,23 @@ class Hotline:
         if signature:
             headers["X-Twilio-Signature"] = signature
         if not over_http:
+            # buffered: the response is closed, and the work after the answer done, at once
             answer = self.app.test_client().post(
                 path, data=urllib.parse.urlencode(params), headers=headers,
-                base_url=self.base_url)
+                base_url=self.base_url, buffered=True)
             return Response(answer.status_code, answer.get_data(as_text=True),
                             answer.headers.get("Content-Type", ""))
+        request_id = secrets.token_hex(8)
+        headers[_Requests.HEADER] = request_id
         request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
                                          headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=20) as resp:
-                return Response(resp.status, resp.read().decode(), resp.headers["Content-Type"])
+                answer = Response(resp.status, resp.read().decode(), resp.headers["Content-Type"])
         except urllib.error.HTTPError as exc:
-            return Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
+            answer = Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
+        self._requests.wait_done(request_id)
+        return answer
 
     def get(self, path: str) -> Response:
         try:

@@ -24,8 +24,8 @@ from hotline.worker import Sweeper
 from routing import intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
-from routing.inbound import receive_message
-from routing.incidents import acknowledge
+from routing.inbound import Answer, receive_message
+from routing.incidents import acknowledge, resolve
 from routing.intake import TextMessage
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool
@@ -148,15 +148,55 @@ def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
 
 
 
+def test_a_message_is_answered_first_and_its_auto_reply_logged_once_threaded(world):
+    answer = receive_message(world.rt, TextMessage(world.sid("SM"), DEFENDER, "help"))
+    assert answer.reply == auto_reply("en")  # decided from reads: this will open an incident
+    [stored] = world.messages(direction="in")
+    assert (stored.status, world.incidents()) == ("answered", [])
+    answer.then()  # once the answer is out
+    [incident] = world.incidents()
+    [logged] = world.messages(direction="out", purpose="auto_reply")
+    assert (logged.incident_id, logged.status) == (incident.id, "sent")
+    world.settle()
+    assert [m for m in world.fake.messages if m.to == DEFENDER] == [], "answered in TwiML only"
+    assert len(world.sms_to("amina")) == 1
+
+
+def test_an_answer_without_auto_reply_that_opens_an_incident_after_all_sends_it(world):
+    world.text(DEFENDER, "help")
+    answer = receive_message(world.rt, TextMessage(world.sid("SM"), DEFENDER, "still here"))
+    assert answer.reply is None  # it would join the open incident
+    resolve(world.rt, 1, "amina")  # resolved before the threading: it opens a new one
+    answer.then()
+    assert [i.id for i in world.incidents()] == [1, 2]
+    world.settle()
+    assert [m.body for m in world.fake.messages if m.to == DEFENDER] == [auto_reply("en")]
+
+
+def test_two_answers_with_an_auto_reply_that_join_one_incident_log_both(world):
+    # a person's SMS and WhatsApp message at the same instant: each answer read "no incident"
+    first, second = (receive_message(world.rt, TextMessage(world.sid("SM"), sender, "help"))
+                     for sender in (DEFENDER, f"whatsapp:{DEFENDER}"))
+    assert first.reply == second.reply == auto_reply("en")
+    first.then()
+    second.then()
+    [incident] = world.incidents()
+    logged = world.messages(direction="out", purpose="auto_reply")
+    assert [(m.incident_id, m.channel, m.status) for m in logged] == \
+        [(incident.id, "sms", "sent"), (incident.id, "whatsapp", "sent")]
+    world.settle()
+    assert [m for m in world.fake.messages if DEFENDER in m.to] == []
+
+
 def test_a_message_left_for_a_worker_is_threaded_later_and_gets_its_auto_reply(world):
     # a busy web process only stores the message and answers with no TwiML reply; the worker
     # threads it, and the auto-reply the answer could not carry goes out through the outbox
     whatsapp = f"whatsapp:{DEFENDER}"
     message = TextMessage(world.sid("SM"), whatsapp, "they took my brother")
-    assert receive_message(world.rt, message, defer=True) is None
+    assert receive_message(world.rt, message, defer=True) == Answer()
     [stored] = world.messages(direction="in")
     assert (stored.status, stored.incident_id, world.incidents()) == ("received", None, [])
-    assert receive_message(world.rt, message, defer=True) is None  # Twilio's retry: stored once
+    assert receive_message(world.rt, message, defer=True) == Answer()  # a retry: stored once
     assert intake.thread_batch(world.rt, [("message", stored.id)]) == 1
     [incident] = world.incidents()
     assert incident.channel == "whatsapp"
@@ -283,16 +323,22 @@ def incidents_refused(engine):
 
 def test_a_message_whose_threading_fails_is_kept_and_threaded_by_the_sweeper(world):
     with incidents_refused(world.rt.engine):
+        # answered before the threading, which then fails: the words are kept, and the
+        # auto-reply the answer carried is true (a person will answer)
         reply = world.text(DEFENDER, "they took my brother", settle=False)
-        assert reply is None  # no incident, so no auto-reply: but the words are kept
+        assert reply == auto_reply("en")
         [stored] = world.messages(direction="in")
-        assert (stored.status, stored.incident_id) == ("received", None)
+        assert (stored.status, stored.incident_id) == ("answered", None)
         assert world.rt.vault.decrypt(stored.body_enc) == "they took my brother"
         assert world.incidents() == []
     world.settle()
     [incident] = world.incidents()
     assert world.messages(direction="in")[0].incident_id == incident.id
     assert "they took my brother" in world.sms_to("amina")[0]
+    # the sweeper knows the answer carried the auto-reply: logged as sent, never sent again
+    [logged] = world.messages(direction="out", purpose="auto_reply")
+    assert (logged.incident_id, logged.status) == (incident.id, "sent")
+    assert [m for m in world.fake.messages if m.to == DEFENDER] == []
 
 
 def test_a_page_retried_after_a_5xx_never_leaves_once_someone_acked(world):

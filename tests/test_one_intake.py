@@ -53,21 +53,52 @@ def test_a_busy_web_process_stores_the_message_and_a_worker_threads_it(hotline, 
         worker.stop()
 
 
+def test_the_webhook_answers_a_defender_before_it_threads_the_message(hotline):
+    # Flask's test client leaves the response open: what a server does once the answer is
+    # written to Twilio, closing it, is in the test's hands
+    params = {"MessageSid": "SM" + "1" * 32, "AccountSid": hotline.fake.account_sid,
+              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    url = hotline.base_url + "/twilio/sms"
+    signature = RequestValidator(hotline.fake.auth_token).compute_signature(url, params)
+    response = hotline.app.test_client().post(url, data=params,
+                                              headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    assert auto_reply("en") in response.get_data(as_text=True)
+    [stored] = hotline.messages(direction="in")
+    assert (stored.status, hotline.incidents()) == ("answered", [])
+    # until its threading is done the request counts as in flight: another message meanwhile
+    # finds the process busy, and is stored for a worker
+    params = {**params, "MessageSid": "SM" + "2" * 32, "From": "+447700900999"}
+    signature = RequestValidator(hotline.fake.auth_token).compute_signature(url, params)
+    meanwhile = hotline.app.test_client().post(url, data=params,
+                                               headers={"X-Twilio-Signature": signature})
+    assert "<Message" not in meanwhile.get_data(as_text=True)
+    meanwhile.close()
+    response.close()
+    [incident] = hotline.incidents()
+    first, second = hotline.messages(direction="in")
+    assert (first.incident_id, second.status) == (incident.id, "received")
+    [logged] = hotline.messages(direction="out", purpose="auto_reply")
+    assert logged.status == "sent"
+
+
 def test_a_message_every_few_ms_counts_as_a_surge_though_each_is_alone_in_flight():
     now = [0.0]
     load = InFlight(clock=lambda: now[0])
     seen = []
     for _ in range(5):  # one after another, each alone in flight, 2 ms apart
-        with load.entered() as came_into:
-            seen.append(came_into)
+        seen.append(load.enter())
+        load.leave()
         now[0] += 0.002
     assert [s.in_flight for s in seen] == [1] * 5
     assert [s.busy(DEFAULT_INLINE_LIMIT) for s in seen] == [False] * 3 + [True] * 2
     now[0] += SURGE_WINDOW_S  # a pause: the next one is alone again
-    with load.entered() as came_into:
-        assert not came_into.busy(DEFAULT_INLINE_LIMIT)
-        with load.entered() as meanwhile:  # a second one while the first is in flight
-            assert meanwhile.in_flight == 2 and meanwhile.busy(DEFAULT_INLINE_LIMIT)
+    assert not load.enter().busy(DEFAULT_INLINE_LIMIT)
+    meanwhile = load.enter()  # a second one while the first is in flight
+    assert meanwhile.in_flight == 2 and meanwhile.busy(DEFAULT_INLINE_LIMIT)
+    load.leave()
+    load.leave()
+    assert load.enter().in_flight == 1
 
 
 def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hotline,

@@ -12,6 +12,8 @@ from sqlalchemy import update
 from sqlmodel import select
 
 import oncall
+from routing import intake
+from routing.intake import TextMessage
 from routing.tables import Incident, Message, TwilioDeletion
 
 
@@ -117,6 +119,23 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
     assert {m.purpose for m in strays} >= {"command", "confirm", "defender"}
     assert all(m.body_enc is None and m.address_enc is None for m in strays)
     assert hotline.incident(1).defender_enc is not None  # open: kept
+
+
+def test_a_defender_message_not_yet_threaded_is_never_erased(hotline):
+    # stored as the fallback URL does, and answered by a webhook whose process then died:
+    # the sweeper has yet to thread both, however old
+    intake.receive(hotline.rt, TextMessage("SM" + "1" * 32, "+447700900101", "help"),
+                   route=False)
+    assert intake.receive(hotline.rt, TextMessage("SM" + "2" * 32, "+447700900102",
+                                                  "help")).to_thread
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    with hotline.session() as s:
+        s.exec(update(Message).values(created_at=long_ago))
+        s.commit()
+    assert hotline.cli("purge").returncode == 0
+    kept = hotline.messages(direction="in")
+    assert [m.status for m in kept] == ["received", "answered"]
+    assert all(m.body_enc is not None and m.address_enc is not None for m in kept)
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)

@@ -3,10 +3,12 @@ left to a worker.
 
 Threading a message (finding the person, opening or joining their incident, planning the
 first page) is four fifths of a webhook's work, and on SQLite it holds the one write lock
-while it runs. Alone, the webhook does it, so the incident exists and the auto-reply rides on
-the TwiML answer; when other messages are already being handled in this process (a surge),
-it only stores the message and a worker threads the backlog in batches (routing.intake
-`defer`). Nothing is lost either way: the message is committed before the webhook answers.
+while it runs. Alone, the webhook does it, right after its answer (routing.intake: the
+auto-reply is decided from reads and rides on the TwiML answer); when other messages are
+already being handled in this process (a surge), it only stores the message and a worker
+threads the backlog in batches (routing.intake `defer`). A request counts as in flight
+until the threading after its answer is done. Nothing is lost either way: the message is
+committed before the webhook answers.
 
 A surge is a rate, not only what is in flight at one instant: with many clients, a process
 often has just this one request in its view between two others. So a message that comes
@@ -21,8 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # app.config key: how many /twilio/sms requests may be in flight in one process, this one
@@ -58,9 +59,8 @@ class InFlight:
         self._clock = clock
         self._lock = threading.Lock()
 
-    @contextmanager
-    def entered(self) -> Iterator[Load]:
-        """Count this request in while the block runs; yields the load it came into."""
+    def enter(self) -> Load:
+        """Count a request in (until `leave`); returns the load it came into."""
         with self._lock:
             now = self._clock()
             while self._arrivals and self._arrivals[0] < now - SURGE_WINDOW_S:
@@ -68,8 +68,9 @@ class InFlight:
             self._count += 1
             load = Load(self._count, len(self._arrivals))
             self._arrivals.append(now)
-        try:
-            yield load
-        finally:
-            with self._lock:
-                self._count -= 1
+        return load
+
+    def leave(self) -> None:
+        """Count a request out: its work, after its answer too, is done."""
+        with self._lock:
+            self._count -= 1

@@ -24,14 +24,26 @@ NOTHING = str(MessagingResponse())  # the answer to most messages, rendered once
 @twilio_signed
 def sms():  # noqa: ANN201
     message = forms.text_message(request.form)
-    with current_app.extensions[IN_FLIGHT].entered() as load:
+    in_flight = current_app.extensions[IN_FLIGHT]
+    load = in_flight.enter()  # counted out once the work after the answer is done too
+    try:
         busy = load.busy(current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT))
-        reply = receive_message(current_app.extensions["hotline"], message, defer=busy)
-    if not reply:
-        return twiml(NOTHING)
-    response = MessagingResponse()
-    response.message(reply)
-    return twiml(response)
+        answer = receive_message(current_app.extensions["hotline"], message, defer=busy)
+    except BaseException:
+        in_flight.leave()
+        raise
+    if answer.reply:
+        reply = MessagingResponse()
+        reply.message(answer.reply)
+        response = twiml(reply)
+    else:
+        response = twiml(NOTHING)
+    # the answer is written to Twilio first (the server closes the response after): a
+    # defender's message is threaded once Twilio has its answer (routing.intake)
+    if answer.then is not None:
+        response.call_on_close(answer.then)
+    response.call_on_close(in_flight.leave)
+    return response
 
 
 @bp.post("/status")
