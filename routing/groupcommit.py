@@ -8,11 +8,14 @@ database's write lock (SQLite) or pay a round trip for BEGIN and another for COM
 becomes the writer: it inserts every row queued by then (its own among them) in one
 transaction and hands each thread its row's id; threads that arrived meanwhile wait, and one
 of them writes the next batch. No thread of its own, so nothing to die and leave webhooks
-waiting: each store is written by a thread whose webhook is waiting for it.
+waiting: each store is written by a thread whose webhook is waiting for it. The writer runs
+the batch's after-commit action (a Redis push) once it has handed over: neither the waiting
+threads nor the next batch wait for that round trip.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from routing.runtime import Runtime
 from routing.uow import writes
 
+log = logging.getLogger(__name__)
 MOST_AT_ONCE = 64
 
 
@@ -37,7 +41,8 @@ class _Store:
 class GroupCommit:
     """Inserts into `table`, batched across the threads of a process (see the module).
 
-    `after_commit(row_ids)` runs once a batch has committed, with the ids it wrote.
+    `after_commit(row_ids)` runs once a batch has committed, with the ids it wrote, failing
+    soft (the sweeper sees to what it did not do).
     """
 
     def __init__(self, rt: Runtime, table: Table, after_commit: Callable[[list[int]], object],
@@ -67,6 +72,7 @@ class GroupCommit:
                 with self._cond:
                     self._writing = False
                     self._cond.notify_all()
+            self._after([s.row_id for s in batch if s.row_id is not None])
         if store.error is not None:
             raise store.error
         return store.row_id
@@ -97,6 +103,13 @@ class GroupCommit:
             ids = work.connection.execute(
                 insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
                 [store.fields for store in batch]).scalars().all()
-            work.after_commit(lambda: self.after_commit(list(ids)))
         for store, row_id in zip(batch, ids, strict=True):
             store.row_id = row_id
+
+    def _after(self, row_ids: list[int]) -> None:
+        if not row_ids:
+            return
+        try:
+            self.after_commit(row_ids)
+        except Exception:
+            log.exception("after-commit action failed; the sweeper will repair it")

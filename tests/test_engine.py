@@ -249,14 +249,15 @@ def _stored(world: World, sid: str) -> dict:
 
 def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world):
     committed: list[list[int]] = []
-    hold = threading.Event()
+    writing, hold = threading.Event(), threading.Event()
 
-    def after(ids: list[int]) -> None:
-        committed.append(ids)
-        if len(committed) == 1:
+    def first_insert_waits(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO message") and not writing.is_set():
+            writing.set()
             hold.wait(10)  # the first writer's turn lasts until the others have queued
 
-    group = GroupCommit(world.rt, Message.__table__, after)
+    event.listen(world.rt.engine, "after_cursor_execute", first_insert_waits)
+    group = GroupCommit(world.rt, Message.__table__, committed.append)
     results: dict[str, object] = {}
 
     def insert(sid: str) -> None:
@@ -268,7 +269,7 @@ def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world
     def run(sids: list[str]) -> None:
         first = threading.Thread(target=insert, args=(sids[0],))
         first.start()
-        wait_until(lambda: len(committed) == 1, what="the first commit")
+        wait_until(writing.is_set, what="the first insert")
         rest = [threading.Thread(target=insert, args=(sid,)) for sid in sids[1:]]
         for thread in rest:
             thread.start()
@@ -282,14 +283,42 @@ def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world
     rows = {m.sid: m.id for m in world.messages()}
     assert results == rows
     committed.clear()
+    writing.clear()
     hold.clear()
     again = next(iter(rows))
     run([world.sid("SM"), again, world.sid("SM"), world.sid("SM")])
+    event.remove(world.rt.engine, "after_cursor_execute", first_insert_waits)
     assert isinstance(results[again], IntegrityError)
-    assert [len(ids) for ids in committed] == [1, 1, 1]  # the batch, row by row
+    # the batch is written row by row; its after-commit action gets the two rows stored
+    assert [len(ids) for ids in committed] == [1, 2]
     stored = {m.sid: m.id for m in world.messages()}
     assert len(stored) == 8  # the repeat is not stored twice; the other three are
     assert all(results[sid] == row_id for sid, row_id in stored.items() if sid != again)
+
+def test_the_next_store_does_not_wait_for_a_batch_s_after_commit_action(world):
+    pushing, release = threading.Event(), threading.Event()
+
+    def slow_push(ids: list[int]) -> None:  # the first batch's Redis push, on a slow network
+        if not pushing.is_set():
+            pushing.set()
+            release.wait(10)
+
+    group = GroupCommit(world.rt, Message.__table__, slow_push)
+    first = threading.Thread(target=group.insert, args=(_stored(world, world.sid("SM")),))
+    first.start()
+    try:
+        wait_until(pushing.is_set, what="the first batch's push")
+        done = []
+        second = threading.Thread(
+            target=lambda: done.append(group.insert(_stored(world, world.sid("SM")))))
+        second.start()
+        second.join(5)
+        assert done, "the second store waited for the first batch's push"
+    finally:
+        release.set()
+        first.join(10)
+    assert len(world.messages()) == 2
+
 
 @contextlib.contextmanager
 def refused(engine, table: str, when: str = "TRUE"):
