@@ -75,6 +75,11 @@ def party(raw_from: str, channel: str, contact_sid: str) -> Party:
     return Party(number, address, channel)
 
 
+def is_phone_number(key: str) -> bool:
+    """True for a person's key that is their phone number (`party`: E.164)."""
+    return key.startswith("+")
+
+
 def is_web(address: str | None) -> bool:
     """True for the address of a web form conversation: it has no phone to send to."""
     return bool(address) and address.startswith(WEB)

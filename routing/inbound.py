@@ -9,7 +9,7 @@ from functools import partial
 
 from oncall import Staff
 from routing import intake
-from routing.identity import phone_number
+from routing.identity import Party, is_phone_number, party
 from routing.intake import TextMessage
 from routing.runtime import Runtime
 from routing.staff import handle_staff_message
@@ -44,14 +44,17 @@ def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
     defender's message is stored and a worker threads it (intake.receive); a staff command
     is always carried out here, since its answer is the reply.
     """
-    staff = staff_sender(rt, message.sender)
+    who = party(message.sender, message.channel, message.sid)
+    staff = staff_sender(rt, who)
     received = intake.receive(rt, message, staff_id=staff.id if staff else None, route=route,
-                              defer=defer)
+                              defer=defer, who=who)
     if received.to_thread:
         return Answer(received.auto_reply,
                       partial(intake.thread_after_answer, rt, received.row_id))
     if received.row_id is None or staff is None or not route:
-        return Answer()  # a repeated delivery: everything was done the first time
+        # a repeated delivery (all done the first time), or stored for a worker or the
+        # sweeper: nothing to say now
+        return Answer()
     try:
         reply = handle_staff_message(rt, staff, message.body)
     except Exception:
@@ -61,17 +64,16 @@ def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
     return Answer(reply)
 
 
-def staff_sender(rt: Runtime, sender: str) -> Staff | None:
-    """The staff member texting from `sender`, or None (a defender, or no rota)."""
-    number = phone_number(sender)
-    if number is None:
+def staff_sender(rt: Runtime, who: Party) -> Staff | None:
+    """The staff member texting as `who`, or None (a defender, or no rota)."""
+    if not is_phone_number(who.key):
         return None
     try:
         rota = rt.rota.current()
     except Exception:
         log.exception("no rota: treating the sender as a defender")
         return None
-    return rota.staff_by_phone(number)
+    return rota.staff_by_phone(who.key)
 
 
 def _record_reply(rt: Runtime, message_id: int, staff_id: str, reply: str | None) -> None:

@@ -132,12 +132,13 @@ class Received:
 
 def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
             route: bool = True, hold: timedelta | None = None,
-            schedule: bool = True, defer: bool = False) -> Received:
+            schedule: bool = True, defer: bool = False, who: Party | None = None) -> Received:
     """Store `contact`, then (with `route`) open or join its person's incident.
 
     `staff_id`: the message is a staff member's command: stored, never threaded. `hold`: how
     long a new incident's escalation waits (a live call being rung through). `schedule`:
     False keeps Redis out of it (the fallback URL); the sweeper then runs the first step.
+    `who`: the person behind it (`party`), when the caller has found them already.
     A defender's text message is stored only, and threaded after the webhook's answer
     (`to_thread`, the module's docstring); with `defer` (a busy web process) a worker threads
     it instead (routing.jobqueue.wake_threading; without Redis, the sweeper does).
@@ -151,7 +152,7 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     commit). One commit instead of two keeps the webhook short (and, on SQLite, takes the
     write lock once).
     """
-    who = party(contact.sender, contact.channel, contact.sid)
+    who = who or party(contact.sender, contact.channel, contact.sid)
     routed = staff_id is None and route
     if routed and isinstance(contact, TextMessage):
         if defer:
