@@ -14,7 +14,13 @@ from voice_helpers import DEFENDER, incoming_call, new_sid, verbs
 from routing.jobqueue import DUE_LIST, SEND_LIST, THREADING_LIST
 from routing.sweeper import SEND_GRACE
 from routing.texts import auto_reply
-from webhooks.busy import DEFAULT_INLINE_LIMIT, INLINE_LIMIT, SURGE_WINDOW_S, InFlight
+from webhooks.busy import (
+    DEFAULT_INLINE_LIMIT,
+    INLINE_LIMIT,
+    SURGE_ARRIVALS,
+    SURGE_WINDOW_S,
+    InFlight,
+)
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)
 pytestmark = pytest.mark.one_database
@@ -85,13 +91,20 @@ def test_the_webhook_answers_a_defender_before_it_threads_the_message(hotline):
 def test_a_message_every_few_ms_counts_as_a_surge_though_each_is_alone_in_flight():
     now = [0.0]
     load = InFlight(clock=lambda: now[0])
-    seen = []
-    for _ in range(5):  # one after another, each alone in flight, 2 ms apart
-        seen.append(load.enter())
-        load.leave()
-        now[0] += 0.002
-    assert [s.in_flight for s in seen] == [1] * 5
-    assert [s.busy(DEFAULT_INLINE_LIMIT) for s in seen] == [False] * 3 + [True] * 2
+
+    def one_after_another(count: int, apart_s: float) -> list[bool]:
+        seen = []
+        for _ in range(count):  # each alone in flight
+            seen.append(load.enter())
+            load.leave()
+            now[0] += apart_s
+        assert [s.in_flight for s in seen] == [1] * count
+        return [s.busy(DEFAULT_INLINE_LIMIT) for s in seen]
+
+    # 100 a second to one process: a surge once SURGE_ARRIVALS came within the window
+    assert one_after_another(6, 0.010) == [False] * SURGE_ARRIVALS + [True] * 2
+    now[0] += SURGE_WINDOW_S
+    assert one_after_another(20, 0.020) == [False] * 20  # 50 a second: threaded inline
     now[0] += SURGE_WINDOW_S  # a pause: the next one is alone again
     assert not load.enter().busy(DEFAULT_INLINE_LIMIT)
     meanwhile = load.enter()  # a second one while the first is in flight

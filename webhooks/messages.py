@@ -10,7 +10,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 from routing import sending
 from routing.inbound import receive_message
 from webhooks import forms
-from webhooks.busy import DEFAULT_INLINE_LIMIT, IN_FLIGHT, INLINE_LIMIT
+from webhooks.busy import (
+    DEFAULT_INLINE_LIMIT,
+    IN_FLIGHT,
+    INLINE_LIMIT,
+    SURGE_ARRIVALS,
+    SURGE_AT,
+)
 from webhooks.fields import bounded_id
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
@@ -27,7 +33,9 @@ def sms():  # noqa: ANN201
     in_flight = current_app.extensions[IN_FLIGHT]
     load = in_flight.enter()  # counted out once the work after the answer is done too
     try:
-        busy = load.busy(current_app.config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT))
+        config = current_app.config
+        busy = load.busy(config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT),
+                         config.get(SURGE_AT, SURGE_ARRIVALS))
         answer = receive_message(current_app.extensions["hotline"], message, defer=busy)
     except BaseException:
         in_flight.leave()
