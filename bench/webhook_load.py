@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bench.common import (
     BenchHotline,
+    LoadResult,
     Options,
     Report,
     bundled_first_pages,
@@ -27,6 +28,7 @@ from bench.common import (
 )
 
 MESSAGES_PER_SENDER = 2
+PAIRS = 3  # closed-loop bare/hotline pairs; the ratio is the median pair's
 TARGET_RATE = 200.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.25  # issue 11: at least a quarter of a bare endpoint
@@ -35,38 +37,43 @@ TARGET_LOADED_PAGE_P99_MS = 250.0
 
 def run(opts: Options, db: str) -> Report:
     report = Report("webhook_load", db)
-    closed_s = 3.0 if opts.quick else 10.0
+    closed_s = 3.0 if opts.quick else 8.0
     open_s = 3.0 if opts.quick else 10.0
     rates = [TARGET_RATE] if opts.quick else [100.0, TARGET_RATE]
     concurrency = 16
     cap = 100_000
 
+    # The machine's speed drifts (bare Flask has measured 2,200-5,500 req/s on the same VM
+    # within an hour), so bare and hotline runs alternate, in pairs a few seconds apart, and
+    # the ratio is the median of the pairs'.
+    pairs = []
+    for _ in range(1 if opts.quick else PAIRS):
+        base, load = _closed_loop_pair(opts, db, closed_s, concurrency, cap)
+        pairs.append((base.throughput, load.throughput, load))
+    ratios = [hot / bare if bare else 0.0 for bare, hot, _ in pairs]
+    mid = sorted(range(len(pairs)), key=lambda i: ratios[i])[len(pairs) // 2]
+    base_tp, hot_tp, load = pairs[mid]
+    report.add("bare Flask: max throughput (closed loop, 16 in flight)", base_tp, "req/s")
+    report.add("/twilio/sms: max throughput (closed loop, 16 in flight, no worker)", hot_tp,
+               "req/s")
+    report.add_latency("/twilio/sms: latency in that closed loop", load.latencies())
+    report.add("/twilio/sms: errors (non-200) in the closed loops",
+               sum(p[2].errors for p in pairs))
+    report.add("ratio to bare Flask (median pair; above)", f"{ratios[mid]:.2f}")
+    report.add("each pair: hotline / bare req/s = ratio", "; ".join(
+        f"{hot:,.0f} / {bare:,.0f} = {ratio:.2f}" for (bare, hot, _), ratio in zip(pairs, ratios)))
+    report.check("throughput ≥ ¼ of bare Flask", ratios[mid] >= TARGET_RATIO,
+                 f"{hot_tp:,.0f} / {base_tp:,.0f} req/s = {ratios[mid]:.2f}"
+                 + (f" (median of {len(pairs)} pairs, {min(ratios):.2f}-{max(ratios):.2f})"
+                    if len(pairs) > 1 else ""))
+
     with BenchHotline(db, **opts.hotline_kwargs()) as bare:
         bare.start_bare()
-        base = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="closed",
-                        count=cap, senders=cap, sender_base=0, concurrency=concurrency,
-                        duration=closed_s)
-        report.add("bare Flask: max throughput (closed loop, 16 in flight)", base.throughput,
-                   "req/s")
         base_open = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="open",
                              count=int(TARGET_RATE * open_s), senders=cap, sender_base=0,
                              rate=TARGET_RATE, duration=open_s)
         report.add_latency(f"bare Flask: latency at {TARGET_RATE:.0f} req/s",
                            base_open.latencies(from_schedule=True))
-
-    with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
-        hotline.start_web()
-        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
-                        count=cap, senders=cap // MESSAGES_PER_SENDER, sender_base=0,
-                        concurrency=concurrency, duration=closed_s)
-        report.add("/twilio/sms: max throughput (closed loop, 16 in flight, no worker)",
-                   load.throughput, "req/s")
-        report.add_latency("/twilio/sms: latency in that closed loop", load.latencies())
-        report.add("/twilio/sms: errors (non-200) in that closed loop", load.errors)
-        ratio = load.throughput / base.throughput if base.throughput else 0.0
-        report.add("ratio to bare Flask", f"{ratio:.2f}")
-        report.check("throughput ≥ ¼ of bare Flask", ratio >= TARGET_RATIO,
-                     f"{load.throughput:,.0f} / {base.throughput:,.0f} req/s = {ratio:.2f}")
 
     for rate in rates:
         with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
@@ -101,4 +108,21 @@ def run(opts: Options, db: str) -> Report:
                              f"p99 {page['p99']:,.0f} ms" + (f", {missing} unpaged"
                                                              if missing else ""))
     return report
+
+
+def _closed_loop_pair(opts: Options, db: str, seconds: float, concurrency: int,
+                      cap: int) -> tuple[LoadResult, LoadResult]:
+    """Maximum throughput of the bare endpoint, then of `/twilio/sms` (no worker), each on a
+    fresh deployment, one right after the other."""
+    with BenchHotline(db, **opts.hotline_kwargs()) as bare:
+        bare.start_bare()
+        base = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="closed",
+                        count=cap, senders=cap, sender_base=0, concurrency=concurrency,
+                        duration=seconds)
+    with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
+        hotline.start_web()
+        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
+                        count=cap, senders=cap // MESSAGES_PER_SENDER, sender_base=0,
+                        concurrency=concurrency, duration=seconds)
+    return base, load
 
