@@ -61,7 +61,8 @@ def run(opts: Options, db: str) -> Report:
                sum(p[2].errors for p in pairs))
     report.add("ratio to bare Flask (median pair; above)", f"{ratios[mid]:.2f}")
     report.add("each pair: hotline / bare req/s = ratio", "; ".join(
-        f"{hot:,.0f} / {bare:,.0f} = {ratio:.2f}" for (bare, hot, _), ratio in zip(pairs, ratios)))
+        f"{hot:,.0f} / {bare:,.0f} = {ratio:.2f}"
+        for (bare, hot, _), ratio in zip(pairs, ratios, strict=True)))
     report.check("throughput ≥ ¼ of bare Flask", ratios[mid] >= TARGET_RATIO,
                  f"{hot_tp:,.0f} / {base_tp:,.0f} req/s = {ratios[mid]:.2f}"
                  + (f" (median of {len(pairs)} pairs, {min(ratios):.2f}-{max(ratios):.2f})"
