@@ -125,17 +125,17 @@ def was_silenced(session: Session, hashes: list[str]) -> bool:
 
 def has_unresolved(session: Session, hashes: list[str]) -> bool:
     """Whether the person has an unresolved incident (a read: nothing is locked)."""
-    return session.exec(
-        select(Incident.id).where(Incident.defender_hash.in_(hashes),
-                                  Incident.status != "resolved")
-    ).first() is not None
+    return session.exec(select(Incident.id).where(*_unresolved(hashes))).first() is not None
 
 
 def unresolved_incident(session: Session, hashes: list[str]) -> Incident | None:
     """The person's unresolved incident, locked, or None. The oldest, where release 0.1 left
     a person two (one opened by SMS, one by WhatsApp): every channel then joins that one."""
     return session.exec(
-        select(Incident).where(Incident.defender_hash.in_(hashes),
-                               Incident.status != "resolved")
-        .order_by(Incident.id).with_for_update()
+        select(Incident).where(*_unresolved(hashes)).order_by(Incident.id).with_for_update()
     ).first()
+
+
+def _unresolved(hashes: list[str]) -> tuple:
+    """The conditions on an incident of the person under `hashes` that is not resolved."""
+    return (Incident.defender_hash.in_(hashes), Incident.status != "resolved")

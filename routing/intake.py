@@ -161,12 +161,7 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     row = _stored_row(rt, contact, who, staff_id)
     failure: Exception | None = None
     with unit_of_work(rt) as uow:
-        uow.session.add(row)
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            log.info("repeated delivery of %s %s ignored", contact.kind, contact.sid)
-            uow.rollback()
+        if not _stored_once(uow, row, contact):
             return Received(None, incident_id=_incident_of(rt, contact))
         received = Received(row.id)
         if routed:
@@ -183,16 +178,24 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
     return received
 
 
+def _stored_once(uow: UnitOfWork, row: Message | Call, contact: Contact) -> bool:
+    """Write `row`, which records `contact`. False for a repeated delivery (its sid is
+    stored already): then nothing is written and the transaction is rolled back."""
+    uow.session.add(row)
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        log.info("repeated delivery of %s %s ignored", contact.kind, contact.sid)
+        uow.rollback()
+        return False
+    return True
+
+
 def _store_and_answer(rt: Runtime, message: TextMessage, who: Party) -> Received:
     """Store a defender's message and decide its answer, threading nothing yet."""
     row = Message(**_message_fields(rt, message, who, None))
     with unit_of_work(rt) as uow:
-        uow.session.add(row)
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            log.info("repeated delivery of message %s ignored", message.sid)
-            uow.rollback()
+        if not _stored_once(uow, row, message):
             return Received(None, incident_id=_incident_of(rt, message))
         reply = _answer(uow, who, message)
         if reply is not None:
