@@ -24,10 +24,11 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from routing.runtime import Runtime
-from routing.uow import writes
+from routing.uow import MOST_ROWS, Statements
 
 log = logging.getLogger(__name__)
 MOST_AT_ONCE = 64
+assert MOST_AT_ONCE <= MOST_ROWS
 
 
 @dataclass(eq=False)
@@ -51,6 +52,8 @@ class GroupCommit:
         self._queue: list[_Store] = []
         self._writing = False
         self._cond = threading.Condition()
+        self._statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        self._statements = Statements(rt)  # used by the writer alone: one at a time
 
     def insert(self, fields: dict) -> int:
         """Insert one row; returns its id once it is committed. Raises what the database
@@ -99,11 +102,8 @@ class GroupCommit:
                 store.done = True
 
     def _insert(self, batch: list[_Store]) -> None:
-        with writes(self.rt) as work:
-            ids = work.connection.execute(
-                insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
-                [store.fields for store in batch]).scalars().all()
-        for store, row_id in zip(batch, ids, strict=True):
+        rows = self._statements.execute(self._statement, [store.fields for store in batch])
+        for store, (row_id,) in zip(batch, rows, strict=True):
             store.row_id = row_id
 
     def _after(self, row_ids: list[int]) -> None:

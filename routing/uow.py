@@ -9,17 +9,19 @@ a job whose rows are not visible yet) and never after a rollback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable, Row
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from routing import jobqueue
 from routing.runtime import Runtime
 
 log = logging.getLogger(__name__)
+MOST_ROWS = 1000  # rows one `Statements.execute` may write (SQLAlchemy's default page size)
 
 
 class _AfterCommit:
@@ -102,23 +104,62 @@ def unit_of_work(rt: Runtime) -> Iterator[UnitOfWork]:
         uow.session.close()
 
 
-class Writes(_AfterCommit):
-    """A unit of work without the ORM: one transaction on a bare connection, plus the actions
-    to run after its commit (see `writes`)."""
+class Statements:
+    """One connection, kept open, for a hot path whose every write is a single statement
+    that commits on its own (a busy webhook's group insert, routing.groupcommit): the ORM
+    session's bookkeeping, the pool's checkout and ping, and on PostgreSQL the BEGIN and
+    COMMIT round trips cost more than the insert itself.
 
-    def __init__(self, connection: Connection):
-        super().__init__()
-        self.connection = connection
+    On PostgreSQL each statement runs in autocommit: one statement is atomic by itself, so
+    a multi-row INSERT commits whole or not at all, in one round trip. On SQLite it runs in
+    `BEGIN IMMEDIATE` ... `COMMIT`, the engine's write-lock recipe (hotline.db). For one
+    caller at a time (not thread-safe). A connection the database dropped (a restart) is
+    replaced and the statement tried once more; any other error is raised as it came.
+    """
 
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self._connection: Connection | None = None
 
-@contextmanager
-def writes(rt: Runtime) -> Iterator[Writes]:
-    """`unit_of_work` for a hot path of plain SQL statements (a busy webhook's store: the
-    ORM session's own bookkeeping costs as much as the insert). Commits when the block ends
-    normally, then runs the after-commit actions; rolls back, running nothing, when it
-    raises."""
-    with rt.engine.connect() as connection:
-        work = Writes(connection)
-        with connection.begin():
-            yield work
-        work._run_after_commit()
+    def execute(self, statement: Executable, rows: list[dict]) -> Sequence[Row]:
+        """Run `statement` for `rows` and commit it; returns the rows it returned."""
+        try:
+            return self._execute(statement, rows)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        log.warning("database connection lost; running the statement again on a new one")
+        return self._execute(statement, rows)
+
+    def _execute(self, statement: Executable, rows: list[dict]) -> Sequence[Row]:
+        if self._connection is None:
+            self._connection = self._connect()
+        connection = self._connection
+        try:
+            if connection.dialect.name != "sqlite":
+                return connection.execute(statement, rows).all()
+            with connection.begin():
+                return connection.execute(statement, rows).all()
+        except IntegrityError:
+            raise  # the row's fault, not the connection's
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> Connection:
+        connection = self.rt.engine.connect()
+        if connection.dialect.name == "sqlite":
+            return connection
+        # a multi-row INSERT with RETURNING is sent as one statement of up to this many rows
+        # (SQLAlchemy's insertmanyvalues); in autocommit it must never be cut into pages
+        return connection.execution_options(isolation_level="AUTOCOMMIT",
+                                            insertmanyvalues_page_size=MOST_ROWS)
+
+    def close(self) -> None:
+        """Give the connection back (a new one is opened when next needed)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:
+                log.debug("closing a dropped connection failed", exc_info=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from hotline.worker import Sweeper
-from routing import intake
+from routing import groupcommit, intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
 from routing.inbound import Answer, receive_message
@@ -294,6 +294,39 @@ def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world
     stored = {m.sid: m.id for m in world.messages()}
     assert len(stored) == 8  # the repeat is not stored twice; the other three are
     assert all(results[sid] == row_id for sid, row_id in stored.items() if sid != again)
+
+@pytest.mark.both_databases
+def test_a_batch_with_a_repeat_at_its_end_stores_the_others_once(world):
+    # PostgreSQL runs the batch's INSERT in autocommit: it is atomic only as one statement.
+    # Cut into pages, the rows before the repeat would commit, and row by row they would
+    # then count as repeats of themselves
+    stored_before = world.sid("SM")
+    GroupCommit(world.rt, Message.__table__, lambda ids: None).insert(
+        _stored(world, stored_before))
+    group = GroupCommit(world.rt, Message.__table__, lambda ids: None)
+    new = [world.sid("SM") for _ in range(3)]
+    batch = [groupcommit._Store(_stored(world, sid)) for sid in [*new, stored_before]]
+    group._write(batch)
+    stored = {m.sid: m.id for m in world.messages()}
+    assert [store.row_id for store in batch[:3]] == [stored[sid] for sid in new]
+    assert isinstance(batch[3].error, IntegrityError)
+
+
+@pytest.mark.both_databases
+def test_a_store_after_the_database_dropped_its_connection_is_written_on_a_new_one(world):
+    if world.rt.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no server to drop a connection")
+    group = GroupCommit(world.rt, Message.__table__, lambda ids: None)
+    group.insert(_stored(world, world.sid("SM")))
+    held = group._statements._connection
+    backend = held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with world.rt.engine.connect() as other:  # a restart, as far as this connection knows
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+    sid = world.sid("SM")
+    row_id = group.insert(_stored(world, sid))
+    assert {m.sid: m.id for m in world.messages()}[sid] == row_id
+    assert group._statements._connection is not held
+
 
 def test_the_next_store_does_not_wait_for_a_batch_s_after_commit_action(world):
     pushing, release = threading.Event(), threading.Event()
