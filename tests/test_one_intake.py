@@ -188,6 +188,16 @@ def test_signatures_are_checked_against_the_public_url_and_its_prefix(hotline):
     public_signature = validator.compute_signature(public + "/twilio/sms", params)
     assert hotline.post("/twilio/sms", params, signature=public_signature).status == 200
     assert len(hotline.incidents()) == 1
+    # Twilio signs some requests over the URL with its default port: that form is Twilio's too
+    params["MessageSid"] = "SM" + "2" * 32
+    with_port = validator.compute_signature("https://hotline.example.org:443/line/twilio/sms",
+                                            params)
+    assert hotline.post("/twilio/sms", params, signature=with_port).status == 200
+    params["MessageSid"] = "SM" + "3" * 32
+    other_port = validator.compute_signature("https://hotline.example.org:8443/line/twilio/sms",
+                                             params)
+    assert hotline.post("/twilio/sms", params, signature=other_port).status == 403
+    assert len(hotline.messages(direction="in")) == 2
 
 
 def test_a_cut_body_says_so_and_media_urls_are_kept_encrypted(hotline):
