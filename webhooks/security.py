@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Mapping
 from functools import wraps
-
 from urllib.parse import urlparse
 
 from flask import Response, abort, current_app, request
