@@ -295,6 +295,7 @@ def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world
     assert len(stored) == 8  # the repeat is not stored twice; the other three are
     assert all(results[sid] == row_id for sid, row_id in stored.items() if sid != again)
 
+
 @pytest.mark.both_databases
 def test_a_batch_with_a_repeat_at_its_end_stores_the_others_once(world):
     # PostgreSQL runs the batch's INSERT in autocommit: it is atomic only as one statement.
