@@ -24,11 +24,10 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from routing.runtime import Runtime
-from routing.uow import MOST_ROWS, Statements
+from routing.uow import Statements
 
 log = logging.getLogger(__name__)
 MOST_AT_ONCE = 64
-assert MOST_AT_ONCE <= MOST_ROWS
 
 
 @dataclass(eq=False)
@@ -48,7 +47,7 @@ class GroupCommit:
 
     def __init__(self, rt: Runtime, table: Table, after_commit: Callable[[list[int]], object],
                  most: int = MOST_AT_ONCE):
-        self.rt, self.table, self.after_commit, self.most = rt, table, after_commit, most
+        self.after_commit, self.most = after_commit, most
         self._queue: list[_Store] = []
         self._writing = False
         self._cond = threading.Condition()

@@ -114,15 +114,21 @@ class Statements:
     a multi-row INSERT commits whole or not at all, in one round trip. On SQLite it runs in
     `BEGIN IMMEDIATE` ... `COMMIT`, the engine's write-lock recipe (hotline.db). For one
     caller at a time (not thread-safe). A connection the database dropped (a restart) is
-    replaced and the statement tried once more; any other error is raised as it came.
+    replaced and the statement tried once more (an INSERT whose first try had committed
+    then fails on its unique column, as a repeat would); any other error is raised as it
+    came.
     """
 
     def __init__(self, rt: Runtime):
         self.rt = rt
+        self._in_transaction = rt.engine.dialect.name == "sqlite"
         self._connection: Connection | None = None
 
     def execute(self, statement: Executable, rows: list[dict]) -> Sequence[Row]:
-        """Run `statement` for `rows` and commit it; returns the rows it returned."""
+        """Run `statement` for `rows` (at most MOST_ROWS: one statement, never cut into
+        pages) and commit it; returns the rows it returned."""
+        if len(rows) > MOST_ROWS:
+            raise ValueError(f"{len(rows)} rows in one statement; at most {MOST_ROWS}")
         try:
             return self._execute(statement, rows)
         except DBAPIError as exc:
@@ -136,7 +142,7 @@ class Statements:
             self._connection = self._connect()
         connection = self._connection
         try:
-            if connection.dialect.name != "sqlite":
+            if not self._in_transaction:
                 return connection.execute(statement, rows).all()
             with connection.begin():
                 return connection.execute(statement, rows).all()
@@ -148,7 +154,7 @@ class Statements:
 
     def _connect(self) -> Connection:
         connection = self.rt.engine.connect()
-        if connection.dialect.name == "sqlite":
+        if self._in_transaction:
             return connection
         # a multi-row INSERT with RETURNING is sent as one statement of up to this many rows
         # (SQLAlchemy's insertmanyvalues); in autocommit it must never be cut into pages
