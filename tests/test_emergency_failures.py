@@ -250,6 +250,9 @@ def test_simulate_sends_a_signed_webhook_that_opens_an_incident(hotline):
         env={**os.environ, **hotline.env}, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("200")
+    # the answer comes before the threading (webhooks.messages), and this request is not
+    # the harness's own, which waits for the work after the answer
+    wait_until(hotline.incidents, what="the incident the simulated message opens")
     [incident] = hotline.incidents()
     assert incident.opened_at <= datetime.now(UTC)
     assert hotline.decrypt(hotline.messages(direction="in")[0].body_enc) == "help me"
