@@ -16,7 +16,9 @@ import sys
 import urllib.parse
 import uuid
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -38,8 +40,8 @@ staff:
   dana:  {name: Dana M.,  phone: "086 222 3344",     languages: [en, ru]}
   fiona: {name: Fiona C., phone: "086 444 5566",     languages: [en]}
 rotations:
-  primary: {members: [amina, ben], shift: 1w, handoff: "2026-11-02 09:00"}
-  backup:  {members: [chen, dana], shift: 1w, handoff: "2026-11-02 09:00"}
+  primary: {members: [amina, ben], shift: 1w, handoff: "HANDOFF"}
+  backup:  {members: [chen, dana], shift: 1w, handoff: "HANDOFF"}
 escalation:
   - {notify: primary, wait: WAIT1}
   - {notify: backup,  wait: WAIT2}
@@ -48,9 +50,19 @@ fallback: [fiona]
 """
 
 
-def rota_text(wait1: str = "30m", wait2: str = "30m", repeat: int = 0) -> str:
+DUBLIN = ZoneInfo("Europe/Dublin")
+
+
+def rota_text(wait1: str = "30m", wait2: str = "30m", repeat: int = 0, *,
+              at: datetime | None = None) -> str:
+    """The staff rota with Amina on call at level 1 and Chen at level 2 at the instant `at`
+    (default: now, for tests that run real processes on the real clock) and for five days
+    after it: both weekly shifts hand over at 09:00 two days before `at`'s date in Dublin, a
+    time that exists on every date (Dublin's clocks change at 01:00 UTC)."""
+    day = (at or datetime.now(UTC)).astimezone(DUBLIN).date()
+    handoff = f"{day - timedelta(days=2):%Y-%m-%d} 09:00"
     return (STAFF_ROTA.replace("WAIT1", wait1).replace("WAIT2", wait2)
-            .replace("REPEAT", str(repeat)))
+            .replace("REPEAT", str(repeat)).replace("HANDOFF", handoff))
 
 
 @pytest.fixture(scope="session")

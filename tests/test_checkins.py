@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import rota_text
-from engine_world import World
+from engine_world import START, World
 from sqlmodel import Session, select
 
 from hotline.report import list_incidents, show_incident
@@ -37,7 +37,7 @@ DURESS = "checkins:\n  duress_words: [sunflower, \"blue kite\"]\n"
 
 @pytest.fixture
 def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"),
+    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START),
                  config=DURESS)
     yield made
     made.close()

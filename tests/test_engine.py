@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import rota_text
-from engine_world import World
+from engine_world import START, World
 from harness import wait_until
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
@@ -36,13 +36,13 @@ from routing.texts import auto_reply
 
 DEFENDER = "+447700900123"
 
-CALLING_ROTA = rota_text(wait1="5m", wait2="5m").replace(
+CALLING_ROTA = rota_text(wait1="5m", wait2="5m", at=START).replace(
     'languages: [en, ar]}', 'languages: [en, ar], notify: [sms, call]}')
 
 
 @pytest.fixture
 def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"))
+    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START))
     yield made
     made.close()
 

@@ -304,7 +304,7 @@ def test_console_script_checks_the_config_in_the_working_folder(tmp_path):
     assert [line.split(": ")[0] for line in broken.stdout.splitlines()] == [
         "rota.yaml:1", "rota.yaml:6", "rota.yaml:8", "3 problems"]
 
-    (tmp_path / "rota.yaml").write_text(rota_text())
+    (tmp_path / "rota.yaml").write_text(rota_text(at=datetime.fromisoformat("2026-11-02T09:00Z")))
     fixed = hotline("check", "--days", "7")
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.startswith("rota.yaml: OK")

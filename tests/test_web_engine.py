@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import rota_text
-from engine_world import World
+from engine_world import START, World
 from sqlmodel import Session, select
 
 from routing import web
@@ -20,7 +20,7 @@ DEFENDER = "+447700900123"
 
 @pytest.fixture
 def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"))
+    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START))
     yield made
     made.close()
 
