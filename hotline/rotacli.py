@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -70,7 +70,9 @@ def check(file: str | None, *, days: int) -> int:
     print(f"{shown}{where}: OK")
     for line in _summary(rota):
         print(f"  {line}")
-    now = datetime.now(rota.timezone).replace(second=0, microsecond=0)
+    # the next `days` days of elapsed time, as `hotline report` counts them: across a clock
+    # change, local wall-clock arithmetic would end the window an hour off the report's
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     _print_gaps(rota, now, now + timedelta(days=days), target.languages, days)
     return 0
 
