@@ -232,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     for kind, text_help in (("sms", "the message text"), ("call", "unused")):
         # one parser per kind, so the text may follow the options: simulate sms --from N TEXT
         one = kinds.add_parser(kind, help=f"a signed /twilio/{'sms' if kind == 'sms' else 'voice'}")
-        one.add_argument("--from", dest="sender", required=True)
+        one.add_argument("--from", dest="sender", required=True,
+                         help="the sender's number: +E.164, national format (read with the "
+                              "rota's default_region), or whatsapp:+E.164")
         one.add_argument("--url", default="http://127.0.0.1:5000")
         one.add_argument("--digits", default="", help="call: keys to press at each prompt")
         one.add_argument("text", nargs="*", help=text_help)

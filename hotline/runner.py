@@ -15,12 +15,17 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
+import oncall
 from hotline.settings import Settings
+from routing.masking import mask_number
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 15
 RESTART_DELAY_S = 1.0
+DEFAULT_URL = "http://127.0.0.1:5000"  # `hotline simulate`'s default --url
+TRY_DEFENDER = "+447700900123"  # a fictional UK mobile (Ofcom's range for drama)
 
 
 def run_all(settings: Settings, *, host: str, port: int) -> int:
@@ -42,7 +47,7 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         finally:
             engine.dispose()
         runtime = build_runtime(settings, redis_connection=embedded)
-        runtime.rota.current()
+        rota = runtime.rota.current()
         runtime.engine.dispose()
     except Exception as exc:
         print(f"hotline: cannot start: {exc}", file=sys.stderr)
@@ -63,7 +68,7 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-    _announce(settings, host, port, embedded is not None)
+    _announce(settings, host, port, embedded is not None, rota)
     try:
         while not stopping:
             for name, child in list(children.items()):
@@ -97,7 +102,8 @@ def _stop_embedded(server) -> None:  # noqa: ANN001
         server.shutdown(save=True)
 
 
-def _announce(settings: Settings, host: str, port: int, embedded: bool) -> None:
+def _announce(settings: Settings, host: str, port: int, embedded: bool,
+              rota: oncall.Rota) -> None:
     base = settings.public_url or f"http://{host}:{port}"
     lines = [
         "",
@@ -117,10 +123,52 @@ def _announce(settings: Settings, host: str, port: int, embedded: bool) -> None:
                  f"{settings.database_url.split('://')[0]}")
     if settings.console_mode:
         lines.append("  CONSOLE MODE: no Twilio credentials; pages are printed here, not sent.")
-        lines.append(f"  Try it: hotline simulate sms --from +447700900123 --url {base} "
-                     "\"help, police at my door\"")
-        if settings.web_form.enabled:
-            lines.append(f"  Try the form: hotline simulate web --url {base} "
-                         "\"they took my phone\"")
+        lines += try_it(rota, datetime.now(UTC), f"http://{host}:{port}",
+                        form=settings.web_form.enabled, program=_program())
     lines.append("Ctrl-C stops everything.\n")
     print("\n".join(lines), flush=True)
+
+
+def try_it(rota: oncall.Rota, now: datetime, url: str, *, form: bool = False,
+           program: str = "hotline") -> list[str]:
+    """The walk-through for console mode, for whoever is on call at `now`: the lines to paste
+    into a second terminal to write as a defender, then to acknowledge as the person paged.
+
+    The staff number is shown in full: in console mode nothing is sent, and whoever tries the
+    hotline needs it to answer as the person paged."""
+    at = "" if url == DEFAULT_URL else f" --url {url}"
+    sms, web = f"{program} simulate sms{at}", f"{program} simulate web{at}"
+    lines = ["Try it from a second terminal, no phone needed. Write as a defender:",
+             f'  {sms} --from {TRY_DEFENDER} "help, police at my door"']
+    paged = first_paged(rota, now)
+    if paged is None:
+        lines.append("Nobody is on call now, not even the fallback: see `hotline rota who`.")
+    else:
+        person = paged[0]
+        local = now.astimezone(rota.timezone)
+        lines += [
+            f"{person.name} ({person.id}) is on call now ({local:%a %d %b %H:%M} "
+            f"{rota.timezone}): the page is printed here,",
+            f'as "CONSOLE SMS to {mask_number(person.phone)}". Acknowledge it as {person.name}, '
+            "with the page's #N (1 on a new database):",
+            f'  {sms} --from {person.phone} "ACK 1"',
+        ]
+    if form:
+        lines += ["Try the secure web form:", f'  {web} "they took my phone"']
+    return lines
+
+
+def _program() -> str:
+    """How the operator ran us (`.venv/bin/hotline`), so that the lines printed paste as they
+    are; plain `hotline` when run as `python -m hotline`."""
+    return sys.argv[0] if os.path.basename(sys.argv[0]) == "hotline" else "hotline"
+
+
+def first_paged(rota: oncall.Rota, now: datetime) -> tuple[oncall.Staff, ...] | None:
+    """Who a defender's message at `now` pages first: the first step of the escalation chain
+    with someone on call (a step with nobody is skipped at once), else None."""
+    for index in range(oncall.total_steps(rota)):
+        step = oncall.escalation_step(rota, now, index)
+        if step is not None and step.staff:
+            return step.staff
+    return None

@@ -7,8 +7,8 @@ contact cannot be reached this way (bad number, opted out): move on now; a trans
 
 from __future__ import annotations
 
-import itertools
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,11 +123,12 @@ class ConsoleNotifier:
     console = True
 
     def __init__(self) -> None:
-        self._ids = itertools.count(1)
         self.sent: list[tuple[str, str, str]] = []
 
     def _sid(self, prefix: str) -> str:
-        return f"{prefix}console{next(self._ids):026d}"
+        # random, as Twilio's are: a counter would start again with each process and each
+        # restart, and a SID stored before would refuse the next send's outcome
+        return f"{prefix}{secrets.token_hex(16)}"
 
     def send_message(self, *, to, from_, body, status_callback):  # noqa: ANN001
         log.warning("CONSOLE SMS to %s:\n%s", mask_number(to), clean_text(body))
