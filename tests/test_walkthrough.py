@@ -137,7 +137,7 @@ def test_a_second_run_on_the_same_database_sends_under_new_console_sids(tmp_path
         try:
             write = pasted_lines(run.log())[0].replace("+447700900123", f"+44770090012{attempt}")
             assert run.paste(write).returncode == 0
-            wait_until(lambda: f"\n#{attempt} " in run.log(), timeout=20,
+            wait_until(lambda page=f"\n#{attempt} ", log=run.log: page in log(), timeout=20,
                        what=f"the page of #{attempt}")
         finally:
             assert run.stop() == 0
