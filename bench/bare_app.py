@@ -40,8 +40,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    server.serve(load_settings(), host=args.host, port=args.port, workers=args.workers,
-                 app_factory=create_bare_app)  # same server, bare app
+    server.serve(
+        load_settings(),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        app_factory=create_bare_app,
+    )  # same server, bare app
 
 
 if __name__ == "__main__":

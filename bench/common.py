@@ -141,9 +141,16 @@ def free_port() -> int:
 def sms_params(sid: str, sender: str, body: str, account_sid: str) -> dict[str, str]:
     """The form Twilio posts to `/twilio/sms` for a plain SMS."""
     return {
-        "MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": sender,
-        "To": NUMBER, "Body": body, "NumMedia": "0", "NumSegments": "1",
-        "SmsStatus": "received", "ApiVersion": "2010-04-01",
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": account_sid,
+        "From": sender,
+        "To": NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
     }
 
 
@@ -155,9 +162,13 @@ def signed_post(url: str, params: dict[str, str], token: str, timeout: float = 1
     """POST a webhook signed as Twilio would; returns the HTTP status."""
     signature = RequestValidator(token).compute_signature(url, params)
     request = urllib.request.Request(
-        url, data=urllib.parse.urlencode(params).encode(), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded",
-                 "X-Twilio-Signature": signature},
+        url,
+        data=urllib.parse.urlencode(params).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -188,8 +199,14 @@ class Proc:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
         self.name, self.argv, self.log_path = name, argv, log_path
         self._log = open(log_path, "w")  # noqa: SIM115
-        self.popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         _LIVE.add(self)
 
     @property
@@ -266,8 +283,13 @@ class Options:
 
     def hotline_kwargs(self, **extra: Any) -> dict[str, Any]:
         """BenchHotline keyword arguments for these options (`extra` overrides them)."""
-        return {"redis_url": self.redis_url, "postgres_url": self.postgres_url,
-                "keep": self.keep, "twilio_latency": self.latency_or(0.0), **extra}
+        return {
+            "redis_url": self.redis_url,
+            "postgres_url": self.postgres_url,
+            "keep": self.keep,
+            "twilio_latency": self.latency_or(0.0),
+            **extra,
+        }
 
 
 def own_redis(folder: Path) -> tuple[Proc, str]:
@@ -275,9 +297,24 @@ def own_redis(folder: Path) -> tuple[Proc, str]:
     nobody else's jobs can land on our queue, and flushing it touches nobody's data."""
     binary = shutil.which("redis-server") or str(Path(PYTHON).parent / "redis-server")
     port = free_port()
-    proc = Proc("redis", [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                          "--appendonly", "no", "--dir", str(folder)], dict(os.environ),
-                folder / "redis.log")
+    proc = Proc(
+        "redis",
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        dict(os.environ),
+        folder / "redis.log",
+    )
     url = f"redis://127.0.0.1:{port}/0"
 
     def up() -> bool:
@@ -365,8 +402,9 @@ class BenchHotline:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.sms_url = self.base_url + "/twilio/sms"
-        self.fake = FakeTwilio(auth_token="bench-auth-token-" + secrets.token_hex(4),
-                               latency=self.twilio_latency).start()
+        self.fake = FakeTwilio(
+            auth_token="bench-auth-token-" + secrets.token_hex(4), latency=self.twilio_latency
+        ).start()
         self.database = Database(self.db_kind, self.dir, postgres_url=self.postgres_url)
         (self.dir / "rota.yaml").write_text(self.rota)
         (self.dir / "config.yaml").write_text(
@@ -411,8 +449,21 @@ class BenchHotline:
 
     def start_web(self, workers: int = 2) -> Proc:
         """`hotline serve` (gunicorn, gthread workers) on our port; returns once it answers HTTP."""
-        self.web = self._proc("web", [PYTHON, "-m", "hotline", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--workers", str(workers)])
+        self.web = self._proc(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "hotline",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+        )
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)
         # the server answers as soon as one process is up: wait for all of them
         wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "web processes")
@@ -420,8 +471,10 @@ class BenchHotline:
 
     def start_bare(self, workers: int = 2) -> Proc:
         """The baseline (bench.bare_app) on our port, under the same server config."""
-        self.web = self._proc("bare", [PYTHON, "-m", "bench.bare_app", "--port", str(self.port),
-                                       "--workers", str(workers)])
+        self.web = self._proc(
+            "bare",
+            [PYTHON, "-m", "bench.bare_app", "--port", str(self.port), "--workers", str(workers)],
+        )
         wait_for_http(self.base_url + "/healthz", self.web, timeout=60)
         wait_until(lambda: len(self.web.tree()) >= workers + 1, 30, "web processes")
         return self.web
@@ -431,18 +484,27 @@ class BenchHotline:
         worker = self._proc(f"worker{len(self.workers) + 1}", [PYTHON, "-m", "hotline", "worker"])
         self.workers.append(worker)
         if wait:
+
             def beating() -> bool:
                 if not worker.alive():
                     raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
                 try:
-                    return self.scalar(
-                        "SELECT count(*) FROM workerheartbeat WHERE name = :name",
-                        name=f"{socket.gethostname()}.{worker.pid}") > 0
+                    return (
+                        self.scalar(
+                            "SELECT count(*) FROM workerheartbeat WHERE name = :name",
+                            name=f"{socket.gethostname()}.{worker.pid}",
+                        )
+                        > 0
+                    )
                 except Exception:  # the tables are not there yet
                     return False
+
             wait_until(beating, 60, "worker heartbeat", interval=0.1)
-            wait_until(lambda: len(worker.tree()) >= 2 or self.redis.exists(QUEUE_LOCK_KEY),
-                       10, "RQ scheduler")
+            wait_until(
+                lambda: len(worker.tree()) >= 2 or self.redis.exists(QUEUE_LOCK_KEY),
+                10,
+                "RQ scheduler",
+            )
         return worker
 
     def scheduler_holder(self) -> Proc | None:
@@ -457,8 +519,11 @@ class BenchHotline:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine(self.database.url, pool_size=2) \
-                if self.db_kind != "sqlite" else create_engine(self.database.url)
+            self._engine = (
+                create_engine(self.database.url, pool_size=2)
+                if self.db_kind != "sqlite"
+                else create_engine(self.database.url)
+            )
         return self._engine
 
     def rows(self, sql: str, **params: Any) -> list[tuple]:
@@ -495,8 +560,11 @@ class BenchHotline:
     def digests(self, staff: str | None = None) -> list[FakeMessage]:
         """Every surge digest the fake Twilio accepted (to `staff` only, if given)."""
         phone = dict(STAFF.values()).get(staff) if staff else None
-        return [m for m in self.fake.messages if (m.body or "").startswith(DIGEST_PREFIX)
-                and (phone is None or m.to == phone)]
+        return [
+            m
+            for m in self.fake.messages
+            if (m.body or "").startswith(DIGEST_PREFIX) and (phone is None or m.to == phone)
+        ]
 
     def stop(self) -> None:
         for proc in [*self.workers, *([self.web] if self.web else [])]:
@@ -515,6 +583,7 @@ class BenchHotline:
 
 def wait_for_http(url: str, proc: Proc | None, timeout: float) -> None:
     """Until `url` answers any HTTP status (a 503 from /healthz is an answer)."""
+
     def answers() -> bool:
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
@@ -525,6 +594,7 @@ def wait_for_http(url: str, proc: Proc | None, timeout: float) -> None:
             return True
         except OSError:
             return False
+
     wait_until(answers, timeout, url, interval=0.1)
 
 
@@ -558,17 +628,29 @@ class LoadResult:
     def latencies(self, from_schedule: bool = False) -> list[float]:
         """Seconds from send (or, open loop, from the planned send time) to the response."""
         start = self.t_sched if from_schedule else self.t_send
-        return [d - s for s, d, st in zip(start, self.t_done, self.status, strict=True)
-                if st == 200]
+        return [
+            d - s for s, d, st in zip(start, self.t_done, self.status, strict=True) if st == 200
+        ]
 
     def sent_at(self) -> dict[str, float]:
         return dict(zip(self.sids, self.t_send, strict=True))
 
 
-def run_load(url: str, token: str, account_sid: str, *, mode: str, count: int,
-             senders: int, sender_base: int, concurrency: int = 16, rate: float = 0.0,
-             duration: float = 60.0, body: str = "help police at my door",
-             scratch: Path | None = None) -> LoadResult:
+def run_load(
+    url: str,
+    token: str,
+    account_sid: str,
+    *,
+    mode: str,
+    count: int,
+    senders: int,
+    sender_base: int,
+    concurrency: int = 16,
+    rate: float = 0.0,
+    duration: float = 60.0,
+    body: str = "help police at my door",
+    scratch: Path | None = None,
+) -> LoadResult:
     """Run `python -m bench.loadgen` in its own process and read back what it measured.
 
     mode "closed": `concurrency` requests in flight at all times, until `count` were sent or
@@ -577,23 +659,59 @@ def run_load(url: str, token: str, account_sid: str, *, mode: str, count: int,
     `sender_base + i % senders`.
     """
     out = Path(tempfile.mkstemp(prefix="loadgen-", suffix=".json", dir=scratch)[1])
-    argv = [PYTHON, "-m", "bench.loadgen", "--url", url, "--token", token,
-            "--account-sid", account_sid, "--mode", mode, "--count", str(count),
-            "--senders", str(senders), "--sender-base", str(sender_base),
-            "--concurrency", str(concurrency), "--rate", str(rate),
-            "--duration", str(duration), "--body", body, "--out", str(out)]
+    argv = [
+        PYTHON,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--account-sid",
+        account_sid,
+        "--mode",
+        mode,
+        "--count",
+        str(count),
+        "--senders",
+        str(senders),
+        "--sender-base",
+        str(sender_base),
+        "--concurrency",
+        str(concurrency),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration),
+        "--body",
+        body,
+        "--out",
+        str(out),
+    ]
     try:
         subprocess.run(argv, cwd=ROOT, check=True, timeout=duration + 120)
         data = json.loads(out.read_text())
     finally:
         out.unlink(missing_ok=True)
-    return LoadResult(data["sids"], data["t_sched"], data["t_send"], data["t_done"],
-                      data["status"], data["elapsed"], data.get("extra", {}))
+    return LoadResult(
+        data["sids"],
+        data["t_sched"],
+        data["t_send"],
+        data["t_done"],
+        data["status"],
+        data["elapsed"],
+        data.get("extra", {}),
+    )
 
 
 def fmt_ms(value: float) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    return (
+        "–"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:,.0f}"
+        if value >= 100
+        else f"{value:.1f}"
+    )
 
 
 def counted(items: Iterable[str]) -> dict[str, int]:
@@ -603,8 +721,9 @@ def counted(items: Iterable[str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def first_page_latencies(hotline: BenchHotline, sent_at: dict[str, float], timeout: float,
-                         staff: str = "pia") -> tuple[list[float], int, float | None]:
+def first_page_latencies(
+    hotline: BenchHotline, sent_at: dict[str, float], timeout: float, staff: str = "pia"
+) -> tuple[list[float], int, float | None]:
     """For every incident opened by a message in `sent_at` (MessageSid -> monotonic send time):
     seconds from that webhook's send to the incident's first page reaching the fake Twilio.
 
@@ -634,8 +753,13 @@ def first_page_latencies(hotline: BenchHotline, sent_at: dict[str, float], timeo
 
 def bundled_first_pages(hotline: BenchHotline, incidents: set[int]) -> set[int]:
     """Those of `incidents` whose level-1 page was bundled into a surge digest."""
-    return {n for (n,) in hotline.rows("SELECT DISTINCT incident_id FROM page WHERE step = 0 "
-                                       "AND status = 'bundled'") if n in incidents}
+    return {
+        n
+        for (n,) in hotline.rows(
+            "SELECT DISTINCT incident_id FROM page WHERE step = 0 AND status = 'bundled'"
+        )
+        if n in incidents
+    }
 
 
 # --------------------------------------------------------------------------- reporting
@@ -667,8 +791,10 @@ class Report:
         """p50 / p99 / max of `values` (seconds) as one metric in ms."""
         stats = summary(values)
         self.raw[label] = stats
-        self.metrics[label] = (f"p50 {fmt_ms(stats['p50'])} · p99 {fmt_ms(stats['p99'])} · "
-                               f"max {fmt_ms(stats['max'])} ms (n={stats['n']:,})")
+        self.metrics[label] = (
+            f"p50 {fmt_ms(stats['p50'])} · p99 {fmt_ms(stats['p99'])} · "
+            f"max {fmt_ms(stats['max'])} ms (n={stats['n']:,})"
+        )
         return stats
 
     def check(self, label: str, ok: bool, detail: str) -> None:
@@ -676,8 +802,14 @@ class Report:
         self.raw.setdefault("checks", {})[label] = ok
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "db": self.db, "metrics": self.metrics,
-                "raw": self.raw, "checks": self.checks, "notes": self.notes}
+        return {
+            "scenario": self.scenario,
+            "db": self.db,
+            "metrics": self.metrics,
+            "raw": self.raw,
+            "checks": self.checks,
+            "notes": self.notes,
+        }
 
 
 def page_rows(hotline: BenchHotline) -> dict[int, dict[int, float]]:
@@ -717,13 +849,13 @@ def step_times(hotline: BenchHotline) -> dict[int, dict[int, float]]:
         ).all():
             match = STEP_EVENT.match(detail)
             if match and incident_id is not None:
-                steps.setdefault(incident_id, {}).setdefault(int(match.group(1)),
-                                                             at.timestamp())
+                steps.setdefault(incident_id, {}).setdefault(int(match.group(1)), at.timestamp())
     return steps
 
 
-def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: float,
-                        timeout: float) -> dict[str, Any]:
+def escalation_lateness(
+    hotline: BenchHotline, incidents: set[int], wait_s: float, timeout: float
+) -> dict[str, Any]:
     """Lateness of level 2 against level 1 + `wait_s` for `incidents`, once their level-2 pages
     reached the fake Twilio (waits up to `timeout` s).
 
@@ -732,6 +864,7 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
     step was due; only pages sent on their own, not bundled) and `missing` (incidents whose
     level-2 step never ran).
     """
+
     def level2() -> dict[int, float]:
         found: dict[int, float] = {}
         for number, message in hotline.pages("bo"):
@@ -740,19 +873,22 @@ def escalation_lateness(hotline: BenchHotline, incidents: set[int], wait_s: floa
         return found
 
     def stepped() -> dict[int, dict[int, float]]:
-        return {n: ran for n, ran in step_times(hotline).items()
-                if n in incidents and 0 in ran and 1 in ran}
+        return {
+            n: ran
+            for n, ran in step_times(hotline).items()
+            if n in incidents and 0 in ran and 1 in ran
+        }
 
     with contextlib.suppress(TimeoutError):
-        wait_until(lambda: len(stepped()) >= len(incidents), timeout, "level-2 steps",
-                   interval=0.25)
+        wait_until(
+            lambda: len(stepped()) >= len(incidents), timeout, "level-2 steps", interval=0.25
+        )
     steps = stepped()
     # every level-2 step, from the database; the page's arrival only where it went out on its
     # own (in a surge the hotline bundles pages to one person into a digest: routing.bundling)
     step_late = [ran[1] - ran[0] - wait_s for ran in steps.values()]
     page_late = [at - steps[n][0] - wait_s for n, at in level2().items() if n in steps]
-    return {"step_late": step_late, "page_late": page_late,
-            "missing": len(incidents) - len(steps)}
+    return {"step_late": step_late, "page_late": page_late, "missing": len(incidents) - len(steps)}
 
 
 def planned_due(hotline: BenchHotline, step: int) -> dict[int, datetime]:
@@ -763,30 +899,35 @@ def planned_due(hotline: BenchHotline, step: int) -> dict[int, datetime]:
     from routing.tables import Incident
 
     with Session(hotline.engine) as session:
-        return dict(session.exec(
-            select(Incident.id, Incident.next_step_at).where(
-                Incident.status == "open", Incident.next_step == step,
-                Incident.next_step_at.is_not(None))
-        ).all())
+        return dict(
+            session.exec(
+                select(Incident.id, Incident.next_step_at).where(
+                    Incident.status == "open",
+                    Incident.next_step == step,
+                    Incident.next_step_at.is_not(None),
+                )
+            ).all()
+        )
 
 
 def outbound_in_flight(hotline: BenchHotline) -> int:
     """Outbound messages and calls not yet handed to Twilio (pending, being sent, retrying).
     Held surge digests are not counted: they wait on purpose."""
     busy = "direction = 'out' AND status IN ('pending', 'submitting', 'retrying')"
-    return (hotline.scalar(f"SELECT count(*) FROM message WHERE {busy}")
-            + hotline.scalar(f"SELECT count(*) FROM call WHERE {busy}"))
+    return hotline.scalar(f"SELECT count(*) FROM message WHERE {busy}") + hotline.scalar(
+        f"SELECT count(*) FROM call WHERE {busy}"
+    )
 
 
 def settle(hotline: BenchHotline, timeout: float = 30.0) -> None:
     """Until everything the hotline has queued to send has reached the fake Twilio.
     Raises TimeoutError after `timeout` s."""
-    wait_until(lambda: outbound_in_flight(hotline) == 0, timeout, "outbox drained",
-               interval=0.05)
+    wait_until(lambda: outbound_in_flight(hotline) == 0, timeout, "outbox drained", interval=0.05)
 
 
 def staff_command(hotline: BenchHotline, staff: str, text: str) -> int:
     """An SMS from staff member `staff` (e.g. "RESOLVE 17"), signed; returns the HTTP status."""
     phone = dict(STAFF.values())[staff]
-    return signed_post(hotline.sms_url, sms_params(new_sid(), phone, text,
-                                                   hotline.fake.account_sid), hotline.token)
+    return signed_post(
+        hotline.sms_url, sms_params(new_sid(), phone, text, hotline.fake.account_sid), hotline.token
+    )

@@ -52,51 +52,80 @@ def run(opts: Options, db: str) -> Report:
         hotline.start_web()
         hotline.start_worker()  # one worker, on purpose: the target is per worker
         started = time.monotonic()
-        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
-                        count=background, senders=background, sender_base=100_000,
-                        concurrency=8, duration=120)
+        load = run_load(
+            hotline.sms_url,
+            hotline.token,
+            hotline.fake.account_sid,
+            mode="closed",
+            count=background,
+            senders=background,
+            sender_base=100_000,
+            concurrency=8,
+            duration=120,
+        )
         report.add(f"burst: {background:,} messages answered in", load.elapsed, "s")
         # the webhooks were busy: most messages wait for the worker to thread them
         # (routing.intake `defer`), so the burst is every incident once all are open
-        wait_until(lambda: hotline.scalar("SELECT count(*) FROM incident") >= background,
-                   120, "every burst message threaded", interval=0.1)
-        report.add(f"burst: {background:,} incidents open after", time.monotonic() - started,
-                   "s")
+        wait_until(
+            lambda: hotline.scalar("SELECT count(*) FROM incident") >= background,
+            120,
+            "every burst message threaded",
+            interval=0.1,
+        )
+        report.add(f"burst: {background:,} incidents open after", time.monotonic() - started, "s")
         burst = {n for (n,) in hotline.rows("SELECT id FROM incident")}
-        result = escalation_lateness(hotline, burst, WAIT_S, timeout=120 if not opts.quick
-                                     else 60)
-        due = [ran[0] + WAIT_S for n, ran in step_times(hotline).items()
-               if n in burst and 0 in ran]
+        result = escalation_lateness(hotline, burst, WAIT_S, timeout=120 if not opts.quick else 60)
+        due = [ran[0] + WAIT_S for n, ran in step_times(hotline).items() if n in burst and 0 in ran]
         if due:
             report.add("burst: level-2 steps due within", max(due) - min(due), "s")
         stats = report.add_latency("burst: level 2 step ran late by", result["step_late"])
-        report.add_latency("burst: level 2 page sent on its own (not bundled) reached Twilio "
-                           "late by", result["page_late"])
+        report.add_latency(
+            "burst: level 2 page sent on its own (not bundled) reached Twilio late by",
+            result["page_late"],
+        )
         report.add("burst: level 2 never paged (within the wait)", result["missing"])
-        report.check(f"burst of {background:,} due at once, one worker: level 2 p99 < 2 s late",
-                     not result["missing"] and stats["p99"] < TARGET_BURST_P99_MS,
-                     f"p99 {stats['p99']:,.0f} ms")
+        report.check(
+            f"burst of {background:,} due at once, one worker: level 2 p99 < 2 s late",
+            not result["missing"] and stats["p99"] < TARGET_BURST_P99_MS,
+            f"p99 {stats['p99']:,.0f} ms",
+        )
         lows = [summary(result["step_late"])["min"], summary(result["page_late"])["min"]]
 
         open_now = hotline.scalar("SELECT count(*) FROM incident WHERE status = 'open'")
-        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="open",
-                        count=probes, senders=probes, sender_base=200_000, rate=probe_rate,
-                        duration=probes / probe_rate + 1)
+        load = run_load(
+            hotline.sms_url,
+            hotline.token,
+            hotline.fake.account_sid,
+            mode="open",
+            count=probes,
+            senders=probes,
+            sender_base=200_000,
+            rate=probe_rate,
+            duration=probes / probe_rate + 1,
+        )
         steady = {n for (n,) in hotline.rows("SELECT id FROM incident")} - burst
         result = escalation_lateness(hotline, steady, WAIT_S, timeout=60)
         report.add("steady: incidents open meanwhile", open_now)
-        stats = report.add_latency(f"steady ({probe_rate:.0f}/s): level 2 step ran late by",
-                                   result["step_late"])
-        report.add_latency(f"steady ({probe_rate:.0f}/s): level 2 page sent on its own "
-                           "reached Twilio late by", result["page_late"])
+        stats = report.add_latency(
+            f"steady ({probe_rate:.0f}/s): level 2 step ran late by", result["step_late"]
+        )
+        report.add_latency(
+            f"steady ({probe_rate:.0f}/s): level 2 page sent on its own reached Twilio late by",
+            result["page_late"],
+        )
         report.add("steady: level 2 never paged (within the wait)", result["missing"])
-        report.check(f"steady, {open_now:,} open: level 2 p99 < 1 s late",
-                     not result["missing"] and stats["p99"] < TARGET_STEADY_P99_MS,
-                     f"p99 {stats['p99']:,.0f} ms")
+        report.check(
+            f"steady, {open_now:,} open: level 2 p99 < 1 s late",
+            not result["missing"] and stats["p99"] < TARGET_STEADY_P99_MS,
+            f"p99 {stats['p99']:,.0f} ms",
+        )
         lows += [summary(result["step_late"])["min"], summary(result["page_late"])["min"]]
         # a list that measured nothing is NaN, which would poison min(): leave it out
         earliest = min((low for low in lows if not math.isnan(low)), default=math.nan)
-        report.check("never early (burst and steady)", earliest >= 0,
-                     f"earliest {earliest:,.0f} ms after due")
+        report.check(
+            "never early (burst and steady)",
+            earliest >= 0,
+            f"earliest {earliest:,.0f} ms after due",
+        )
         report.raw["webhook errors"] = load.errors
     return report

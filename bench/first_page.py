@@ -65,27 +65,39 @@ def run(opts: Options, db: str) -> Report:
             page_s.append(done.page_s)
             sent_wall[done.incident], pages[done.incident] = done.sent_wall, done.page
         # the first defender after start-up, on its own (see the module's docstring)
-        report.add("cold start, first defender after start-up: webhook answer",
-                   cold.webhook_s * 1000, "ms")
-        report.add("cold start, first defender after start-up: webhook → first page",
-                   float("nan") if cold.page is None else cold.page_s * 1000, "ms")
+        report.add(
+            "cold start, first defender after start-up: webhook answer", cold.webhook_s * 1000, "ms"
+        )
+        report.add(
+            "cold start, first defender after start-up: webhook → first page",
+            float("nan") if cold.page is None else cold.page_s * 1000,
+            "ms",
+        )
         report.add_latency(f"webhook answer ({samples} defenders, one at a time)", webhook_s)
-        stats = report.add_latency(f"webhook → first page ({samples} defenders, one at a time)",
-                                   page_s)
+        stats = report.add_latency(
+            f"webhook → first page ({samples} defenders, one at a time)", page_s
+        )
         report.add(f"failures (non-200 or no page within {PAGE_TIMEOUT_S:.0f} s)", failures)
         settle(hotline)
         _breakdown(report, hotline, sent_wall, pages)
         pia = dict(STAFF.values())["pia"]
-        report.add("stand-downs the paged person got (sent by the same worker)",
-                   sum(1 for m in hotline.fake.messages
-                       if m.to == pia and "resolved by" in (m.body or "")))
+        report.add(
+            "stand-downs the paged person got (sent by the same worker)",
+            sum(
+                1 for m in hotline.fake.messages if m.to == pia and "resolved by" in (m.body or "")
+            ),
+        )
         webhook = report.raw[f"webhook answer ({samples} defenders, one at a time)"]
-        report.check(f"idle webhook answer p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms",
-                     failures == 0 and webhook["p99"] < TARGET_WEBHOOK_P99_MS,
-                     f"p99 {webhook['p99']:,.0f} ms")
-        report.check(f"idle first page p99 < {TARGET_PAGE_P99_MS:.0f} ms ({samples} defenders)",
-                     failures == 0 and stats["p99"] < TARGET_PAGE_P99_MS,
-                     f"p99 {stats['p99']:,.0f} ms")
+        report.check(
+            f"idle webhook answer p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms",
+            failures == 0 and webhook["p99"] < TARGET_WEBHOOK_P99_MS,
+            f"p99 {webhook['p99']:,.0f} ms",
+        )
+        report.check(
+            f"idle first page p99 < {TARGET_PAGE_P99_MS:.0f} ms ({samples} defenders)",
+            failures == 0 and stats["p99"] < TARGET_PAGE_P99_MS,
+            f"p99 {stats['p99']:,.0f} ms",
+        )
     return report
 
 
@@ -103,8 +115,9 @@ class _Defender:
 def _one_defender(hotline: BenchHotline, i: int) -> _Defender:
     """A new defender writes; once the page is at the fake a colleague resolves the incident
     (a stand-down to the paged person follows, through the same worker as the next page)."""
-    params = sms_params(new_sid(), sender_number(500_000 + i), "help, they took Ana",
-                        hotline.fake.account_sid)
+    params = sms_params(
+        new_sid(), sender_number(500_000 + i), "help, they took Ana", hotline.fake.account_sid
+    )
     start, start_wall = time.monotonic(), time.time()
     status = signed_post(hotline.sms_url, params, hotline.token)
     done = _Defender(webhook_s=time.monotonic() - start, sent_wall=start_wall)
@@ -112,8 +125,9 @@ def _one_defender(hotline: BenchHotline, i: int) -> _Defender:
         return done
     done.incident = _incident_of(hotline, params["MessageSid"])
     try:
-        page = hotline.fake.wait_for(lambda n=done.incident: _page_for(hotline, n),
-                                     timeout=PAGE_TIMEOUT_S)
+        page = hotline.fake.wait_for(
+            lambda n=done.incident: _page_for(hotline, n), timeout=PAGE_TIMEOUT_S
+        )
     except TimeoutError:  # counted; the run goes on
         return done
     done.page, done.page_s = page, page.received_monotonic - start
@@ -124,8 +138,10 @@ def _one_defender(hotline: BenchHotline, i: int) -> _Defender:
 def _incident_of(hotline: BenchHotline, sid: str) -> int:
     """The incident the defender message `sid` opened (the webhook threads it before it
     answers; the sweeper would do it within seconds otherwise)."""
+
     def found() -> int | None:
         return hotline.scalar("SELECT incident_id FROM message WHERE sid = :sid", sid=sid)
+
     return wait_until(found, PAGE_TIMEOUT_S, f"incident of {sid}", interval=0.002)
 
 
@@ -134,8 +150,12 @@ def _page_for(hotline: BenchHotline, incident: int) -> FakeMessage | None:
     return next((m for n, m in hotline.pages("pia") if n == incident), None)
 
 
-def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float],
-               pages: dict[int, FakeMessage]) -> None:
+def _breakdown(
+    report: Report,
+    hotline: BenchHotline,
+    sent_wall: dict[int, float],
+    pages: dict[int, FakeMessage],
+) -> None:
     """Where the webhook → page time goes, from the audit trail's instants (one system clock):
     webhook → incident opened (the webhook's own work), opened → level 1 ran (the rest of the
     webhook's transaction, the step's item on the Redis due list, the worker's waker and
@@ -148,12 +168,21 @@ def _breakdown(report: Report, hotline: BenchHotline, sent_wall: dict[int, float
 
     steps = step_times(hotline)
     with Session(hotline.engine) as session:
-        opened_at = {n: at.timestamp() for n, at in session.exec(
-            select(Event.incident_id, Event.at).where(Event.kind == "opened")).all()}
+        opened_at = {
+            n: at.timestamp()
+            for n, at in session.exec(
+                select(Event.incident_id, Event.at).where(Event.kind == "opened")
+            ).all()
+        }
     common = [n for n in pages if n in opened_at and 0 in steps.get(n, {})]
-    report.add_latency("… webhook sent → incident opened",
-                       [opened_at[n] - sent_wall[n] for n in common])
-    report.add_latency("… incident opened → level 1 ran (step via the Redis due list)",
-                       [steps[n][0] - opened_at[n] for n in common])
-    report.add_latency("… level 1 ran → page at Twilio (rest of the step, pool, HTTP)",
-                       [pages[n].received_at.timestamp() - steps[n][0] for n in common])
+    report.add_latency(
+        "… webhook sent → incident opened", [opened_at[n] - sent_wall[n] for n in common]
+    )
+    report.add_latency(
+        "… incident opened → level 1 ran (step via the Redis due list)",
+        [steps[n][0] - opened_at[n] for n in common],
+    )
+    report.add_latency(
+        "… level 1 ran → page at Twilio (rest of the step, pool, HTTP)",
+        [pages[n].received_at.timestamp() - steps[n][0] for n in common],
+    )

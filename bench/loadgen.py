@@ -35,9 +35,15 @@ def build_requests(args: argparse.Namespace) -> tuple[list[str], list[bytes], li
         sid = f"SM{tag}{i:024x}"
         sender = f"+447700{args.sender_base + i % args.senders:06d}"
         params = {
-            "MessageSid": sid, "SmsSid": sid, "AccountSid": args.account_sid, "From": sender,
-            "To": "+35312100489", "Body": f"{args.body} ({i // args.senders + 1})",
-            "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": args.account_sid,
+            "From": sender,
+            "To": "+35312100489",
+            "Body": f"{args.body} ({i // args.senders + 1})",
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
             "ApiVersion": "2010-04-01",
         }
         sids.append(sid)
@@ -62,8 +68,10 @@ async def run(args: argparse.Namespace) -> dict:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def one(i: int) -> None:
-            headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       "X-Twilio-Signature": signatures[i]}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signatures[i],
+            }
             t_send[i] = time.monotonic()
             try:
                 async with session.post(args.url, data=bodies[i], headers=headers) as resp:
@@ -113,9 +121,12 @@ async def run(args: argparse.Namespace) -> dict:
         elapsed = max((t for t in t_done if t), default=start) - start
     sent = [i for i in range(n) if status[i] != -1]
     return {
-        "sids": [sids[i] for i in sent], "t_sched": [t_sched[i] for i in sent],
-        "t_send": [t_send[i] for i in sent], "t_done": [t_done[i] for i in sent],
-        "status": [status[i] for i in sent], "elapsed": elapsed,
+        "sids": [sids[i] for i in sent],
+        "t_sched": [t_sched[i] for i in sent],
+        "t_send": [t_send[i] for i in sent],
+        "t_done": [t_done[i] for i in sent],
+        "status": [status[i] for i in sent],
+        "elapsed": elapsed,
         "extra": {"planned": n, "mode": args.mode},
     }
 

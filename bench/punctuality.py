@@ -64,9 +64,16 @@ def run(opts: Options, db: str) -> Report:
         deadline = next_send + count * GAP_S[1] + WAIT_S + 60
         while time.monotonic() < deadline:
             if sent < count and time.monotonic() >= next_send:
-                status = signed_post(hotline.sms_url, sms_params(
-                    new_sid(), sender_number(700_000 + sent), "they are outside",
-                    hotline.fake.account_sid), hotline.token)
+                status = signed_post(
+                    hotline.sms_url,
+                    sms_params(
+                        new_sid(),
+                        sender_number(700_000 + sent),
+                        "they are outside",
+                        hotline.fake.account_sid,
+                    ),
+                    hotline.token,
+                )
                 failures += status != 200
                 sent += 1
                 next_send += gaps.uniform(*GAP_S)
@@ -81,31 +88,37 @@ def run(opts: Options, db: str) -> Report:
                 break
             time.sleep(POLL_S)
         ran = step_times(hotline)
-        bundled = hotline.scalar("SELECT count(*) FROM page WHERE step = 1 AND "
-                                 "status = 'bundled'")
+        bundled = hotline.scalar("SELECT count(*) FROM page WHERE step = 1 AND status = 'bundled'")
 
     # the audit trail's level-1 instant + the wait must be the very same planned instant
-    disagree = [abs(ran[n][0] + WAIT_S - due.timestamp()) for n, due in planned.items()
-                if 0 in ran.get(n, {})]
-    page_late = [at.timestamp() - planned[n].timestamp() for n, at in arrived.items()
-                 if n in planned]
+    disagree = [
+        abs(ran[n][0] + WAIT_S - due.timestamp())
+        for n, due in planned.items()
+        if 0 in ran.get(n, {})
+    ]
+    page_late = [
+        at.timestamp() - planned[n].timestamp() for n, at in arrived.items() if n in planned
+    ]
     step_late = [ran[n][1] - planned[n].timestamp() for n in planned if 1 in ran.get(n, {})]
     missing = count - failures - len(page_late)
     report.add("incidents (defenders 0.9–1.5 s apart, level-1 wait 3 s)", count)
     report.add("planned due time read from incident.next_step_at", len(planned))
-    report.add("…differing from audit trail (level 1 + wait) by more than 1 ms",
-               sum(1 for d in disagree if d > 0.001))
+    report.add(
+        "…differing from audit trail (level 1 + wait) by more than 1 ms",
+        sum(1 for d in disagree if d > 0.001),
+    )
     report.add("…changed while waiting", changed)
-    late = report.add_latency("level-2 page reached Twilio after its planned due time",
-                              page_late)
+    late = report.add_latency("level-2 page reached Twilio after its planned due time", page_late)
     report.add("earliest level-2 page against its due time", late["min"], "ms")
     report.add_latency("level-2 step ran after its planned due time (audit trail)", step_late)
     report.add("level-2 pages bundled into a digest (not measured)", bundled)
     report.add("webhooks not answered 200", failures)
     report.add("level-2 pages not seen (or due time not read)", missing)
-    report.check("level-2 page never early, to the ms (Twilio arrival − planned due)",
-                 missing == 0 and changed == 0 and late["min"] >= 0,
-                 f"min {late['min']:,.1f} ms · p50 {late['p50']:,.0f} · p99 {late['p99']:,.0f}"
-                 f" ms (n={late['n']})")
+    report.check(
+        "level-2 page never early, to the ms (Twilio arrival − planned due)",
+        missing == 0 and changed == 0 and late["min"] >= 0,
+        f"min {late['min']:,.1f} ms · p50 {late['p50']:,.0f} · p99 {late['p99']:,.0f}"
+        f" ms (n={late['n']})",
+    )
     report.raw["step late min ms"] = summary(step_late)["min"]
     return report

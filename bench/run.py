@@ -36,8 +36,15 @@ from bench.common import (
     own_redis,
 )
 
-SCENARIOS = ("webhook_load", "first_page", "slow_api", "escalation", "punctuality",
-             "worker_kill", "surge")
+SCENARIOS = (
+    "webhook_load",
+    "first_page",
+    "slow_api",
+    "escalation",
+    "punctuality",
+    "worker_kill",
+    "surge",
+)
 TITLES = {
     "webhook_load": "1 · Webhook throughput and latency (and first page under load)",
     "first_page": "2 · Webhook to first page, idle, 50 defenders one after another",
@@ -57,20 +64,34 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run (~2 min on SQLite)")
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"),
-                        help="default: both (--quick: sqlite)")
-    parser.add_argument("--only", action="append", choices=SCENARIOS, metavar="NAME",
-                        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL",
-                                                              DEFAULT_REDIS_URL),
-                        help="a Redis database of the benchmark's own: it is FLUSHED "
-                             "(default: a private redis-server started for the run)")
-    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL",
-                                                                 DEFAULT_POSTGRES_URL),
-                        help="a PostgreSQL database to create throw-away schemas in")
-    parser.add_argument("--twilio-latency", type=_seconds, metavar="SECONDS",
-                        help="the fake Twilio holds back each REST answer this long, in every "
-                             "scenario run (default: 0, except slow_api: 0.4)")
+    parser.add_argument(
+        "--db", choices=("sqlite", "postgresql", "both"), help="default: both (--quick: sqlite)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SCENARIOS,
+        metavar="NAME",
+        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        help="a Redis database of the benchmark's own: it is FLUSHED "
+        "(default: a private redis-server started for the run)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a PostgreSQL database to create throw-away schemas in",
+    )
+    parser.add_argument(
+        "--twilio-latency",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the fake Twilio holds back each REST answer this long, in every "
+        "scenario run (default: 0, except slow_api: 0.4)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's folder and logs")
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     args = parser.parse_args(argv)
@@ -89,9 +110,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    opts = Options(quick=args.quick, redis_url=args.redis_url,
-                   postgres_url=args.postgres_url, keep=args.keep,
-                   twilio_latency=args.twilio_latency)
+    opts = Options(
+        quick=args.quick,
+        redis_url=args.redis_url,
+        postgres_url=args.postgres_url,
+        keep=args.keep,
+        twilio_latency=args.twilio_latency,
+    )
     db = args.db or ("sqlite" if args.quick else "both")
     dbs = ["sqlite", "postgresql"] if db == "both" else [db]
     names = args.only or list(SCENARIOS)
@@ -113,8 +138,10 @@ def _run(args: argparse.Namespace) -> int:
             report.raw["seconds"] = round(time.monotonic() - t0, 1)
             if args.twilio_latency is not None:
                 report.raw["twilio latency s"] = args.twilio_latency
-                report.notes.append(f"--twilio-latency {args.twilio_latency:g}: the fake "
-                                    "Twilio API held back each answer that long")
+                report.notes.append(
+                    f"--twilio-latency {args.twilio_latency:g}: the fake "
+                    "Twilio API held back each answer that long"
+                )
             merged["reports"][f"{name}/{db}"] = report.to_json()
             _print(report)
             _save(merged)  # after every scenario: an interrupted run keeps what it measured
@@ -166,8 +193,10 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} CPU ({model or platform.machine()}), Python "
-            f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} CPU ({model or platform.machine()}), Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def _print(report: Report) -> None:
@@ -203,8 +232,12 @@ def render(data: dict) -> str:
         reports = {db: data["reports"].get(f"{name}/{db}") for db in dbs}
         if not any(reports.values()):
             continue
-        lines += [f"## {TITLES[name]}", "", "| | " + " | ".join(dbs) + " |",
-                  "|---|" + "---|" * len(dbs)]
+        lines += [
+            f"## {TITLES[name]}",
+            "",
+            "| | " + " | ".join(dbs) + " |",
+            "|---|" + "---|" * len(dbs),
+        ]
         labels: list[str] = []
         for report in reports.values():
             for label in (report or {}).get("metrics", {}):
@@ -213,8 +246,7 @@ def render(data: dict) -> str:
         for label in labels:
             cells = [(reports[db] or {}).get("metrics", {}).get(label, "") for db in dbs]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        seconds = [f"{db} {(reports[db] or {}).get('raw', {}).get('seconds', '?')} s"
-                   for db in dbs]
+        seconds = [f"{db} {(reports[db] or {}).get('raw', {}).get('seconds', '?')} s" for db in dbs]
         lines += ["", f"_Run time: {', '.join(seconds)}._", ""]
         for db in dbs:
             for note in (reports[db] or {}).get("notes", []):
@@ -248,10 +280,12 @@ def _update_readme(data: dict) -> None:
     if START not in text or END not in text:
         print(f"README.md has no {START} … {END} markers: block not written")
         return
-    block = (f"{START}\nMeasured by `python -m bench` on {data['machine']} "
-             f"({data.get('finished', '?')}); details in [bench/results.md](bench/results.md), "
-             "method in [bench/README.md](bench/README.md).\n\n"
-             f"{render_checks(data)}\n{END}")
+    block = (
+        f"{START}\nMeasured by `python -m bench` on {data['machine']} "
+        f"({data.get('finished', '?')}); details in [bench/results.md](bench/results.md), "
+        "method in [bench/README.md](bench/README.md).\n\n"
+        f"{render_checks(data)}\n{END}"
+    )
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]
     README.write_text(head + block + tail)

@@ -48,33 +48,46 @@ def run(opts: Options, db: str) -> Report:
         hotline.start_worker()
         settle(hotline)
         for index in range(rounds):
-            load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid,
-                            mode="open", count=DEFENDERS, senders=DEFENDERS,
-                            sender_base=600_000 + index * DEFENDERS, rate=RATE,
-                            duration=DEFENDERS / RATE + 1, body="they are at the office")
+            load = run_load(
+                hotline.sms_url,
+                hotline.token,
+                hotline.fake.account_sid,
+                mode="open",
+                count=DEFENDERS,
+                senders=DEFENDERS,
+                sender_base=600_000 + index * DEFENDERS,
+                rate=RATE,
+                duration=DEFENDERS / RATE + 1,
+                body="they are at the office",
+            )
             webhook_s += load.latencies(from_schedule=True)
             errors += load.errors
-            latencies, unpaged, _last = first_page_latencies(hotline, load.sent_at(),
-                                                             timeout=15.0)
+            latencies, unpaged, _last = first_page_latencies(hotline, load.sent_at(), timeout=15.0)
             page_s += latencies
             missing += unpaged + (DEFENDERS - load.ok)
-            opened = {n for n, sid in hotline.first_sid_by_incident().items()
-                      if sid in load.sent_at()}
+            opened = {
+                n for n, sid in hotline.first_sid_by_incident().items() if sid in load.sent_at()
+            }
             for incident in sorted(opened):
                 staff_command(hotline, "bo", f"RESOLVE {incident}")
             settle(hotline, timeout=60.0)
         report.add("fake Twilio API answer time", latency * 1000, "ms")
         report.add("rounds of 5 defenders, 100 ms apart", rounds)
-        webhook = report.add_latency("webhook answer while the round's sends are in flight",
-                                     webhook_s)
+        webhook = report.add_latency(
+            "webhook answer while the round's sends are in flight", webhook_s
+        )
         page = report.add_latency("webhook → page reached Twilio", page_s)
         report.add("webhooks not answered 200", errors)
         report.add("defenders never paged (15 s)", missing)
         label = f"Twilio answering in {latency * 1000:.0f} ms"
-        report.check(f"{label}: webhook p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms",
-                     errors == 0 and webhook["p99"] < TARGET_WEBHOOK_P99_MS,
-                     f"p99 {webhook['p99']:,.0f} ms")
-        report.check(f"{label}: each page < 1 s after its webhook (5 defenders 100 ms apart)",
-                     missing == 0 and page["max"] < TARGET_PAGE_MAX_MS,
-                     f"max {page['max']:,.0f} ms")
+        report.check(
+            f"{label}: webhook p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms",
+            errors == 0 and webhook["p99"] < TARGET_WEBHOOK_P99_MS,
+            f"p99 {webhook['p99']:,.0f} ms",
+        )
+        report.check(
+            f"{label}: each page < 1 s after its webhook (5 defenders 100 ms apart)",
+            missing == 0 and page["max"] < TARGET_PAGE_MAX_MS,
+            f"max {page['max']:,.0f} ms",
+        )
     return report

@@ -54,76 +54,131 @@ def run(opts: Options, db: str) -> Report:
     mid = sorted(range(len(pairs)), key=lambda i: ratios[i])[len(pairs) // 2]
     base_tp, hot_tp, load = pairs[mid]
     report.add("bare Flask: max throughput (closed loop, 16 in flight)", base_tp, "req/s")
-    report.add("/twilio/sms: max throughput (closed loop, 16 in flight, no worker)", hot_tp,
-               "req/s")
+    report.add(
+        "/twilio/sms: max throughput (closed loop, 16 in flight, no worker)", hot_tp, "req/s"
+    )
     report.add_latency("/twilio/sms: latency in that closed loop", load.latencies())
-    report.add("/twilio/sms: errors (non-200) in the closed loops",
-               sum(p[2].errors for p in pairs))
+    report.add("/twilio/sms: errors (non-200) in the closed loops", sum(p[2].errors for p in pairs))
     report.add("ratio to bare Flask (median pair; above)", f"{ratios[mid]:.2f}")
-    report.add("each pair: hotline / bare req/s = ratio", "; ".join(
-        f"{hot:,.0f} / {bare:,.0f} = {ratio:.2f}"
-        for (bare, hot, _), ratio in zip(pairs, ratios, strict=True)))
-    report.check("throughput ≥ ¼ of bare Flask", ratios[mid] >= TARGET_RATIO,
-                 f"{hot_tp:,.0f} / {base_tp:,.0f} req/s = {ratios[mid]:.2f}"
-                 + (f" (median of {len(pairs)} pairs, {min(ratios):.2f}-{max(ratios):.2f})"
-                    if len(pairs) > 1 else ""))
+    report.add(
+        "each pair: hotline / bare req/s = ratio",
+        "; ".join(
+            f"{hot:,.0f} / {bare:,.0f} = {ratio:.2f}"
+            for (bare, hot, _), ratio in zip(pairs, ratios, strict=True)
+        ),
+    )
+    report.check(
+        "throughput ≥ ¼ of bare Flask",
+        ratios[mid] >= TARGET_RATIO,
+        f"{hot_tp:,.0f} / {base_tp:,.0f} req/s = {ratios[mid]:.2f}"
+        + (
+            f" (median of {len(pairs)} pairs, {min(ratios):.2f}-{max(ratios):.2f})"
+            if len(pairs) > 1
+            else ""
+        ),
+    )
 
     with BenchHotline(db, **opts.hotline_kwargs()) as bare:
         bare.start_bare()
-        base_open = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="open",
-                             count=int(TARGET_RATE * open_s), senders=cap, sender_base=0,
-                             rate=TARGET_RATE, duration=open_s)
-        report.add_latency(f"bare Flask: latency at {TARGET_RATE:.0f} req/s",
-                           base_open.latencies(from_schedule=True))
+        base_open = run_load(
+            bare.sms_url,
+            bare.token,
+            bare.fake.account_sid,
+            mode="open",
+            count=int(TARGET_RATE * open_s),
+            senders=cap,
+            sender_base=0,
+            rate=TARGET_RATE,
+            duration=open_s,
+        )
+        report.add_latency(
+            f"bare Flask: latency at {TARGET_RATE:.0f} req/s",
+            base_open.latencies(from_schedule=True),
+        )
 
     for rate in rates:
         with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
             hotline.start_web()
             hotline.start_worker()
             count = int(rate * open_s)
-            load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid,
-                            mode="open", count=count, senders=count // MESSAGES_PER_SENDER,
-                            sender_base=0, rate=rate, duration=open_s)
+            load = run_load(
+                hotline.sms_url,
+                hotline.token,
+                hotline.fake.account_sid,
+                mode="open",
+                count=count,
+                senders=count // MESSAGES_PER_SENDER,
+                sender_base=0,
+                rate=rate,
+                duration=open_s,
+            )
             label = f"{rate:.0f} req/s for {open_s:.0f} s, 1 worker"
-            stats = report.add_latency(f"/twilio/sms latency at {label}",
-                                       load.latencies(from_schedule=True))
+            stats = report.add_latency(
+                f"/twilio/sms latency at {label}", load.latencies(from_schedule=True)
+            )
             report.add(f"errors (non-200) at {rate:.0f} req/s", load.errors)
             latencies, missing, last = first_page_latencies(
-                hotline, load.sent_at(), timeout=30.0 if opts.quick else 90.0)
+                hotline, load.sent_at(), timeout=30.0 if opts.quick else 90.0
+            )
             page = report.add_latency(f"webhook → first page at {label}", latencies)
-            opened = {n for n, sid in hotline.first_sid_by_incident().items()
-                      if sid in load.sent_at()}
-            report.add(f"incidents whose first page joined a surge digest at {rate:.0f} req/s",
-                       len(bundled_first_pages(hotline, opened)))
+            opened = {
+                n for n, sid in hotline.first_sid_by_incident().items() if sid in load.sent_at()
+            }
+            report.add(
+                f"incidents whose first page joined a surge digest at {rate:.0f} req/s",
+                len(bundled_first_pages(hotline, opened)),
+            )
             if missing:
                 report.add(f"incidents not yet paged at {rate:.0f} req/s after the wait", missing)
             if last is not None:
-                report.add(f"last page after the last webhook at {rate:.0f} req/s",
-                           (last - max(load.t_done)) * 1000, "ms")
+                report.add(
+                    f"last page after the last webhook at {rate:.0f} req/s",
+                    (last - max(load.t_done)) * 1000,
+                    "ms",
+                )
             if rate == TARGET_RATE:
-                report.check(f"webhook p99 < {TARGET_P99_MS:.0f} ms at {rate:.0f} req/s",
-                             load.errors == 0 and stats["p99"] < TARGET_P99_MS,
-                             f"p99 {stats['p99']:,.0f} ms, {load.errors} errors")
-                report.check(f"first page p99 < {TARGET_LOADED_PAGE_P99_MS:.0f} ms under load",
-                             not missing and page["p99"] < TARGET_LOADED_PAGE_P99_MS,
-                             f"p99 {page['p99']:,.0f} ms" + (f", {missing} unpaged"
-                                                             if missing else ""))
+                report.check(
+                    f"webhook p99 < {TARGET_P99_MS:.0f} ms at {rate:.0f} req/s",
+                    load.errors == 0 and stats["p99"] < TARGET_P99_MS,
+                    f"p99 {stats['p99']:,.0f} ms, {load.errors} errors",
+                )
+                report.check(
+                    f"first page p99 < {TARGET_LOADED_PAGE_P99_MS:.0f} ms under load",
+                    not missing and page["p99"] < TARGET_LOADED_PAGE_P99_MS,
+                    f"p99 {page['p99']:,.0f} ms" + (f", {missing} unpaged" if missing else ""),
+                )
     return report
 
 
-def _closed_loop_pair(opts: Options, db: str, seconds: float, concurrency: int,
-                      cap: int) -> tuple[LoadResult, LoadResult]:
+def _closed_loop_pair(
+    opts: Options, db: str, seconds: float, concurrency: int, cap: int
+) -> tuple[LoadResult, LoadResult]:
     """Maximum throughput of the bare endpoint, then of `/twilio/sms` (no worker), each on a
     fresh deployment, one right after the other."""
     with BenchHotline(db, **opts.hotline_kwargs()) as bare:
         bare.start_bare()
-        base = run_load(bare.sms_url, bare.token, bare.fake.account_sid, mode="closed",
-                        count=cap, senders=cap, sender_base=0, concurrency=concurrency,
-                        duration=seconds)
+        base = run_load(
+            bare.sms_url,
+            bare.token,
+            bare.fake.account_sid,
+            mode="closed",
+            count=cap,
+            senders=cap,
+            sender_base=0,
+            concurrency=concurrency,
+            duration=seconds,
+        )
     with BenchHotline(db, **opts.hotline_kwargs()) as hotline:
         hotline.start_web()
-        load = run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
-                        count=cap, senders=cap // MESSAGES_PER_SENDER, sender_base=0,
-                        concurrency=concurrency, duration=seconds)
+        load = run_load(
+            hotline.sms_url,
+            hotline.token,
+            hotline.fake.account_sid,
+            mode="closed",
+            count=cap,
+            senders=cap // MESSAGES_PER_SENDER,
+            sender_base=0,
+            concurrency=concurrency,
+            duration=seconds,
+        )
     return base, load
-

@@ -36,16 +36,25 @@ def run(opts: Options, db: str) -> Report:
     report = Report("worker_kill", db)
     incidents = 10 if opts.quick else 30
     for case in ("takeover", "restart"):
-        with BenchHotline(db, rota=rota_text(wait1=f"{WAIT_S:.0f}s", wait2="30m"),
-                          **opts.hotline_kwargs()) as hotline:
+        with BenchHotline(
+            db, rota=rota_text(wait1=f"{WAIT_S:.0f}s", wait2="30m"), **opts.hotline_kwargs()
+        ) as hotline:
             hotline.start_web()
             hotline.start_worker()
             if case == "takeover":
                 hotline.start_worker()
             victim = hotline.scheduler_holder() or hotline.workers[0]
-            run_load(hotline.sms_url, hotline.token, hotline.fake.account_sid, mode="closed",
-                     count=incidents, senders=incidents, sender_base=300_000, concurrency=4,
-                     duration=30)
+            run_load(
+                hotline.sms_url,
+                hotline.token,
+                hotline.fake.account_sid,
+                mode="closed",
+                count=incidents,
+                senders=incidents,
+                sender_base=300_000,
+                concurrency=4,
+                duration=30,
+            )
             opened = {n for (n,) in hotline.rows("SELECT id FROM incident")}
             _wait_for_level1(hotline, len(opened))
             time.sleep(WAIT_S / 2)
@@ -56,21 +65,26 @@ def run(opts: Options, db: str) -> Report:
                 hotline.start_worker(wait=False)
             result = escalation_lateness(hotline, opened, WAIT_S, timeout=90)
             # judged on when each level-2 step ran (bundled or not: routing.bundling)
-            stats = report.add_latency(f"{case}: level 2 step ran late by",
-                                       result["step_late"])
-            report.add_latency(f"{case}: level 2 page sent on its own reached Twilio late by",
-                               result["page_late"])
+            stats = report.add_latency(f"{case}: level 2 step ran late by", result["step_late"])
+            report.add_latency(
+                f"{case}: level 2 page sent on its own reached Twilio late by", result["page_late"]
+            )
             report.add(f"{case}: level 2 never paged within 90 s", result["missing"])
             earliest = summary(result["step_late"])["min"]
-            who = ("second worker" if case == "takeover"
-                   else f"restarted worker ({RESTART_DELAY_S:.0f} s after the kill)")
-            report.check(f"{case}: next page < {TARGET_S:.0f} s late ({who})",
-                         not result["missing"] and stats["max"] < TARGET_S * 1000
-                         and earliest >= 0,
-                         f"max {stats['max'] / 1000:,.1f} s")
-            report.raw[f"{case} kill to first level-2 page s"] = min(
-                (m.received_monotonic for _n, m in hotline.pages("bo")), default=killed_at
-            ) - killed_at
+            who = (
+                "second worker"
+                if case == "takeover"
+                else f"restarted worker ({RESTART_DELAY_S:.0f} s after the kill)"
+            )
+            report.check(
+                f"{case}: next page < {TARGET_S:.0f} s late ({who})",
+                not result["missing"] and stats["max"] < TARGET_S * 1000 and earliest >= 0,
+                f"max {stats['max'] / 1000:,.1f} s",
+            )
+            report.raw[f"{case} kill to first level-2 page s"] = (
+                min((m.received_monotonic for _n, m in hotline.pages("bo")), default=killed_at)
+                - killed_at
+            )
     return report
 
 

@@ -54,23 +54,36 @@ class Example:
     """The engine with a clock this script moves (as tests/engine_world.py does)."""
 
     def __init__(self, folder: Path):
-        settings = load_settings({
-            "HOTLINE_CONFIG": str(CONFIG),
-            "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
-            "DATABASE_URL": f"sqlite:///{folder / 'example.db'}",
-            "HOTLINE_SECRET_KEY": "example-only-secret-0123456789abcdef",
-        })
-        self.settings = dataclasses.replace(settings, duress_words=("sunflower",),
-                                            reminder_before=None)
+        settings = load_settings(
+            {
+                "HOTLINE_CONFIG": str(CONFIG),
+                "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
+                "DATABASE_URL": f"sqlite:///{folder / 'example.db'}",
+                "HOTLINE_SECRET_KEY": "example-only-secret-0123456789abcdef",
+            }
+        )
+        self.settings = dataclasses.replace(
+            settings, duress_words=("sunflower",), reminder_before=None
+        )
         engine = make_engine(self.settings.database_url)
         migrate.upgrade(engine)
         vault = Vault(self.settings.secret_keys)
         self.now = END - timedelta(days=DAYS + 5)
-        self.rt = Runtime(settings=self.settings, engine=engine, vault=vault,
-                          rota=RotaSource(self.settings.rota_path, None, engine=engine,
-                                          vault=vault, languages=self.settings.languages),
-                          notifier=make_notifier(self.settings), queue=None,
-                          clock=lambda: self.now)
+        self.rt = Runtime(
+            settings=self.settings,
+            engine=engine,
+            vault=vault,
+            rota=RotaSource(
+                self.settings.rota_path,
+                None,
+                engine=engine,
+                vault=vault,
+                languages=self.settings.languages,
+            ),
+            notifier=make_notifier(self.settings),
+            queue=None,
+            clock=lambda: self.now,
+        )
         self.rota = self.rt.rota.current()
         self.sids = 0
 
@@ -160,16 +173,26 @@ def main() -> int:
         for day in range(DAYS + 4):
             count = rng.randint(1, 6) + (14 if day == DAYS - 12 else 0)  # a day of mass arrests
             midnight = (END - timedelta(days=DAYS + 4 - day)).replace(hour=0, minute=0)
-            arrivals += [midnight + timedelta(hours=rng.choices(range(24), HOUR_WEIGHTS)[0],
-                                              minutes=rng.uniform(0, 60)) for _ in range(count)]
+            arrivals += [
+                midnight
+                + timedelta(
+                    hours=rng.choices(range(24), HOUR_WEIGHTS)[0], minutes=rng.uniform(0, 60)
+                )
+                for _ in range(count)
+            ]
         for number, at in enumerate(sorted(arrivals), start=1):
             if at >= END:
                 break
             ex.now = max(ex.now + timedelta(minutes=1), at)
             incident(ex, rng, number, f"+447700900{number % 1000:03d}")
         with Session(ex.rt.engine) as session:
-            figures = collect(session, ex.rota, now=END, since=timedelta(days=DAYS),
-                              languages=ex.settings.languages)
+            figures = collect(
+                session,
+                ex.rota,
+                now=END,
+                since=timedelta(days=DAYS),
+                languages=ex.settings.languages,
+            )
         ex.rt.engine.dispose()
     OUT.mkdir(parents=True, exist_ok=True)
     for name, svg in chart_svgs(figures).items():

@@ -25,9 +25,13 @@ QUEUE_NAME = "hotline"
 JOB_SERIALIZER = JSONSerializer
 
 
-def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
-                  redis_connection=None,  # noqa: ANN001
-                  lock_turn_ms: int = WEB_LOCK_TURN_MS) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    notifier: Notifier | None = None,
+    redis_connection=None,  # noqa: ANN001
+    lock_turn_ms: int = WEB_LOCK_TURN_MS,
+) -> Runtime:
     """Everything routing needs, built from settings.
 
     Creates no tables: the database must have been migrated (`hotline db upgrade`; `serve` and
@@ -40,8 +44,13 @@ def build_runtime(settings: Settings, *, notifier: Notifier | None = None,
         settings=settings,
         engine=engine,
         vault=vault,
-        rota=RotaSource(settings.rota_path, settings.rota_key, engine=engine, vault=vault,
-                        languages=settings.languages),
+        rota=RotaSource(
+            settings.rota_path,
+            settings.rota_key,
+            engine=engine,
+            vault=vault,
+            languages=settings.languages,
+        ),
         notifier=notifier or make_notifier(settings),
         queue=rq.Queue(QUEUE_NAME, connection=connection, serializer=JOB_SERIALIZER),
     )

@@ -26,8 +26,9 @@ FEED_DAYS = 60
 bp = Blueprint("rota_feeds", __name__)
 
 
-def rota_calendar(rota: oncall.Rota, start: datetime, end: datetime, *, now: datetime,
-                  staff: str | None = None) -> bytes:
+def rota_calendar(
+    rota: oncall.Rota, start: datetime, end: datetime, *, now: datetime, staff: str | None = None
+) -> bytes:
     """An iCalendar file of the shifts overlapping [start, end) (of `staff` only, when given).
 
     Raises KeyError for a `staff` id the rota does not have.
@@ -48,8 +49,7 @@ def rota_calendar(rota: oncall.Rota, start: datetime, end: datetime, *, now: dat
         event.add("dtstamp", now)
         event.add("dtstart", shift.start)
         event.add("dtend", shift.end)
-        event.add("summary", f"On call: {shift.rotation}" if staff else
-                  f"{shift.rotation}: {name}")
+        event.add("summary", f"On call: {shift.rotation}" if staff else f"{shift.rotation}: {name}")
         notes = []
         handover = rota.staff.get(shift.handover or "")
         if handover is not None:

@@ -36,10 +36,19 @@ from routing.figures import BEFORE_PAGE, CHANNELS, NOT_TAKEN, PERCENTILES, Figur
 NO_INCIDENTS = "no incidents in this window"
 CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "voice", "web": "web form"}
 # Okabe-Ito: told apart with every common colour-vision deficiency, and in greyscale print
-CHANNEL_COLOUR = {"sms": "#0072B2", "whatsapp": "#009E73", "voice": "#E69F00",
-                  "web": "#CC79A7"}
-STAFF_COLOURS = ("#9ecae1", "#a1d99b", "#fdd0a2", "#dadaeb", "#c7e9c0", "#fcbba1",
-                 "#d9d9d9", "#c6dbef", "#fdae6b", "#bcbddc")
+CHANNEL_COLOUR = {"sms": "#0072B2", "whatsapp": "#009E73", "voice": "#E69F00", "web": "#CC79A7"}
+STAFF_COLOURS = (
+    "#9ecae1",
+    "#a1d99b",
+    "#fdd0a2",
+    "#dadaeb",
+    "#c7e9c0",
+    "#fcbba1",
+    "#d9d9d9",
+    "#c6dbef",
+    "#fdae6b",
+    "#bcbddc",
+)
 GAP_COLOUR = "#D55E00"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WIDTH = 7.5  # inches; an SVG point is 1/72 inch, so charts are 540 pt wide
@@ -66,10 +75,15 @@ def chart_svgs(figures: Figures) -> dict[str, str]:
     volume, first_page, ack, levels, hours, coverage."""
     drawers: dict[str, Callable[[], Figure]] = {
         "volume": lambda: volume(figures),
-        "first_page": lambda: timing(figures.first_page, figures.incidents,
-                                     "after the incident opened", "no incident was paged"),
-        "ack": lambda: timing(figures.ack, figures.incidents, "after the incident opened",
-                              "no incident was taken"),
+        "first_page": lambda: timing(
+            figures.first_page,
+            figures.incidents,
+            "after the incident opened",
+            "no incident was paged",
+        ),
+        "ack": lambda: timing(
+            figures.ack, figures.incidents, "after the incident opened", "no incident was taken"
+        ),
         "levels": lambda: levels(figures),
         "hours": lambda: hours(figures),
         "coverage": lambda: coverage(figures),
@@ -94,7 +108,7 @@ def _render(name: str, draw: Callable[[], Figure]) -> str:
         out = io.StringIO()
         figure.savefig(out, format="svg", metadata=METADATA)
     text = out.getvalue()
-    text = text[text.index("<svg"):]  # no XML prolog or doctype (it names a DTD by URL)
+    text = text[text.index("<svg") :]  # no XML prolog or doctype (it names a DTD by URL)
     text = _NO_TURN.sub("", text)
     return _GEOMETRY.sub(lambda m: m.group(1) + _DECIMALS.sub(r"\1", m.group(2)) + '"', text)
 
@@ -106,6 +120,7 @@ def _empty(text: str) -> Figure:
 
 
 # --- the charts -----------------------------------------------------------------------------
+
 
 def volume(figures: Figures) -> Figure:
     """Incidents per day, stacked by channel."""
@@ -119,9 +134,14 @@ def volume(figures: Figures) -> Figure:
     for index, channel in enumerate(CHANNELS):
         heights = [counts[index] for _, counts in figures.per_day]
         drawn = [(x, h, b) for x, h, b in zip(positions, heights, bottom, strict=True) if h]
-        ax.bar([x for x, _, _ in drawn], [h for _, h, _ in drawn],
-               bottom=[b for _, _, b in drawn], width=0.8, color=CHANNEL_COLOUR[channel],
-               label=f"{CHANNEL_LABEL[channel]} ({sum(heights)})")
+        ax.bar(
+            [x for x, _, _ in drawn],
+            [h for _, h, _ in drawn],
+            bottom=[b for _, _, b in drawn],
+            width=0.8,
+            color=CHANNEL_COLOUR[channel],
+            label=f"{CHANNEL_LABEL[channel]} ({sum(heights)})",
+        )
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     every = max(1, math.ceil(len(days) / 12))
     ax.set_xticks(positions[::every], [f"{day.day} {day:%b}" for day in days[::every]])
@@ -154,8 +174,14 @@ def timing(values: Timing, incidents: int, after: str, none_yet: str) -> Figure:
     for x, ps in marks.items():
         ax.axvline(x, color="#555555", linestyle="--", linewidth=0.8)
         label = " = ".join(f"p{p}" for p in ps) + f" {human_duration(x * size)}"
-        ax.annotate(label, (x, min(ps) / 100), xytext=(4, -10), textcoords="offset points",
-                    fontsize=8, color="#333333")
+        ax.annotate(
+            label,
+            (x, min(ps) / 100),
+            xytext=(4, -10),
+            textcoords="offset points",
+            fontsize=8,
+            color="#333333",
+        )
     return figure
 
 
@@ -168,8 +194,10 @@ def levels(figures: Figures) -> Figure:
     ax = figure.subplots()
     labels = [level_label(key) for key, _ in rows]
     counts = [count for _, count in rows]
-    colours = ["#999999" if key == NOT_TAKEN else "#E69F00" if key == BEFORE_PAGE
-               else "#0072B2" for key, _ in rows]
+    colours = [
+        "#999999" if key == NOT_TAKEN else "#E69F00" if key == BEFORE_PAGE else "#0072B2"
+        for key, _ in rows
+    ]
     bars = ax.barh(range(len(rows)), counts, color=colours, height=0.7)
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.set_yticks(range(len(rows)), labels)
@@ -192,15 +220,30 @@ def hours(figures: Figures) -> Figure:
     # an hour with no incident; only the others are drawn, each with its count (so no colour
     # bar, which matplotlib draws as an embedded bitmap the page's policy would block)
     ax.set_facecolor("#f4f6f8")
-    cells = [(hour, day, count) for day, row in enumerate(data)
-             for hour, count in enumerate(row) if count]
-    ax.add_collection(PatchCollection(
-        [Rectangle((hour, day), 1, 1) for hour, day, _ in cells],
-        facecolors=[scale.to_rgba(count) for _, _, count in cells], edgecolors="white",
-        linewidths=0.6))
+    cells = [
+        (hour, day, count)
+        for day, row in enumerate(data)
+        for hour, count in enumerate(row)
+        if count
+    ]
+    ax.add_collection(
+        PatchCollection(
+            [Rectangle((hour, day), 1, 1) for hour, day, _ in cells],
+            facecolors=[scale.to_rgba(count) for _, _, count in cells],
+            edgecolors="white",
+            linewidths=0.6,
+        )
+    )
     for hour, day, count in cells:
-        ax.text(hour + 0.5, day + 0.5, str(count), ha="center", va="center", fontsize=7,
-                color="white" if count > peak * 0.6 else "#222222")
+        ax.text(
+            hour + 0.5,
+            day + 0.5,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if count > peak * 0.6 else "#222222",
+        )
     ax.set_xlim(0, 24)
     ax.set_ylim(0, 7)
     ax.set_yticks([d + 0.5 for d in range(7)], WEEKDAYS)
@@ -231,18 +274,24 @@ def coverage(figures: Figures) -> Figure:
     for shift in cover.shifts:
         row = names.index(shift.rotation)
         x0, x1 = mdates.date2num(shift.start), mdates.date2num(shift.end)
-        ax.broken_barh([(x0, x1 - x0)], (row - 0.38, 0.76), facecolors=colour[shift.staff],
-                       edgecolor="white", linewidth=0.8,
-                       hatch="///" if shift.override is not None else None)
+        ax.broken_barh(
+            [(x0, x1 - x0)],
+            (row - 0.38, 0.76),
+            facecolors=colour[shift.staff],
+            edgecolor="white",
+            linewidth=0.8,
+            hatch="///" if shift.override is not None else None,
+        )
         if x1 - x0 >= 0.9:  # a name fits in about a day's width
-            ax.text((x0 + x1) / 2, row, shift.name, ha="center", va="center", fontsize=7,
-                    clip_on=True)
+            ax.text(
+                (x0 + x1) / 2, row, shift.name, ha="center", va="center", fontsize=7, clip_on=True
+            )
     for gap in cover.gaps:
         row = names.index(_gap_row(gap.kind, gap.level, gap.language))
         x0, x1 = mdates.date2num(gap.start), mdates.date2num(gap.end)
         ax.broken_barh([(x0, x1 - x0)], (row - 0.38, 0.76), facecolors=GAP_COLOUR)
     ax.set_yticks(range(len(names)), names)
-    for label in ax.get_yticklabels()[len(cover.rotations):]:
+    for label in ax.get_yticklabels()[len(cover.rotations) :]:
         label.set_color(GAP_COLOUR)
     ax.invert_yaxis()
     ax.set_xlim(start, end)
@@ -256,6 +305,7 @@ def coverage(figures: Figures) -> Figure:
 
 
 # --- words ------------------------------------------------------------------------------------
+
 
 def level_label(key: str) -> str:
     """A levels_needed key as a coordinator reads it."""
@@ -284,9 +334,12 @@ def human_duration(seconds: float | None) -> str:
 
 
 def _gap_rows(figures: Figures) -> list[str]:
-    seen = dict.fromkeys(_gap_row(g.kind, g.level, g.language)
-                         for g in sorted(figures.coverage.gaps,
-                                         key=lambda g: (g.kind, g.level or 0, g.language or "")))
+    seen = dict.fromkeys(
+        _gap_row(g.kind, g.level, g.language)
+        for g in sorted(
+            figures.coverage.gaps, key=lambda g: (g.kind, g.level or 0, g.language or "")
+        )
+    )
     return list(seen)
 
 

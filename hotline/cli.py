@@ -95,8 +95,9 @@ def cmd_rota(args: argparse.Namespace) -> int:
     if args.rota_command == "check":
         return rotacli.check(args.file, days=args.days)
     if args.rota_command == "ical":
-        return rotacli.ical(_settings(), staff=args.staff, days=args.days, urls=args.urls,
-                            output=args.output)
+        return rotacli.ical(
+            _settings(), staff=args.staff, days=args.days, urls=args.urls, output=args.output
+        )
     return rotacli.who(_settings(), at=args.at, language=args.language)
 
 
@@ -160,8 +161,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return simulate_web(url=args.url, text=" ".join(args.text), contact=args.contact)
     from hotline.simulate import simulate
 
-    return simulate(_settings(), kind=args.kind, sender=args.sender, text=" ".join(args.text),
-                    url=args.url, digits=args.digits)
+    return simulate(
+        _settings(),
+        kind=args.kind,
+        sender=args.sender,
+        text=" ".join(args.text),
+        url=args.url,
+        digits=args.digits,
+    )
 
 
 def _days(value: str) -> int:
@@ -182,8 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the webhook receiver only (gunicorn, N processes)")
     # loopback unless told otherwise: the receiver sits behind nginx (deploy/nginx/hotline.conf),
     # which takes slow clients off gunicorn's threads and terminates TLS
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1, for nginx on this host)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, for nginx on this host)",
+    )
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--workers", type=int, default=2, help="web processes, 4 threads each")
     serve.set_defaults(func=cmd_serve)
@@ -202,8 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     ical = rota_sub.add_parser("ical", help="the shifts as an iCalendar file, or the feed URLs")
     ical.add_argument("--staff", help="only this staff member's shifts")
     ical.add_argument("--days", type=_days, default=60, help="from now, this many days (60)")
-    ical.add_argument("--urls", action="store_true",
-                      help="print each staff member's feed URL (needs rota_feeds: true)")
+    ical.add_argument(
+        "--urls",
+        action="store_true",
+        help="print each staff member's feed URL (needs rota_feeds: true)",
+    )
     ical.add_argument("-o", "--output", help="write to this file (default: standard output)")
     rota.set_defaults(func=cmd_rota)
 
@@ -217,13 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     incident.add_argument("--json", action="store_true")
     incident.set_defaults(func=cmd_incident)
 
-    report = sub.add_parser("report", help="the line at a glance: volumes, time to page and to "
-                                           "ack, busiest hours, coverage, check-ins")
-    report.add_argument("--since", default="30d",
-                        help="incidents opened this long ago or since (default 30d; 12h, 2w...)")
+    report = sub.add_parser(
+        "report",
+        help="the line at a glance: volumes, time to page and to "
+        "ack, busiest hours, coverage, check-ins",
+    )
+    report.add_argument(
+        "--since",
+        default="30d",
+        help="incidents opened this long ago or since (default 30d; 12h, 2w...)",
+    )
     output = report.add_mutually_exclusive_group(required=True)
-    output.add_argument("--html", metavar="FILE",
-                        help="write one self-contained page with the charts (mode 0600)")
+    output.add_argument(
+        "--html", metavar="FILE", help="write one self-contained page with the charts (mode 0600)"
+    )
     output.add_argument("--json", action="store_true", help="the same figures as JSON")
     report.set_defaults(func=cmd_report)
 
@@ -232,9 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     for kind, text_help in (("sms", "the message text"), ("call", "unused")):
         # one parser per kind, so the text may follow the options: simulate sms --from N TEXT
         one = kinds.add_parser(kind, help=f"a signed /twilio/{'sms' if kind == 'sms' else 'voice'}")
-        one.add_argument("--from", dest="sender", required=True,
-                         help="the sender's number: +E.164, national format (read with the "
-                              "rota's default_region), or whatsapp:+E.164")
+        one.add_argument(
+            "--from",
+            dest="sender",
+            required=True,
+            help="the sender's number: +E.164, national format (read with the "
+            "rota's default_region), or whatsapp:+E.164",
+        )
         one.add_argument("--url", default="http://127.0.0.1:5000")
         one.add_argument("--digits", default="", help="call: keys to press at each prompt")
         one.add_argument("text", nargs="*", help=text_help)
@@ -250,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=cmd_health)
 
     purge = sub.add_parser("purge", help="erase personal data of old resolved incidents")
-    purge.add_argument("--older-than", type=_days, metavar="DAYS",
-                       help="resolved more than DAYS ago (default: retention_days)")
+    purge.add_argument(
+        "--older-than",
+        type=_days,
+        metavar="DAYS",
+        help="resolved more than DAYS ago (default: retention_days)",
+    )
     purge.set_defaults(func=cmd_purge)
 
     db = sub.add_parser("db", help="the database schema (migrations)")

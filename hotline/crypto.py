@@ -28,9 +28,9 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 
 
 def _derive(secret: str, purpose: bytes) -> bytes:
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"hotline-v1", info=purpose
-    ).derive(secret.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hotline-v1", info=purpose).derive(
+        secret.encode()
+    )
 
 
 class Vault:
@@ -85,5 +85,7 @@ class Vault:
         """Slow keyed hashes (scrypt, salted with a key-derived salt) of `value` under every
         configured key, current first: deterministic, for looking a receipt up, and costly to
         guess. Always computes every one, so its time does not depend on `value`."""
-        return [hashlib.scrypt(value.encode(), salt=salt, **SCRYPT).hex()
-                for salt in self._receipt_salts]
+        return [
+            hashlib.scrypt(value.encode(), salt=salt, **SCRYPT).hex()
+            for salt in self._receipt_salts
+        ]

@@ -88,8 +88,9 @@ def _begin_immediate(engine: Engine) -> None:
     def _on_begin(connection):  # noqa: ANN001
         me = threading.get_ident()
         if me in threads:
-            raise sqlite3.OperationalError("database is locked by this thread's own open "
-                                           "transaction")
+            raise sqlite3.OperationalError(
+                "database is locked by this thread's own open transaction"
+            )
         _wait_for_the_write_lock(connection.connection.dbapi_connection)
         connection.info[holder] = me
         threads.add(me)

@@ -47,8 +47,11 @@ def current(settings: Settings) -> int:
     if not state.behind:
         print(f"{state.revision} (head)")
         return 0
-    shown = ("none (release 0.1 tables, not yet stamped)" if state.legacy
-             else state.revision or "none (empty database)")
+    shown = (
+        "none (release 0.1 tables, not yet stamped)"
+        if state.legacy
+        else state.revision or "none (empty database)"
+    )
     print(f"{shown}: behind head {state.head}; run `hotline db upgrade`")
     return 1
 

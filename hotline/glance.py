@@ -53,13 +53,13 @@ def parse_since(text: str) -> timedelta:
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
     if not timedelta(0) < since <= LONGEST:
-        raise UsageError(f"--since {text!r}: give a duration from 1s to 366d, e.g. 30d, 12h "
-                         "or 2w")
+        raise UsageError(f"--since {text!r}: give a duration from 1s to 366d, e.g. 30d, 12h or 2w")
     return since
 
 
-def run_report(settings: Settings, *, since: str, html: str | None, as_json: bool,
-               now: datetime | None = None) -> int:
+def run_report(
+    settings: Settings, *, since: str, html: str | None, as_json: bool, now: datetime | None = None
+) -> int:
     """Print the figures as JSON (`as_json`), or write the page to `html` (mode 0600,
     atomically) and say so in one line. `now` defaults to the clock. Raises
     hotline.migrate.SchemaBehind for a database that needs `hotline db upgrade`."""
@@ -75,13 +75,14 @@ def run_report(settings: Settings, *, since: str, html: str | None, as_json: boo
         try:
             rota = live_rota(settings)
         except oncall.RotaInvalid:
-            print(f"hotline: {settings.rota_path.name}: no valid rota; run `hotline rota check`",
-                  file=sys.stderr)
+            print(
+                f"hotline: {settings.rota_path.name}: no valid rota; run `hotline rota check`",
+                file=sys.stderr,
+            )
             return 1
         now = now or datetime.now(UTC)
         with Session(engine) as session:
-            figures = collect(session, rota, now=now, since=window,
-                              languages=settings.languages)
+            figures = collect(session, rota, now=now, since=window, languages=settings.languages)
     finally:
         engine.dispose()
     if as_json or target is None:
@@ -92,8 +93,10 @@ def run_report(settings: Settings, *, since: str, html: str | None, as_json: boo
     except OSError as exc:
         print(f"hotline: {target}: cannot write the report ({exc.strerror})", file=sys.stderr)
         return 2
-    print(f"{target}: the line at a glance, {figures.incidents} incident"
-          f"{'s' if figures.incidents != 1 else ''} since {_local(figures.start, figures)}")
+    print(
+        f"{target}: the line at a glance, {figures.incidents} incident"
+        f"{'s' if figures.incidents != 1 else ''} since {_local(figures.start, figures)}"
+    )
     return 0
 
 
@@ -109,23 +112,22 @@ def _writable(html: str) -> Path:
 # --- the page ---------------------------------------------------------------------------------
 
 CAPTIONS = {
-    "volume": "Incidents opened each day (days in $zone), by the channel the defender first "
-              "used.",
+    "volume": "Incidents opened each day (days in $zone), by the channel the defender first used.",
     "first_page": "How long it took from a defender's first message or call to the first page "
-                  "to staff. Read across at 90 % to see the time within which 9 in 10 "
-                  "incidents were paged. p50 is the median; p90 and p99 show the slow tail. A "
-                  "call answered while it rang through was never paged and is not counted here.",
+    "to staff. Read across at 90 % to see the time within which 9 in 10 "
+    "incidents were paged. p50 is the median; p90 and p99 show the slow tail. A "
+    "call answered while it rang through was never paged and is not counted here.",
     "ack": "How long it took until someone took the incident (ACK, a reply, or pressing 1 on a "
-           "call), counted from the defender's first message or call.",
+    "call), counted from the defender's first message or call.",
     "levels": "How many escalation levels were paged before someone took the incident. "
-              "1 level: the first people paged took it. More: it had to escalate (counting on "
-              "through repeated rounds and the fallback).",
+    "1 level: the first people paged took it. More: it had to escalate (counting on "
+    "through repeated rounds and the fallback).",
     "hours": "When incidents come in: each square is one hour of one weekday, darker is busier "
-             "(times in $zone).",
+    "(times in $zone).",
     "coverage": "Who is on call for each rotation over the next $days days (hatched: an "
-                "override). Red strips are gaps: a level with nobody on call, or nobody on "
-                "call who speaks one of the hotline's languages: the warnings of "
-                "\"hotline rota check\".",
+    "override). Red strips are gaps: a level with nobody on call, or nobody on "
+    "call who speaks one of the hotline's languages: the warnings of "
+    '"hotline rota check".',
 }
 TITLES = {
     "volume": "Incidents per day",
@@ -189,21 +191,30 @@ def page(figures: Figures, made: datetime) -> str:
     svgs = chart_svgs(figures)
     sections = []
     words = {"zone": escape(figures.zone), "days": str(COVERAGE_DAYS)}
-    tables = {"volume": _volume_table, "first_page": lambda f: _timing_table(f.first_page),
-              "ack": lambda f: _timing_table(f.ack), "levels": _levels_table,
-              "hours": _hours_table, "coverage": _coverage_table}
+    tables = {
+        "volume": _volume_table,
+        "first_page": lambda f: _timing_table(f.first_page),
+        "ack": lambda f: _timing_table(f.ack),
+        "levels": _levels_table,
+        "hours": _hours_table,
+        "coverage": _coverage_table,
+    }
     for name, svg in svgs.items():
         title = TITLES[name]
         sections.append(
             f'<section id="{name}">\n<h2>{escape(title)}</h2>\n<figure>\n'
             f"{inline(svg, name, title)}\n"
             f"<figcaption>{escape(Template(CAPTIONS[name]).substitute(words))}</figcaption>\n"
-            f"</figure>\n{tables[name](figures)}\n</section>")
+            f"</figure>\n{tables[name](figures)}\n</section>"
+        )
     sections.append(_checkins_section(figures))
     return PAGE.substitute(
         span=escape(f"{_local(figures.start, figures)} to {_local(figures.end, figures)}"),
-        zone=escape(figures.zone), tiles="\n".join(_tiles(figures)),
-        sections="\n".join(sections), made=escape(made.astimezone(UTC).strftime("%Y-%m-%d %H:%M")))
+        zone=escape(figures.zone),
+        tiles="\n".join(_tiles(figures)),
+        sections="\n".join(sections),
+        made=escape(made.astimezone(UTC).strftime("%Y-%m-%d %H:%M")),
+    )
 
 
 def _tiles(figures: Figures) -> list[str]:
@@ -223,9 +234,14 @@ def _tiles(figures: Figures) -> list[str]:
 def _table(head: list[str], rows: list[list[str]], summary: str | None = None) -> str:
     header = "".join(f'<th scope="col">{escape(cell)}</th>' for cell in head)
     body = "\n".join(
-        "<tr>" + "".join((f'<th scope="row">{escape(cell)}</th>' if i == 0 else
-                          f"<td>{escape(cell)}</td>") for i, cell in enumerate(row)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            (f'<th scope="row">{escape(cell)}</th>' if i == 0 else f"<td>{escape(cell)}</td>")
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     table = f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
     if summary is None:
         return table
@@ -234,8 +250,10 @@ def _table(head: list[str], rows: list[list[str]], summary: str | None = None) -
 
 def _volume_table(figures: Figures) -> str:
     head = ["day", *(CHANNEL_LABEL[c] for c in CHANNELS), "all"]
-    rows = [[day.isoformat(), *(str(n) for n in counts), str(sum(counts))]
-            for day, counts in figures.per_day]
+    rows = [
+        [day.isoformat(), *(str(n) for n in counts), str(sum(counts))]
+        for day, counts in figures.per_day
+    ]
     totals = [sum(counts[i] for _, counts in figures.per_day) for i in range(len(CHANNELS))]
     rows.append(["all days", *(str(n) for n in totals), str(sum(totals))])
     return _table(head, rows, "The figures, day by day")
@@ -244,47 +262,77 @@ def _volume_table(figures: Figures) -> str:
 def _timing_table(timing: Timing) -> str:
     head = ["incidents", *(f"p{p}" for p in PERCENTILES), "longest"]
     summary = timing.summary()
-    return _table(head, [[str(timing.count),
-                                         *(human_duration(summary[f"p{p}"]) for p in PERCENTILES),
-                                         human_duration(summary["max"])]])
+    return _table(
+        head,
+        [
+            [
+                str(timing.count),
+                *(human_duration(summary[f"p{p}"]) for p in PERCENTILES),
+                human_duration(summary["max"]),
+            ]
+        ],
+    )
 
 
 def _levels_table(figures: Figures) -> str:
-    return _table(["taken after", "incidents"],
-                  [[level_label(key), str(count)] for key, count in figures.levels_needed])
+    return _table(
+        ["taken after", "incidents"],
+        [[level_label(key), str(count)] for key, count in figures.levels_needed],
+    )
 
 
 def _hours_table(figures: Figures) -> str:
     head = ["day", *(f"{h:02d}" for h in range(24)), "all"]
     days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-    rows = [[day, *(str(n) for n in row), str(sum(row))]
-            for day, row in zip(days, figures.hours, strict=True)]
+    rows = [
+        [day, *(str(n) for n in row), str(sum(row))]
+        for day, row in zip(days, figures.hours, strict=True)
+    ]
     return _table(head, rows, "The figures, hour by hour")
 
 
 def _coverage_table(figures: Figures) -> str:
     cover = figures.coverage
     gaps = "\n".join(f"<li>{escape(gap.message)}</li>" for gap in cover.gaps)
-    listed = (f'<ul class="gaps">\n{gaps}\n</ul>' if gaps else
-              "<p>No gaps: every level has someone on call, and someone on call speaks each "
-              "of the hotline's languages.</p>")
-    rows = [[shift.rotation, f"{shift.name} ({shift.staff})", _local(shift.start, figures),
-             _local(shift.end, figures),
-             "" if shift.override is None else f"override{': ' if shift.override else ''}"
-                                               f"{shift.override}"]
-            for shift in cover.shifts]
-    return listed + "\n" + _table(["rotation", "on call", "from", "to", "note"], rows,
-                                  "Who is on call, shift by shift")
+    listed = (
+        f'<ul class="gaps">\n{gaps}\n</ul>'
+        if gaps
+        else "<p>No gaps: every level has someone on call, and someone on call speaks each "
+        "of the hotline's languages.</p>"
+    )
+    rows = [
+        [
+            shift.rotation,
+            f"{shift.name} ({shift.staff})",
+            _local(shift.start, figures),
+            _local(shift.end, figures),
+            ""
+            if shift.override is None
+            else f"override{': ' if shift.override else ''}{shift.override}",
+        ]
+        for shift in cover.shifts
+    ]
+    return (
+        listed
+        + "\n"
+        + _table(
+            ["rotation", "on call", "from", "to", "note"], rows, "Who is on call, shift by shift"
+        )
+    )
 
 
 def _checkins_section(figures: Figures) -> str:
     checkins = dict(figures.checkins)
-    rows = [["check-ins set", str(checkins["set"])],
-            ["missed check-ins (each one paged MISSED CHECK-IN)", str(checkins["missed"])],
-            ["duress alarms (a duress word from a defender under check-in)",
-             str(checkins["duress"])]]
-    return ('<section id="checkins">\n<h2>Check-ins and duress alarms</h2>\n'
-            + _table(["in this window", "count"], rows) + "\n</section>")
+    rows = [
+        ["check-ins set", str(checkins["set"])],
+        ["missed check-ins (each one paged MISSED CHECK-IN)", str(checkins["missed"])],
+        ["duress alarms (a duress word from a defender under check-in)", str(checkins["duress"])],
+    ]
+    return (
+        '<section id="checkins">\n<h2>Check-ins and duress alarms</h2>\n'
+        + _table(["in this window", "count"], rows)
+        + "\n</section>"
+    )
 
 
 def _local(at: datetime, figures: Figures) -> str:

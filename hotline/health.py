@@ -48,10 +48,13 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
         connection.ping()
         # what waits for a worker: RQ jobs, steps and sends due now, messages busy webhooks
         # stored
-        checks["redis"] = {"state": "ok", "queued": len(runtime.queue),
-                           "steps_due": connection.llen(DUE_LIST),
-                           "sends_due": connection.llen(SEND_LIST),
-                           "to_thread": connection.llen(THREADING_LIST)}
+        checks["redis"] = {
+            "state": "ok",
+            "queued": len(runtime.queue),
+            "steps_due": connection.llen(DUE_LIST),
+            "sends_due": connection.llen(SEND_LIST),
+            "to_thread": connection.llen(THREADING_LIST),
+        }
     except Exception as exc:
         checks["redis"] = {"state": "down", "error": exc.__class__.__name__}
     status = runtime.rota.status()
@@ -62,15 +65,19 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
         "loaded_at": status.loaded_at.isoformat() if status.loaded_at else None,
     }
     checks["worker"] = _worker_check(runtime.engine)
-    ok = all(checks[name]["state"] == "ok" for name in ("database", "redis", "worker")) \
+    ok = (
+        all(checks[name]["state"] == "ok" for name in ("database", "redis", "worker"))
         and checks["rota"]["state"] != "missing"
+    )
     return {"ok": ok, "checks": checks}
 
 
 def public_view(report: dict[str, Any]) -> dict[str, Any]:
     """The public shape of a report: states only."""
-    return {"ok": report["ok"],
-            "checks": {name: check["state"] for name, check in report["checks"].items()}}
+    return {
+        "ok": report["ok"],
+        "checks": {name: check["state"] for name, check in report["checks"].items()},
+    }
 
 
 def _authorized(token: str | None) -> bool:

@@ -35,10 +35,21 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_baseline"
 # Tables of release 0.1, which created them on start: any of them without `alembic_version`
 # means a database of that release.
-BASELINE_TABLES = frozenset({
-    "incident", "event", "message", "page", "call", "acknowledgement", "staffstate", "block",
-    "twiliodeletion", "rotaversion", "workerheartbeat",
-})
+BASELINE_TABLES = frozenset(
+    {
+        "incident",
+        "event",
+        "message",
+        "page",
+        "call",
+        "acknowledgement",
+        "staffstate",
+        "block",
+        "twiliodeletion",
+        "rotaversion",
+        "workerheartbeat",
+    }
+)
 # pg_advisory_lock key (any fixed bigint; this is "hotline" in ASCII) shared by every upgrader
 ADVISORY_LOCK_KEY = 0x686F746C696E65
 UPGRADE_HINT = "run `hotline db upgrade`"
@@ -109,14 +120,23 @@ def require_current(engine: Engine) -> None:
     state = current(engine)
     if not state.behind:
         if state.ahead:
-            log.warning("database schema %s is newer than this release's %s; going on "
-                        "(migrations are backward compatible for one release)",
-                        state.revision, state.head)
+            log.warning(
+                "database schema %s is newer than this release's %s; going on "
+                "(migrations are backward compatible for one release)",
+                state.revision,
+                state.head,
+            )
         return
-    where = ("release 0.1's schema" if state.legacy
-             else "no schema" if state.revision is None else f"revision {state.revision}")
-    raise SchemaBehind(f"the database has {where}, this release needs {state.head}: "
-                       f"{UPGRADE_HINT} first")
+    where = (
+        "release 0.1's schema"
+        if state.legacy
+        else "no schema"
+        if state.revision is None
+        else f"revision {state.revision}"
+    )
+    raise SchemaBehind(
+        f"the database has {where}, this release needs {state.head}: {UPGRADE_HINT} first"
+    )
 
 
 def require_current_database(url: str) -> None:
@@ -145,8 +165,11 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         if connection.dialect.name == "postgresql":
             connection.commit()  # end the read, so that Alembic owns the upgrade's transaction
         if state.ahead:
-            log.warning("database schema %s is newer than this release's %s: nothing to do",
-                        state.revision, state.head)
+            log.warning(
+                "database schema %s is newer than this release's %s: nothing to do",
+                state.revision,
+                state.head,
+            )
             return state.revision, state.revision
         config = alembic_config(connection)
         if state.legacy:
@@ -163,9 +186,11 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def _check_legacy(connection: Connection) -> None:
     missing = BASELINE_TABLES - set(inspect(connection).get_table_names())
     if missing:
-        raise SchemaError("the database has some of the hotline's tables but not "
-                          f"{', '.join(sorted(missing))}: it was not made by a hotline release; "
-                          "refusing to stamp it")
+        raise SchemaError(
+            "the database has some of the hotline's tables but not "
+            f"{', '.join(sorted(missing))}: it was not made by a hotline release; "
+            "refusing to stamp it"
+        )
 
 
 @contextmanager
@@ -208,7 +233,9 @@ def _sqlite_locked(connection: Connection) -> Iterator[Connection]:
             yield connection
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             if broken:
-                raise SchemaError(f"the migration broke {len(broken)} foreign key(s), "
-                                  f"first: {broken[0]}; nothing was applied")
+                raise SchemaError(
+                    f"the migration broke {len(broken)} foreign key(s), "
+                    f"first: {broken[0]}; nothing was applied"
+                )
     finally:
         raw.execute("PRAGMA foreign_keys=ON")

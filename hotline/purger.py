@@ -48,10 +48,18 @@ def offline_runtime(settings: Settings) -> Runtime:
     require_current(engine)
     vault = Vault(settings.secret_keys)
     return Runtime(
-        settings=settings, engine=engine, vault=vault,
-        rota=RotaSource(settings.rota_path, settings.rota_key, engine=engine, vault=vault,
-                        languages=settings.languages),
-        notifier=make_notifier(settings), queue=None,
+        settings=settings,
+        engine=engine,
+        vault=vault,
+        rota=RotaSource(
+            settings.rota_path,
+            settings.rota_key,
+            engine=engine,
+            vault=vault,
+            languages=settings.languages,
+        ),
+        notifier=make_notifier(settings),
+        queue=None,
     )
 
 
@@ -64,6 +72,7 @@ def run_purge(settings: Settings, older_than_days: int | None) -> int:
         report = purge(rt, days, actor="operator")
     finally:
         rt.engine.dispose()
-    print(f"Purged personal data of incidents resolved more than {days} days ago: "
-          f"{report.summary()}.")
+    print(
+        f"Purged personal data of incidents resolved more than {days} days ago: {report.summary()}."
+    )
     return 1 if report.pending_at_twilio else 0

@@ -56,12 +56,16 @@ def rekey(engine: Engine, vault: Vault, batch: int = BATCH) -> RekeyReport:
     return report
 
 
-def _rekey_table(engine: Engine, vault: Vault, table: Table, batch: int,
-                 report: RekeyReport) -> None:
+def _rekey_table(
+    engine: Engine, vault: Vault, table: Table, batch: int, report: RekeyReport
+) -> None:
     (pk,) = table.primary_key.columns
     encrypted = [c.name for c in table.columns if c.name.endswith("_enc")]
-    hashed = [(c.name, c.name[:-5] + "_enc") for c in table.columns
-              if c.name.endswith("_hash") and c.name[:-5] + "_enc" in table.columns]
+    hashed = [
+        (c.name, c.name[:-5] + "_enc")
+        for c in table.columns
+        if c.name.endswith("_hash") and c.name[:-5] + "_enc" in table.columns
+    ]
     last = None
     while True:
         with Session(engine) as session:
@@ -79,8 +83,13 @@ def _rekey_table(engine: Engine, vault: Vault, table: Table, batch: int,
             session.commit()
 
 
-def _rekeyed_values(vault: Vault, row, encrypted: list[str],  # noqa: ANN001
-                    hashed: list[tuple[str, str]], report: RekeyReport) -> dict:
+def _rekeyed_values(
+    vault: Vault,
+    row,
+    encrypted: list[str],  # noqa: ANN001
+    hashed: list[tuple[str, str]],
+    report: RekeyReport,
+) -> dict:
     values = {}
     try:
         for name in encrypted:
@@ -118,10 +127,17 @@ def _rehash_blocks(engine: Engine, vault: Vault, batch: int, report: RekeyReport
     last = 0
     while True:
         with Session(engine) as session:
-            blocks = session.execute(
-                select(Block).where(Block.id > last).order_by(Block.id).limit(batch)
-                .with_for_update()
-            ).scalars().all()
+            blocks = (
+                session.execute(
+                    select(Block)
+                    .where(Block.id > last)
+                    .order_by(Block.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+                .scalars()
+                .all()
+            )
             if not blocks:
                 return
             for block in blocks:
@@ -164,19 +180,26 @@ def run_rekey(settings: Settings) -> int:
         report = rekey(engine, Vault(settings.secret_keys))
     finally:
         engine.dispose()
-    print(f"Re-encrypted {report.reencrypted} value(s) and recomputed {report.rehashed} "
-          f"lookup hash(es) and {report.blocks_rehashed} block(s) under the current key.")
+    print(
+        f"Re-encrypted {report.reencrypted} value(s) and recomputed {report.rehashed} "
+        f"lookup hash(es) and {report.blocks_rehashed} block(s) under the current key."
+    )
     if report.unreadable:
-        print(f"{report.unreadable} row(s) could not be opened with any configured key and "
-              "were left as they are: is a key missing from HOTLINE_SECRET_KEY?")
+        print(
+            f"{report.unreadable} row(s) could not be opened with any configured key and "
+            "were left as they are: is a key missing from HOTLINE_SECRET_KEY?"
+        )
         return 1
     if report.blocks_stuck:
-        print(f"{report.blocks_stuck} block(s) belong to erased incidents and could not be "
-              "rehashed; those made before the rotation end when the old key is removed. All "
-              f"expire by {report.stuck_until:%Y-%m-%d}: keep the old key until then if they "
-              "matter.")
+        print(
+            f"{report.blocks_stuck} block(s) belong to erased incidents and could not be "
+            "rehashed; those made before the rotation end when the old key is removed. All "
+            f"expire by {report.stuck_until:%Y-%m-%d}: keep the old key until then if they "
+            "matter."
+        )
     elif len(settings.secret_keys) > 1:
-        print("Everything is under the current key: remove the old key(s) from "
-              "HOTLINE_SECRET_KEY and restart the hotline.")
+        print(
+            "Everything is under the current key: remove the old key(s) from "
+            "HOTLINE_SECRET_KEY and restart the hotline."
+        )
     return 0
-

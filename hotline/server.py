@@ -94,12 +94,22 @@ class _Gunicorn(BaseApplication):
 
 def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, Any]:
     """The complete gunicorn configuration `serve` runs with (tests read it)."""
-    return {**SERVER_OPTIONS, "bind": f"{host}:{port}", "workers": max(1, workers),
-            "logger_class": _HotlineLogger}
+    return {
+        **SERVER_OPTIONS,
+        "bind": f"{host}:{port}",
+        "workers": max(1, workers),
+        "logger_class": _HotlineLogger,
+    }
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int,
-          app_factory: Callable[[], object] | None = None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    app_factory: Callable[[], object] | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT. Raises hotline.migrate.SchemaBehind when the database needs
     `hotline db upgrade`, and RotaUnavailable without a rota, both before binding.
 

@@ -25,8 +25,18 @@ from hotline.webformsettings import WebFormSettings, parse_web_form
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
-TOP_KEYS = ("hotline", "retention_days", "rota", "rota_file", "send_concurrency",
-            "flood_threshold", "web_form", "reminders", "rota_feeds", "checkins")
+TOP_KEYS = (
+    "hotline",
+    "retention_days",
+    "rota",
+    "rota_file",
+    "send_concurrency",
+    "flood_threshold",
+    "web_form",
+    "reminders",
+    "rota_feeds",
+    "checkins",
+)
 CHECKIN_KEYS = ("duress_words",)
 
 
@@ -81,9 +91,7 @@ class Settings:
         return hmac.new(self.secret_keys[0].encode(), b"console-webhooks", "sha256").hexdigest()
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:
     """Build settings from `HOTLINE_CONFIG` (default ./config.yaml) and the environment.
 
     Raises SettingsError with a one-line message on any missing or invalid value.
@@ -131,14 +139,19 @@ def load_settings(
         raise SettingsError(f"{name}: retention_days: expected a whole number of days >= 1")
 
     concurrency = data.get("send_concurrency", 8)
-    if (not isinstance(concurrency, int) or isinstance(concurrency, bool)
-            or not 1 <= concurrency <= 64):
+    if (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= 64
+    ):
         raise SettingsError(f"{name}: send_concurrency: expected a whole number from 1 to 64")
 
     flood = data.get("flood_threshold", 25)
     if not isinstance(flood, int) or isinstance(flood, bool) or flood < 2:
-        raise SettingsError(f"{name}: flood_threshold: expected a whole number of new "
-                            "incidents >= 2 (within 10 minutes), e.g. 25")
+        raise SettingsError(
+            f"{name}: flood_threshold: expected a whole number of new "
+            "incidents >= 2 (within 10 minutes), e.g. 25"
+        )
 
     reminder_before = _reminders(data.get("reminders", {}), name)
     rota_feeds = _bool(data.get("rota_feeds", False), name, "rota_feeds")
@@ -230,8 +243,7 @@ def _check_redis_url(url: str) -> None:
         return
     if parsed.scheme not in ("redis", "rediss"):
         raise SettingsError(
-            f"REDIS_URL: scheme {parsed.scheme!r} not supported; use redis://, rediss:// "
-            "or unix://"
+            f"REDIS_URL: scheme {parsed.scheme!r} not supported; use redis://, rediss:// or unix://"
         )
     host = (parsed.hostname or "").lower()
     if not host or host in LOOPBACK_HOSTS or host.startswith("127."):  # none: localhost
@@ -248,8 +260,11 @@ def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: st
     for key in mapping:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = (f" (did you mean '{prefix}{close[0]}'?)" if close
-                    else f"; known: {', '.join(known)}")
+            hint = (
+                f" (did you mean '{prefix}{close[0]}'?)"
+                if close
+                else f"; known: {', '.join(known)}"
+            )
             raise SettingsError(f"{name}: unknown setting '{prefix}{key}'{hint}")
 
 
@@ -259,31 +274,41 @@ def _duress_words(section: Any, name: str) -> tuple[str, ...]:
     if section is None:
         return ()
     if not isinstance(section, dict):
-        raise SettingsError(f"{name}: checkins: expected a mapping, e.g. "
-                            "'checkins: {duress_words: [sunflower]}'")
+        raise SettingsError(
+            f"{name}: checkins: expected a mapping, e.g. 'checkins: {{duress_words: [sunflower]}}'"
+        )
     _reject_unknown(section, CHECKIN_KEYS, name, "checkins.")
     words = section.get("duress_words") or []
-    example = "e.g. [sunflower, \"blue kite\"]"
+    example = 'e.g. [sunflower, "blue kite"]'
     if not isinstance(words, list):
         raise SettingsError(f"{name}: checkins.duress_words: expected a list of words, {example}")
     seen: dict[str, str] = {}
     for word in words:
-        if (not isinstance(word, str) or not 2 <= len(word.strip()) <= 40
-                or not all(ch.isalnum() or ch in " '-" for ch in word.strip())):
+        if (
+            not isinstance(word, str)
+            or not 2 <= len(word.strip()) <= 40
+            or not all(ch.isalnum() or ch in " '-" for ch in word.strip())
+        ):
             raise SettingsError(
                 f"{name}: checkins.duress_words: {word!r} is not a word; use letters and digits "
-                f"(2 to 40 characters), {example}")
-        folded = "".join(ch for ch in unicodedata.normalize("NFKD", word.strip().casefold())
-                         if not unicodedata.combining(ch))
+                f"(2 to 40 characters), {example}"
+            )
+        folded = "".join(
+            ch
+            for ch in unicodedata.normalize("NFKD", word.strip().casefold())
+            if not unicodedata.combining(ch)
+        )
         if folded in seen:
-            raise SettingsError(f"{name}: checkins.duress_words: {word!r} repeats "
-                                f"{seen[folded]!r} (case and accents are ignored)")
+            raise SettingsError(
+                f"{name}: checkins.duress_words: {word!r} repeats "
+                f"{seen[folded]!r} (case and accents are ignored)"
+            )
         seen[folded] = word.strip()
     return tuple(seen.values())
 
 
 def _phone(value: Any, name: str, key: str) -> str:
-    example = "write it in international format, e.g. \"+35312100489\""
+    example = 'write it in international format, e.g. "+35312100489"'
     if value is None:
         raise SettingsError(f"{name}: {key}: missing; {example}")
     try:
@@ -302,8 +327,9 @@ def _reminders(section: Any, name: str) -> timedelta | None:
     if section is False:
         return None
     if not isinstance(section, dict):
-        raise SettingsError(f"{name}: reminders: expected a mapping, "
-                            "e.g. reminders: {before: 30m}")
+        raise SettingsError(
+            f"{name}: reminders: expected a mapping, e.g. reminders: {{before: 30m}}"
+        )
     _reject_unknown(section, ("before",), name, "reminders.")
     raw = section.get("before", "30m")
     if raw is False or raw == "off":
@@ -313,8 +339,9 @@ def _reminders(section: Any, name: str) -> timedelta | None:
     except ValueError as exc:
         raise SettingsError(f"{name}: reminders.before: {exc}") from None
     if before <= timedelta(0) or before > timedelta(days=1):
-        raise SettingsError(f"{name}: reminders.before: give a duration from 1s to 1d, e.g. 30m, "
-                            "or 'off'")
+        raise SettingsError(
+            f"{name}: reminders.before: give a duration from 1s to 1d, e.g. 30m, or 'off'"
+        )
     return before
 
 

@@ -40,10 +40,15 @@ def sender_address(raw: str, region: str | None) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not usable(number):
-        national = (f", or in {region}'s national format (the rota's default_region)" if region
-                    else "; the rota sets no default_region for national numbers")
-        raise NotANumber(f"--from {raw!r}: not a phone number; write it in international "
-                         f"format, e.g. +353 86 123 4567{national}")
+        national = (
+            f", or in {region}'s national format (the rota's default_region)"
+            if region
+            else "; the rota sets no default_region for national numbers"
+        )
+        raise NotANumber(
+            f"--from {raw!r}: not a phone number; write it in international "
+            f"format, e.g. +353 86 123 4567{national}"
+        )
     return prefix + phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -51,8 +56,9 @@ def rota_region(settings: Settings) -> str | None:
     """The rota's `default_region`, or None when the rota file cannot be read or checked."""
     try:
         source = settings.rota_path.read_text(encoding="utf-8")
-        return oncall.parse_rota(source, str(settings.rota_path),
-                                 key=settings.rota_key).default_region
+        return oncall.parse_rota(
+            source, str(settings.rota_path), key=settings.rota_key
+        ).default_region
     except (OSError, oncall.RotaInvalid):
         return None
 
@@ -62,9 +68,12 @@ def signed_post(settings: Settings, url: str, path: str, params: dict[str, str])
     signed_for = (settings.public_url or url.rstrip("/")) + path
     signature = RequestValidator(settings.webhook_token).compute_signature(signed_for, params)
     request = urllib.request.Request(
-        url.rstrip("/") + path, data=urllib.parse.urlencode(params).encode(),
-        headers={"X-Twilio-Signature": signature,
-                 "Content-Type": "application/x-www-form-urlencoded"},
+        url.rstrip("/") + path,
+        data=urllib.parse.urlencode(params).encode(),
+        headers={
+            "X-Twilio-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
@@ -73,8 +82,9 @@ def signed_post(settings: Settings, url: str, path: str, params: dict[str, str])
         return exc.code, exc.read().decode()
 
 
-def simulate(settings: Settings, *, kind: str, sender: str, text: str, url: str,
-             digits: str = "") -> int:
+def simulate(
+    settings: Settings, *, kind: str, sender: str, text: str, url: str, digits: str = ""
+) -> int:
     """Send one signed webhook (sms) or walk one call (call) from `sender` to the hotline at
     `url`. Returns 0 when the hotline answered 200; 1 when it refused or could not be reached;
     2 when `sender` is no phone number (nothing is sent)."""
@@ -87,15 +97,25 @@ def simulate(settings: Settings, *, kind: str, sender: str, text: str, url: str,
         print(f"hotline: from {address}", file=sys.stderr)
     account = settings.twilio_account_sid or "AC" + "0" * 32
     if kind == "sms":
-        to = settings.whatsapp if address.startswith(WHATSAPP) and settings.whatsapp \
+        to = (
+            settings.whatsapp
+            if address.startswith(WHATSAPP) and settings.whatsapp
             else settings.number
-        params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": account,
-                  "From": address, "To": to, "Body": text, "NumMedia": "0"}
+        )
+        params = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": account,
+            "From": address,
+            "To": to,
+            "Body": text,
+            "NumMedia": "0",
+        }
         try:
             status, body = signed_post(settings, url, "/twilio/sms", params)
         except OSError as exc:
-            print(f"hotline: cannot reach {url} ({exc}); is `hotline run` running?",
-                  file=sys.stderr)
+            print(
+                f"hotline: cannot reach {url} ({exc}); is `hotline run` running?", file=sys.stderr
+            )
             return 1
         print(f"{status} {body}")
         return 0 if status == 200 else 1

@@ -19,21 +19,28 @@ from hotline.simulate import signed_post
 MAX_STEPS = 20
 
 
-def walk_call(settings: Settings, *, url: str, sender: str, digits: str = "",
-              account: str) -> int:
+def walk_call(settings: Settings, *, url: str, sender: str, digits: str = "", account: str) -> int:
     """Follow one simulated call to its end. Returns 0 when every step answered 200 with TwiML,
     1 otherwise (the hotline unreachable, a refused signature, a step that failed)."""
     call_sid = "CA" + secrets.token_hex(16)
-    base = {"CallSid": call_sid, "AccountSid": account, "From": sender, "Caller": sender,
-            "To": settings.number, "Called": settings.number, "Direction": "inbound"}
+    base = {
+        "CallSid": call_sid,
+        "AccountSid": account,
+        "From": sender,
+        "Caller": sender,
+        "To": settings.number,
+        "Called": settings.number,
+        "Direction": "inbound",
+    }
     keys = list(digits)
     path, params = "/twilio/voice", {**base, "CallStatus": "ringing"}
     for _step in range(MAX_STEPS):
         try:
             status, body = signed_post(settings, url, path, params)
         except OSError as exc:
-            print(f"hotline: cannot reach {url} ({exc}); is `hotline run` running?",
-                  file=sys.stderr)
+            print(
+                f"hotline: cannot reach {url} ({exc}); is `hotline run` running?", file=sys.stderr
+            )
             return 1
         print(f"--> POST {path.split('?')[0]}  {status}\n{body}\n")
         if status != 200:
@@ -51,8 +58,9 @@ def walk_call(settings: Settings, *, url: str, sender: str, digits: str = "",
     return 1
 
 
-def _next_request(body: str, keys: list[str], base: dict[str, str],
-                  sides: list[tuple[str, dict[str, str]]]) -> tuple[str, dict[str, str]] | None:
+def _next_request(
+    body: str, keys: list[str], base: dict[str, str], sides: list[tuple[str, dict[str, str]]]
+) -> tuple[str, dict[str, str]] | None:
     """The request Twilio would make after this TwiML, or None when the call ends here.
     Callbacks Twilio would send beside the flow (a recording's status) go into `sides`."""
     try:
@@ -75,13 +83,20 @@ def _next_request(body: str, keys: list[str], base: dict[str, str],
             return verb.get("action"), {**live, "DialCallStatus": "no-answer"}
         elif verb.tag == "Record":
             print("    (leaving a simulated voicemail)")
-            recording = {"RecordingSid": "RE" + secrets.token_hex(16),
-                         "RecordingUrl": "https://api.twilio.com/simulated-recording",
-                         "RecordingStatus": "completed", "RecordingDuration": "5"}
+            recording = {
+                "RecordingSid": "RE" + secrets.token_hex(16),
+                "RecordingUrl": "https://api.twilio.com/simulated-recording",
+                "RecordingStatus": "completed",
+                "RecordingDuration": "5",
+            }
             callback = verb.get("recordingStatusCallback")
             if callback:
-                sides.append((callback, {"AccountSid": base["AccountSid"],
-                                         "CallSid": base["CallSid"], **recording}))
+                sides.append(
+                    (
+                        callback,
+                        {"AccountSid": base["AccountSid"], "CallSid": base["CallSid"], **recording},
+                    )
+                )
             action = verb.get("action")
             return (action, {**live, **recording}) if action else None
         elif verb.tag == "Hangup":
@@ -92,6 +107,6 @@ def _next_request(body: str, keys: list[str], base: dict[str, str],
 def _local(target: str, settings: Settings) -> str:
     """Path and query of a URL the hotline named (it may be absolute under the public URL)."""
     if settings.public_url and target.startswith(settings.public_url):
-        return target[len(settings.public_url):]  # signed_post puts the public URL back
+        return target[len(settings.public_url) :]  # signed_post puts the public URL back
     parts = urllib.parse.urlsplit(target)
     return parts.path + (f"?{parts.query}" if parts.query else "")

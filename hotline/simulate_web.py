@@ -26,8 +26,9 @@ def simulate_web(*, url: str, text: str, contact: str = "") -> int:
         if token is None:
             print("hotline: /help served no form token", file=sys.stderr)
             return 1
-        data = urllib.parse.urlencode({"token": token.group(1), "message": text,
-                                       "contact": contact}).encode()
+        data = urllib.parse.urlencode(
+            {"token": token.group(1), "message": text, "contact": contact}
+        ).encode()
         with urllib.request.urlopen(base + "/help", data=data, timeout=15) as response:
             page = response.read().decode()
     except urllib.error.HTTPError as exc:
@@ -35,13 +36,12 @@ def simulate_web(*, url: str, text: str, contact: str = "") -> int:
         print(f"hotline: the web form answered {exc.code}{hint}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"hotline: cannot reach {base} ({exc}); is `hotline run` running?",
-              file=sys.stderr)
+        print(f"hotline: cannot reach {base} ({exc}); is `hotline run` running?", file=sys.stderr)
         return 1
     receipt = RECEIPT.search(page)
     if receipt is None:
         print("hotline: the form answered without a receipt", file=sys.stderr)
         return 1
     print(f"receipt: {receipt.group(1)}")
-    print(f"Read the answer at {base}/help (\"Already wrote to us?\") with this receipt.")
+    print(f'Read the answer at {base}/help ("Already wrote to us?") with this receipt.')
     return 0

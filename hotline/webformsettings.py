@@ -36,8 +36,9 @@ def parse_web_form(value: Any, name: str) -> WebFormSettings:
     if value is None:
         return WebFormSettings()
     if not isinstance(value, dict):
-        raise SettingsError(f"{name}: web_form: expected a mapping, e.g. 'web_form: {{enabled: "
-                            "true}}'")
+        raise SettingsError(
+            f"{name}: web_form: expected a mapping, e.g. 'web_form: {{enabled: true}}}}'"
+        )
     _reject_unknown(value, KEYS, name, "web_form.")
     limits = {}
     for key in KEYS[1:]:
@@ -45,8 +46,11 @@ def parse_web_form(value: Any, name: str) -> WebFormSettings:
         try:
             parse(str(raw))
         except ValueError:
-            raise SettingsError(f"{name}: web_form.{key}: {raw!r} is not a rate; write it like "
-                                "'30/minute' or '500/hour'") from None
+            raise SettingsError(
+                f"{name}: web_form.{key}: {raw!r} is not a rate; write it like "
+                "'30/minute' or '500/hour'"
+            ) from None
         limits[key] = str(raw)
-    return WebFormSettings(enabled=_bool(value.get("enabled", False), name, "web_form.enabled"),
-                           **limits)
+    return WebFormSettings(
+        enabled=_bool(value.get("enabled", False), name, "web_form.enabled"), **limits
+    )

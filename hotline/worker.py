@@ -149,8 +149,12 @@ class _ListReader(threading.Thread):
             items = take(self.connection, wait_s, most)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             if not self._redis_down:
-                log.warning("%s: Redis unavailable (%s); %s", self.name,
-                            exc.__class__.__name__, self._outage)
+                log.warning(
+                    "%s: Redis unavailable (%s); %s",
+                    self.name,
+                    exc.__class__.__name__,
+                    self._outage,
+                )
             self._redis_down = True
             return None
         except Exception:  # anything else must not end the thread: the sweeper covers
@@ -224,9 +228,12 @@ def _list_reader(connection: redis.Redis) -> redis.Redis:
     """A connection of its own, like `connection` but with a read timeout: a thread that
     blocks on a list must notice a Redis that stopped answering."""
     pool = connection.connection_pool
-    return redis.Redis(connection_pool=redis.ConnectionPool(
-        connection_class=pool.connection_class,
-        **{**pool.connection_kwargs, "socket_timeout": LIST_READ_TIMEOUT_S}))
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "socket_timeout": LIST_READ_TIMEOUT_S},
+        )
+    )
 
 
 def run_worker(settings: Settings) -> None:
@@ -260,17 +267,23 @@ def run_worker(settings: Settings) -> None:
     try:
         while not stop.is_set():
             try:
-                worker = SimpleWorker([rt.queue.name], connection=connection,
-                                      name=f"{name}.{os.urandom(2).hex()}",
-                                      serializer=JOB_SERIALIZER, job_class=HotlineJob)
+                worker = SimpleWorker(
+                    [rt.queue.name],
+                    connection=connection,
+                    name=f"{name}.{os.urandom(2).hex()}",
+                    serializer=JOB_SERIALIZER,
+                    job_class=HotlineJob,
+                )
                 worker.work(with_scheduler=True, logging_level=_rq_log_level())
                 if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()
                     break
                 log.error("RQ worker stopped (Redis unreachable?); the sweeper goes on; retrying")
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                log.error("Redis unavailable (%s); the sweeper keeps pages going; retrying",
-                          exc.__class__.__name__)
+                log.error(
+                    "Redis unavailable (%s); the sweeper keeps pages going; retrying",
+                    exc.__class__.__name__,
+                )
             _wait_or_stop(stop, REDIS_RETRY_S)
     finally:
         sweeper.stopping.set()
@@ -289,6 +302,7 @@ def _rq_log_level() -> str:
 
 def _wait_or_stop(stop: threading.Event, seconds: float) -> None:
     """Wait between Redis reconnects, returning early on SIGINT/SIGTERM."""
+
     def handler(signum, _frame):  # noqa: ANN001
         stop.set()
 
@@ -303,8 +317,9 @@ def _wait_or_stop(stop: threading.Event, seconds: float) -> None:
 def _worker_redis(settings: Settings) -> redis.Redis:
     """A connection without a read timeout: the worker blocks on the queue between jobs."""
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2,
-                                    health_check_interval=30)
+        return redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, health_check_interval=30
+        )
     from hotline.redisconn import start_embedded
 
     return start_embedded(settings.instance_dir)

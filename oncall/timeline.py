@@ -36,8 +36,9 @@ class Shift:
     override: str | None = None
 
 
-def shifts_between(rota: Rota, start: datetime, end: datetime,
-                   staff: str | None = None) -> list[Shift]:
+def shifts_between(
+    rota: Rota, start: datetime, end: datetime, staff: str | None = None
+) -> list[Shift]:
     """Every shift overlapping [start, end), of every rotation (or of `staff` only), sorted by
     start, then rotation.
 
@@ -84,6 +85,8 @@ def shifts_between(rota: Rota, start: datetime, end: datetime,
 def shifts_starting(rota: Rota, after: datetime, until: datetime) -> list[Shift]:
     """The shifts that start in (after, until]: what reminders are planned for."""
     after_utc, until_utc = as_utc(after), as_utc(until)
-    return [s for s in shifts_between(rota, after_utc, until_utc + timedelta(microseconds=1))
-            if after_utc < s.start <= until_utc]
-
+    return [
+        s
+        for s in shifts_between(rota, after_utc, until_utc + timedelta(microseconds=1))
+        if after_utc < s.start <= until_utc
+    ]

@@ -34,28 +34,45 @@ def recent_pages(session: Session, staff_id: str, now: datetime) -> int:
     """The individual pages this person got in the window for incidents still open (pages
     already taken or closed do not weigh on the phone). From PAGE_BURST on, pages bundle."""
     return session.exec(
-        select(func.count(Message.id)).join(Incident, Incident.id == Message.incident_id).where(
-            Message.purpose == "page", Message.staff_id == staff_id,
-            Message.created_at > now - BUNDLE_WINDOW, Incident.status == "open",
+        select(func.count(Message.id))
+        .join(Incident, Incident.id == Message.incident_id)
+        .where(
+            Message.purpose == "page",
+            Message.staff_id == staff_id,
+            Message.created_at > now - BUNDLE_WINDOW,
+            Incident.status == "open",
         )
     ).one()
 
 
-def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int,
-                now: datetime) -> Page:
+def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int, now: datetime) -> Page:
     """Add the incident to the person's held digest, starting one if none is held. `now` is
     the step's own instant, so the page row tells the step's time like the others. The
     digest's text is the caller's to write (`rewrite_digest`, once for a batch of steps)."""
     session = uow.session
     digest = session.exec(
-        select(Message).where(Message.purpose == "digest", Message.staff_id == person.id,
-                              Message.status == "held").with_for_update()
+        select(Message)
+        .where(Message.purpose == "digest", Message.staff_id == person.id, Message.status == "held")
+        .with_for_update()
     ).first()
     if digest is None:
-        digest = outbox.add_message(uow, to=person.phone, body="", purpose="digest",
-                                    staff_id=person.id, held_until=now + DIGEST_DELAY)
-    page = Page(incident_id=incident_id, step=step, staff_id=person.id, method="sms",
-                message_id=digest.id, status="bundled", created_at=now)
+        digest = outbox.add_message(
+            uow,
+            to=person.phone,
+            body="",
+            purpose="digest",
+            staff_id=person.id,
+            held_until=now + DIGEST_DELAY,
+        )
+    page = Page(
+        incident_id=incident_id,
+        step=step,
+        staff_id=person.id,
+        method="sms",
+        message_id=digest.id,
+        status="bundled",
+        created_at=now,
+    )
     session.add(page)
     session.flush()
     return page
@@ -67,8 +84,9 @@ def rewrite_digest(uow: UnitOfWork, digest: Message, now: datetime) -> None:
     # Steps paging this person wait for this transaction (routing.staffstate.lock_staff): two
     # queries, the incidents in the digest (numbers only, at most a few hundred while it is
     # held) and the first words of the newest few.
-    bundled = sorted(session.exec(
-        select(Page.incident_id).where(Page.message_id == digest.id).distinct()).all())
+    bundled = sorted(
+        session.exec(select(Page.incident_id).where(Page.message_id == digest.id).distinct()).all()
+    )
     newest = bundled[::-1][:NEWEST]
     said = first_words_of(rt, session, newest)
     words = [(n, gist(said.get(n, ""))) for n in newest]
@@ -76,13 +94,14 @@ def rewrite_digest(uow: UnitOfWork, digest: Message, now: datetime) -> None:
     digest.updated_at = now
 
 
-def digest_text(named: list[int], count: int,
-                newest: Sequence[tuple[int, str]] = ()) -> str:
+def digest_text(named: list[int], count: int, newest: Sequence[tuple[int, str]] = ()) -> str:
     """The digest SMS: `count` incidents, the first of them `named`, and the first words of
     the `newest` few, so the phone shows what the flood is about without opening anything."""
     listed = " ".join(f"#{n}" for n in named)
     more = f" +{count - len(named)} more" if count > len(named) else ""
     said = " ".join(f'#{n} "{clean_text(words, one_line=True)}"' for n, words in newest if words)
     newest_part = f" Newest: {said}." if said else ""
-    return (f"Hotline surge: {count} more new incident(s) for you: {listed}{more}."
-            f"{newest_part} STATUS NEW lists the newest; ACK n takes one.")
+    return (
+        f"Hotline surge: {count} more new incident(s) for you: {listed}{more}."
+        f"{newest_part} STATUS NEW lists the newest; ACK n takes one."
+    )

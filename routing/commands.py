@@ -12,8 +12,9 @@ from datetime import date, timedelta
 
 from oncall import parse_duration
 
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "CANCEL", "END", "QUIT", "UNSUBSCRIBE", "OPTOUT",
-                           "REVOKE"})
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "CANCEL", "END", "QUIT", "UNSUBSCRIBE", "OPTOUT", "REVOKE"}
+)
 OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES", "OPTIN"})
 OPTED_OUT_EVENT = "defender_opted_out"  # the event of a defender who texted an opt-out word
 
@@ -26,13 +27,27 @@ def is_opt_out(body: str) -> bool:
 
 # verb -> canonical command; order matters only for readability
 VERBS = {
-    "ACK": "ack", "A": "ack", "ACKNOWLEDGE": "ack",
-    "REPLY": "reply", "R": "reply",
-    "CALL": "call", "C": "call",
-    "PASS": "pass", "P": "pass", "DECLINE": "pass",
-    "RESOLVE": "resolve", "RESOLVED": "resolve", "DONE": "resolve", "CLOSE": "resolve",
-    "STATUS": "status", "S": "status", "LIST": "status",
-    "HELP": "help", "H": "help", "?": "help", "INFO": "help",
+    "ACK": "ack",
+    "A": "ack",
+    "ACKNOWLEDGE": "ack",
+    "REPLY": "reply",
+    "R": "reply",
+    "CALL": "call",
+    "C": "call",
+    "PASS": "pass",
+    "P": "pass",
+    "DECLINE": "pass",
+    "RESOLVE": "resolve",
+    "RESOLVED": "resolve",
+    "DONE": "resolve",
+    "CLOSE": "resolve",
+    "STATUS": "status",
+    "S": "status",
+    "LIST": "status",
+    "HELP": "help",
+    "H": "help",
+    "?": "help",
+    "INFO": "help",
     "BLOCK": "block",
     "SILENT": "silent",
     "UNBLOCK": "unblock",
@@ -154,8 +169,7 @@ def parse_staff_reply(body: str) -> Parsed:
     if name in TAKES_RANGE and number is not None and (span := _RANGE.fullmatch(rest)):
         last = int(span[1])
         if last < number or last - number >= MAX_RANGE:
-            return NotUnderstood(f"{verb} takes a range of at most {MAX_RANGE}, e.g. "
-                                 f"{verb} 40-120")
+            return NotUnderstood(f"{verb} takes a range of at most {MAX_RANGE}, e.g. {verb} 40-120")
         return Command(name, number, last=min(last, MAX_INCIDENT))
     if name == "status" and number is None and rest.upper() == "NEW":
         return Command(name, text="new")
@@ -170,10 +184,24 @@ def parse_staff_reply(body: str) -> Parsed:
 
 # "check in 17", "Check-in 17": one verb
 _CHECK_IN = re.compile(r"^([\s\W_]*)check[\s_\-]*in(?=[\s\W_\d]|$)", re.IGNORECASE)
-_UNIT_WORDS = {"seconds": "s", "second": "s", "secs": "s", "sec": "s",
-               "minutes": "m", "minute": "m", "mins": "m", "min": "m",
-               "hours": "h", "hour": "h", "hrs": "h", "hr": "h", "days": "d", "day": "d",
-               "weeks": "w", "week": "w"}
+_UNIT_WORDS = {
+    "seconds": "s",
+    "second": "s",
+    "secs": "s",
+    "sec": "s",
+    "minutes": "m",
+    "minute": "m",
+    "mins": "m",
+    "min": "m",
+    "hours": "h",
+    "hour": "h",
+    "hrs": "h",
+    "hr": "h",
+    "days": "d",
+    "day": "d",
+    "weeks": "w",
+    "week": "w",
+}
 _CLOCK = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?(?::(\d{2}))?\s*(am|pm)?")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 CHECKIN_USAGE = "e.g. CHECKIN 17 18:00, 2h, every 6h or OFF"

@@ -70,18 +70,26 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
         incidents = lock_incidents(session, sorted(wanted))
         now = rt.clock()  # after the locks: a step that waited for them ran later, not earlier
         # only an open incident's own step, once it is due (its cursor is the claim)
-        planned = [(incident, incident.next_step,
-                    oncall.escalation_step(rota, now, min(incident.next_step, last),
-                                           incident.language))
-                   for incident in incidents if incident.status == "open"
-                   and incident.next_step in wanted[incident.id]
-                   and incident.next_step_at is not None and incident.next_step_at <= now]
+        planned = [
+            (
+                incident,
+                incident.next_step,
+                oncall.escalation_step(rota, now, min(incident.next_step, last), incident.language),
+            )
+            for incident in incidents
+            if incident.status == "open"
+            and incident.next_step in wanted[incident.id]
+            and incident.next_step_at is not None
+            and incident.next_step_at <= now
+        ]
         if not planned:
             return 0
         # a page's text is read only for a page of its own (in a batch most join a digest);
         # a lone step most often pages at once, so its text is read before the lock below
-        bodies = {incident.id: _later(rt, session, incident, plan.is_fallback)
-                  for incident, _step, plan in planned}
+        bodies = {
+            incident.id: _later(rt, session, incident, plan.is_fallback)
+            for incident, _step, plan in planned
+        }
         lone = len(planned) == 1
         if lone:
             bodies[planned[0][0].id]()
@@ -97,12 +105,12 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
             for incident, step, plan in planned:
                 try:
                     with uow.savepoint():
-                        _write_step(uow, incident, step, plan, bodies[incident.id], people,
-                                    now)
+                        _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
                     ran += 1
                 except Exception:
-                    log.exception("step %d of #%d failed; the sweeper will run it", step,
-                                  incident.id)
+                    log.exception(
+                        "step %d of #%d failed; the sweeper will run it", step, incident.id
+                    )
         for digest_id in people.digests:
             digest = session.get(Message, digest_id)
             if digest is not None:  # None: started by a step that was undone
@@ -110,8 +118,7 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
     return ran
 
 
-def _later(rt: Runtime, session: Session, incident: Incident,
-           fallback: bool) -> Callable[[], str]:
+def _later(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> Callable[[], str]:
     """The page text of `incident`, read when first asked for."""
     return functools.cache(lambda: _page_body(rt, session, incident, fallback))
 
@@ -134,34 +141,72 @@ class _Paged:
         self._recent[staff_id] = self._recent.get(staff_id, 0) + 1
 
 
-def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.Step,
-                body: Callable[[], str], people: _Paged, now: datetime) -> None:
+def _write_step(
+    uow: UnitOfWork,
+    incident: Incident,
+    step: int,
+    planned: oncall.Step,
+    body: Callable[[], str],
+    people: _Paged,
+    now: datetime,
+) -> None:
     """Write one step's pages (the people locked), move the cursor, schedule the next."""
     session = uow.session
     pages: list[Page] = []
     for person in planned.staff:
         if "call" in person.notify:
             # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
-            call = outbox.add_call(uow, to=person.phone, purpose="notify",
-                                   incident_id=incident.id, staff_id=person.id)
-            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                              method="call", call_id=call.id, created_at=now))
+            call = outbox.add_call(
+                uow, to=person.phone, purpose="notify", incident_id=incident.id, staff_id=person.id
+            )
+            pages.append(
+                Page(
+                    incident_id=incident.id,
+                    step=step,
+                    staff_id=person.id,
+                    method="call",
+                    call_id=call.id,
+                    created_at=now,
+                )
+            )
         if person.id in people.unreachable_by_sms:
-            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                              method="sms", status="skipped", created_at=now))
+            pages.append(
+                Page(
+                    incident_id=incident.id,
+                    step=step,
+                    staff_id=person.id,
+                    method="sms",
+                    status="skipped",
+                    created_at=now,
+                )
+            )
         elif people.over_burst(session, person.id, now):
             page = bundle_page(uow, person, incident.id, step, now)
             people.digests.add(page.message_id)
             pages.append(page)
         else:
             # the incident is locked and open: the page may be written claimed (outbox)
-            message = outbox.add_message(uow, to=person.phone, purpose="page",
-                                         incident_id=incident.id, staff_id=person.id,
-                                         body=body(), claim_now=True)
+            message = outbox.add_message(
+                uow,
+                to=person.phone,
+                purpose="page",
+                incident_id=incident.id,
+                staff_id=person.id,
+                body=body(),
+                claim_now=True,
+            )
             people.paged(person.id)
-            pages.append(Page(incident_id=incident.id, step=step, staff_id=person.id,
-                              method="sms", status=message.status, message_id=message.id,
-                              created_at=now))
+            pages.append(
+                Page(
+                    incident_id=incident.id,
+                    step=step,
+                    staff_id=person.id,
+                    method="sms",
+                    status=message.status,
+                    message_id=message.id,
+                    created_at=now,
+                )
+            )
     session.add_all(pages)
     reachable = any(p.status in UNDER_WAY for p in pages)
     # a level with nobody on call, or nobody reachable, moves on at once
@@ -170,11 +215,17 @@ def _write_step(uow: UnitOfWork, incident: Incident, step: int, planned: oncall.
     incident.next_step_at = now + wait
     if reachable and incident.first_paged_at is None:
         incident.first_paged_at = now
-    who = ",".join(dict.fromkeys(p.staff_id for p in pages
-                                 if p.status in UNDER_WAY)) or "nobody"
+    who = ",".join(dict.fromkeys(p.staff_id for p in pages if p.status in UNDER_WAY)) or "nobody"
     where = "fallback" if planned.is_fallback else f"level {planned.level}"
-    session.add(Event(incident_id=incident.id, at=now, kind="paged", actor="system",
-                      detail=f"step {step} ({where}, round {planned.round + 1}): {who}"))
+    session.add(
+        Event(
+            incident_id=incident.id,
+            at=now,
+            kind="paged",
+            actor="system",
+            detail=f"step {step} ({where}, round {planned.round + 1}): {who}",
+        )
+    )
     session.flush()  # in a batch, inside the step's savepoint: a failure undoes it alone
     uow.schedule_step(incident.id, step + 1, incident.next_step_at)
 
@@ -183,16 +234,29 @@ def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool
     alarm = checkins.alarm_page(rt, session, incident, fallback)  # MISSED CHECK-IN, DURESS
     if alarm is not None:
         return alarm
-    sender = (contact_line(rt, session, incident) if incident.channel == "web" else
-              show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers))
+    sender = (
+        contact_line(rt, session, incident)
+        if incident.channel == "web"
+        else show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+    )
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":
         words = voicemail_transcript(rt, session, incident.id)
-    no_sms = session.exec(
-        select(Event.id).where(Event.incident_id == incident.id, Event.kind == OPTED_OUT_EVENT)
-    ).first() is not None
-    return page_text(incident.id, incident.channel, sender, words, fallback=fallback,
-                     voicemail=incident.channel == "voice", no_sms=no_sms)
+    no_sms = (
+        session.exec(
+            select(Event.id).where(Event.incident_id == incident.id, Event.kind == OPTED_OUT_EVENT)
+        ).first()
+        is not None
+    )
+    return page_text(
+        incident.id,
+        incident.channel,
+        sender,
+        words,
+        fallback=fallback,
+        voicemail=incident.channel == "voice",
+        no_sms=no_sms,
+    )
 
 
 def advance_now(rt: Runtime, incident_id: int, actor: str, kind: str, detail: str = "") -> bool:
@@ -205,8 +269,9 @@ def advance_now(rt: Runtime, incident_id: int, actor: str, kind: str, detail: st
         if incident is None or incident.status != "open" or incident.next_step is None:
             return False
         incident.next_step_at = min(incident.next_step_at or now, now)
-        uow.session.add(Event(incident_id=incident_id, at=now, kind=kind, actor=actor,
-                              detail=detail))
+        uow.session.add(
+            Event(incident_id=incident_id, at=now, kind=kind, actor=actor, detail=detail)
+        )
         uow.schedule_step(incident_id, incident.next_step, now)
     return True
 
@@ -226,5 +291,10 @@ def page_failed(rt: Runtime, page_id: int) -> bool:
     # the whole step is dead only when every page of it is: a call still ringing may be taken
     if moved_on or not all(status in DEAD_PAGE for status in siblings):
         return False
-    return advance_now(rt, page.incident_id, "system", "escalated_early",
-                       f"step {page.step}: no page could be delivered")
+    return advance_now(
+        rt,
+        page.incident_id,
+        "system",
+        "escalated_early",
+        f"step {page.step}: no page could be delivered",
+    )

@@ -63,8 +63,11 @@ class Timing:
         return self.seconds[-1] if self.seconds else None
 
     def summary(self) -> dict[str, float | int | None]:
-        return {"count": self.count, **{f"p{p}": self.percentile(p) for p in PERCENTILES},
-                "max": self.max}
+        return {
+            "count": self.count,
+            **{f"p{p}": self.percentile(p) for p in PERCENTILES},
+            "max": self.max,
+        }
 
 
 @dataclass(frozen=True)
@@ -130,29 +133,53 @@ class Figures:
         return {
             "window": {"start": _iso(self.start), "end": _iso(self.end), "zone": self.zone},
             "incidents": self.incidents,
-            "per_day": [{"date": day.isoformat(), **dict(zip(CHANNELS, counts, strict=True))}
-                        for day, counts in self.per_day],
-            "time_to_first_page": {**self.first_page.summary(),
-                                   "seconds": list(self.first_page.seconds)},
+            "per_day": [
+                {"date": day.isoformat(), **dict(zip(CHANNELS, counts, strict=True))}
+                for day, counts in self.per_day
+            ],
+            "time_to_first_page": {
+                **self.first_page.summary(),
+                "seconds": list(self.first_page.seconds),
+            },
             "time_to_ack": {**self.ack.summary(), "seconds": list(self.ack.seconds)},
             "levels_needed": dict(self.levels_needed),
             "busiest_hours": [list(row) for row in self.hours],
             "coverage": {
-                "start": _iso(self.coverage.start), "end": _iso(self.coverage.end),
-                "rotations": {name: [{"staff": s.staff, "name": s.name, "start": _iso(s.start),
-                                      "end": _iso(s.end), "override": s.override}
-                                     for s in self.coverage.shifts if s.rotation == name]
-                              for name in self.coverage.rotations},
-                "gaps": [{"kind": g.kind, "level": g.level, "language": g.language,
-                          "start": _iso(g.start), "end": _iso(g.end), "message": g.message}
-                         for g in self.coverage.gaps],
+                "start": _iso(self.coverage.start),
+                "end": _iso(self.coverage.end),
+                "rotations": {
+                    name: [
+                        {
+                            "staff": s.staff,
+                            "name": s.name,
+                            "start": _iso(s.start),
+                            "end": _iso(s.end),
+                            "override": s.override,
+                        }
+                        for s in self.coverage.shifts
+                        if s.rotation == name
+                    ]
+                    for name in self.coverage.rotations
+                },
+                "gaps": [
+                    {
+                        "kind": g.kind,
+                        "level": g.level,
+                        "language": g.language,
+                        "start": _iso(g.start),
+                        "end": _iso(g.end),
+                        "message": g.message,
+                    }
+                    for g in self.coverage.gaps
+                ],
             },
             "checkins": dict(self.checkins),
         }
 
 
-def collect(session: Session, rota: Rota, *, now: datetime, since: timedelta,
-            languages: Sequence[str]) -> Figures:
+def collect(
+    session: Session, rota: Rota, *, now: datetime, since: timedelta, languages: Sequence[str]
+) -> Figures:
     """The figures of the incidents opened in [now - since, now), and the coverage of the
     COVERAGE_DAYS days from `now` (whole minutes, as `rota check` counts them) for the
     hotline's `languages`. Raises ValueError for a naive `now` or a `since` that is not
@@ -164,7 +191,8 @@ def collect(session: Session, rota: Rota, *, now: datetime, since: timedelta,
     zone = rota.timezone
     rows = session.exec(
         select(Incident.id, Incident.channel, Incident.opened_at, Incident.first_paged_at)
-        .where(Incident.opened_at >= start, Incident.opened_at < end).order_by(Incident.id)
+        .where(Incident.opened_at >= start, Incident.opened_at < end)
+        .order_by(Incident.id)
     ).all()
     first_ack = _first_acks(session, start, end)
     steps = _steps_before(session, start, end, first_ack)
@@ -190,26 +218,41 @@ def collect(session: Session, rota: Rota, *, now: datetime, since: timedelta,
         levels[key] = levels.get(key, 0) + 1
 
     return Figures(
-        start=start, end=end, zone=str(zone), incidents=len(rows),
+        start=start,
+        end=end,
+        zone=str(zone),
+        incidents=len(rows),
         per_day=tuple((day, tuple(counts)) for day, counts in per_day.items()),
-        first_page=Timing(tuple(sorted(to_page))), ack=Timing(tuple(sorted(to_ack))),
-        levels_needed=_ordered_levels(levels), hours=tuple(tuple(row) for row in hours),
+        first_page=Timing(tuple(sorted(to_page))),
+        ack=Timing(tuple(sorted(to_ack))),
+        levels_needed=_ordered_levels(levels),
+        hours=tuple(tuple(row) for row in hours),
         coverage=coverage(rota, now, languages),
         checkins=_checkins(session, start, end),
     )
 
 
-def coverage(rota: Rota, now: datetime, languages: Sequence[str],
-             days: int = COVERAGE_DAYS) -> Coverage:
+def coverage(
+    rota: Rota, now: datetime, languages: Sequence[str], days: int = COVERAGE_DAYS
+) -> Coverage:
     """Who holds each rotation, and the gaps, from `now` (to the minute) for `days` days."""
     start = as_utc(now).replace(second=0, microsecond=0)
     end = start + timedelta(days=days)
     shifts = tuple(
-        ShiftSeen(s.rotation, s.staff, rota.staff[s.staff].name if s.staff in rota.staff
-                  else s.staff, max(s.start, start), min(s.end, end), s.override)
-        for s in shifts_between(rota, start, end))
-    gaps = tuple(GapSeen(g.kind, g.level, g.language, as_utc(g.start), as_utc(g.end), g.message)
-                 for g in coverage_gaps(rota, start, end, tuple(languages)))
+        ShiftSeen(
+            s.rotation,
+            s.staff,
+            rota.staff[s.staff].name if s.staff in rota.staff else s.staff,
+            max(s.start, start),
+            min(s.end, end),
+            s.override,
+        )
+        for s in shifts_between(rota, start, end)
+    )
+    gaps = tuple(
+        GapSeen(g.kind, g.level, g.language, as_utc(g.start), as_utc(g.end), g.message)
+        for g in coverage_gaps(rota, start, end, tuple(languages))
+    )
     return Coverage(start, end, tuple(rota.rotations), shifts, gaps)
 
 
@@ -219,15 +262,15 @@ def _first_acks(session: Session, start: datetime, end: datetime) -> dict[int, d
     rows = session.exec(
         select(Event.incident_id, Event.at)
         .join(Incident, Incident.id == Event.incident_id)
-        .where(Event.kind == "acknowledged", Incident.opened_at >= start,
-               Incident.opened_at < end)
+        .where(Event.kind == "acknowledged", Incident.opened_at >= start, Incident.opened_at < end)
         .order_by(Event.at.desc(), Event.id.desc())
     ).all()
     return dict(rows)  # newest first: the first ack of each incident is written last
 
 
-def _steps_before(session: Session, start: datetime, end: datetime,
-                  first_ack: dict[int, datetime]) -> dict[int, int]:
+def _steps_before(
+    session: Session, start: datetime, end: datetime, first_ack: dict[int, datetime]
+) -> dict[int, int]:
     """The escalation step of the last page written, by incident, before its first ack."""
     rows = session.exec(
         select(Page.incident_id, Page.step, Page.created_at)
@@ -245,25 +288,33 @@ def _steps_before(session: Session, start: datetime, end: datetime,
 
 def _checkins(session: Session, start: datetime, end: datetime) -> tuple[tuple[str, int], ...]:
     rows = session.exec(
-        select(Event.kind, Event.detail)
-        .where(Event.kind.in_((CHECKIN_SET, ALARM_MISSED, ALARM_DURESS)), Event.at >= start,
-               Event.at < end)
+        select(Event.kind, Event.detail).where(
+            Event.kind.in_((CHECKIN_SET, ALARM_MISSED, ALARM_DURESS)),
+            Event.at >= start,
+            Event.at < end,
+        )
     ).all()
     count = {CHECKIN_SET: 0, ALARM_MISSED: 0, ALARM_DURESS: 0}
     for kind, detail in rows:
         if kind == ALARM_MISSED and RAISED_ELSEWHERE in (detail or ""):
             continue  # the same miss, also recorded on the incident it was raised on
         count[kind] += 1
-    return (("set", count[CHECKIN_SET]), ("missed", count[ALARM_MISSED]),
-            ("duress", count[ALARM_DURESS]))
+    return (
+        ("set", count[CHECKIN_SET]),
+        ("missed", count[ALARM_MISSED]),
+        ("duress", count[ALARM_DURESS]),
+    )
 
 
 def _ordered_levels(levels: dict[str, int]) -> tuple[tuple[str, int], ...]:
-    """"1" up to the most steps any incident needed (none skipped), then the other two."""
+    """ "1" up to the most steps any incident needed (none skipped), then the other two."""
     most = max((int(k) for k in levels if k.isdigit()), default=0)
     ordered = [(str(step), levels.get(str(step), 0)) for step in range(1, most + 1)]
-    return (*ordered, (BEFORE_PAGE, levels.get(BEFORE_PAGE, 0)),
-            (NOT_TAKEN, levels.get(NOT_TAKEN, 0)))
+    return (
+        *ordered,
+        (BEFORE_PAGE, levels.get(BEFORE_PAGE, 0)),
+        (NOT_TAKEN, levels.get(NOT_TAKEN, 0)),
+    )
 
 
 def _days(start: datetime, end: datetime, zone: tzinfo) -> list[date]:

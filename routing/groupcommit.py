@@ -45,8 +45,13 @@ class GroupCommit:
     soft (the sweeper sees to what it did not do).
     """
 
-    def __init__(self, rt: Runtime, table: Table, after_commit: Callable[[list[int]], object],
-                 most: int = MOST_AT_ONCE):
+    def __init__(
+        self,
+        rt: Runtime,
+        table: Table,
+        after_commit: Callable[[list[int]], object],
+        most: int = MOST_AT_ONCE,
+    ):
         self.after_commit, self.most = after_commit, most
         self._queue: list[_Store] = []
         self._writing = False
@@ -67,7 +72,7 @@ class GroupCommit:
                 if store.done:
                     break
                 self._writing = True
-                batch, self._queue[:self.most] = self._queue[:self.most], []
+                batch, self._queue[: self.most] = self._queue[: self.most], []
             try:
                 self._write(batch)
             finally:

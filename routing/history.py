@@ -19,22 +19,26 @@ def first_words_of(rt: Runtime, session: Session, incident_ids: list[int]) -> di
     {incident id: words}; incidents without a message are left out."""
     if not incident_ids:
         return {}
-    firsts = (select(func.min(Message.id))
-              .where(Message.incident_id.in_(incident_ids), Message.direction == "in")
-              .group_by(Message.incident_id))
+    firsts = (
+        select(func.min(Message.id))
+        .where(Message.incident_id.in_(incident_ids), Message.direction == "in")
+        .group_by(Message.incident_id)
+    )
     rows = session.exec(
         select(Message.incident_id, Message.body_enc).where(Message.id.in_(firsts))
     ).all()
-    return {incident_id: (rt.vault.decrypt(body) or "") if body else ""
-            for incident_id, body in rows}
+    return {
+        incident_id: (rt.vault.decrypt(body) or "") if body else "" for incident_id, body in rows
+    }
 
 
 def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str:
     """The incident's latest voicemail transcript (decrypted), or ""."""
     token = session.exec(
-        select(Call.transcript_enc).where(Call.incident_id == incident_id,
-                                          Call.transcript_enc.is_not(None))
-        .order_by(Call.id.desc()).limit(1)
+        select(Call.transcript_enc)
+        .where(Call.incident_id == incident_id, Call.transcript_enc.is_not(None))
+        .order_by(Call.id.desc())
+        .limit(1)
     ).first()
     return (rt.vault.decrypt(token) or "") if token else ""
 
@@ -42,4 +46,4 @@ def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str
 def gist(words: str, limit: int = 40) -> str:
     """`words` on one line, cut to `limit` characters (…) for a list in one SMS."""
     words = " ".join(words.split())
-    return words if len(words) <= limit else words[:limit - 1].rstrip() + "…"
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"

@@ -106,9 +106,12 @@ def person_hashes(vault: Crypto, key: str) -> list[str]:
 
 
 def is_blocked(session: Session, hashes: list[str], now: datetime) -> bool:
-    return session.exec(
-        select(Block.id).where(Block.address_hash.in_(hashes), Block.expires_at > now)
-    ).first() is not None
+    return (
+        session.exec(
+            select(Block.id).where(Block.address_hash.in_(hashes), Block.expires_at > now)
+        ).first()
+        is not None
+    )
 
 
 def was_silenced(session: Session, hashes: list[str]) -> bool:
@@ -118,9 +121,12 @@ def was_silenced(session: Session, hashes: list[str]) -> bool:
     it is still at the same risk. It lasts as long as the records do: purged incidents no
     longer match any hash.
     """
-    return session.exec(
-        select(Incident.id).where(Incident.defender_hash.in_(hashes), Incident.silent)
-    ).first() is not None
+    return (
+        session.exec(
+            select(Incident.id).where(Incident.defender_hash.in_(hashes), Incident.silent)
+        ).first()
+        is not None
+    )
 
 
 def has_unresolved(session: Session, hashes: list[str]) -> bool:

@@ -32,8 +32,9 @@ class Answer:
     then: Callable[[], None] | None = None
 
 
-def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
-                    defer: bool = False) -> Answer:
+def receive_message(
+    rt: Runtime, message: TextMessage, *, route: bool = True, defer: bool = False
+) -> Answer:
     """Store, then route, one inbound message.
 
     The message is committed before anything else; if routing fails after that, the error is
@@ -46,11 +47,11 @@ def receive_message(rt: Runtime, message: TextMessage, *, route: bool = True,
     """
     who = party(message.sender, message.channel, message.sid)
     staff = staff_sender(rt, who)
-    received = intake.receive(rt, message, staff_id=staff.id if staff else None, route=route,
-                              defer=defer, who=who)
+    received = intake.receive(
+        rt, message, staff_id=staff.id if staff else None, route=route, defer=defer, who=who
+    )
     if received.to_thread:
-        return Answer(received.auto_reply,
-                      partial(intake.thread_after_answer, rt, received.row_id))
+        return Answer(received.auto_reply, partial(intake.thread_after_answer, rt, received.row_id))
     if received.row_id is None or staff is None or not route:
         # a repeated delivery (all done the first time), or stored for a worker or the
         # sweeper: nothing to say now
@@ -82,8 +83,17 @@ def _record_reply(rt: Runtime, message_id: int, staff_id: str, reply: str | None
         command = uow.session.get(Message, message_id)
         command.status, command.updated_at = "handled", now
         if reply:
-            uow.session.add(Message(
-                direction="out", channel=command.channel, purpose="confirm", staff_id=staff_id,
-                address_hash=command.address_hash, address_enc=command.address_enc,
-                body_enc=rt.vault.encrypt(reply), status="sent", created_at=now, updated_at=now,
-            ))
+            uow.session.add(
+                Message(
+                    direction="out",
+                    channel=command.channel,
+                    purpose="confirm",
+                    staff_id=staff_id,
+                    address_hash=command.address_hash,
+                    address_enc=command.address_enc,
+                    body_enc=rt.vault.encrypt(reply),
+                    status="sent",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )

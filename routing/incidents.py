@@ -21,8 +21,9 @@ from routing.tables import Acknowledgement, Event, Incident, Page
 from routing.uow import UnitOfWork, unit_of_work
 
 # page statuses of pages that never reached their person (or reached them as a digest)
-NOT_OUT = frozenset({"pending", "retrying", "cancelled", "skipped", "failed", "undelivered",
-                     "bundled"})
+NOT_OUT = frozenset(
+    {"pending", "retrying", "cancelled", "skipped", "failed", "undelivered", "bundled"}
+)
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,37 @@ def _acknowledge_once(rt: Runtime, incident_id: int, staff_id: str, via: str) ->
             return closed
         if incident.status == "acknowledged":
             same = incident.acknowledged_by == staff_id
-            return AckOutcome("already_yours" if same else "taken", incident_id,
-                              incident.acknowledged_by)
+            return AckOutcome(
+                "already_yours" if same else "taken", incident_id, incident.acknowledged_by
+            )
         incident.status, incident.acknowledged_at = "acknowledged", now
         incident.acknowledged_by = staff_id
         incident.next_step = incident.next_step_at = None
-        uow.session.add(Acknowledgement(incident_id=incident_id, staff_id=staff_id, via=via,
-                                        at=now))
-        uow.session.add(Event(incident_id=incident_id, at=now, kind="acknowledged",
-                              actor=staff_id, detail=f"via {via}"))
-        stand_down(uow, incident_id, staff_id,
-                   f"#{incident_id} taken by {staff_name(rt, staff_id)}. No action needed.")
+        uow.session.add(
+            Acknowledgement(incident_id=incident_id, staff_id=staff_id, via=via, at=now)
+        )
+        uow.session.add(
+            Event(
+                incident_id=incident_id,
+                at=now,
+                kind="acknowledged",
+                actor=staff_id,
+                detail=f"via {via}",
+            )
+        )
+        stand_down(
+            uow,
+            incident_id,
+            staff_id,
+            f"#{incident_id} taken by {staff_name(rt, staff_id)}. No action needed.",
+        )
         uow.session.flush()  # the Acknowledgement's primary key decides a race here
     return AckOutcome("acked", incident_id, staff_id)
 
 
-def _lock_unresolved(session: Session,
-                     incident_id: int) -> tuple[Incident | None, AckOutcome | None]:
+def _lock_unresolved(
+    session: Session, incident_id: int
+) -> tuple[Incident | None, AckOutcome | None]:
     """The incident under its row lock, or the outcome to answer when it is missing or closed."""
     incident = lock_incident(session, incident_id)
     if incident is None:
@@ -90,23 +105,33 @@ def resolve(rt: Runtime, incident_id: int, staff_id: str) -> AckOutcome:
         incident.next_step = incident.next_step_at = None
         uow.session.add(Event(incident_id=incident_id, at=now, kind="resolved", actor=staff_id))
         if was_open:
-            stand_down(uow, incident_id, staff_id,
-                       f"#{incident_id} resolved by {staff_name(rt, staff_id)}. "
-                       "No action needed.")
+            stand_down(
+                uow,
+                incident_id,
+                staff_id,
+                f"#{incident_id} resolved by {staff_name(rt, staff_id)}. No action needed.",
+            )
     return AckOutcome("acked", incident_id, staff_id)
 
 
 def stand_down(uow: UnitOfWork, incident_id: int, taker: str, text: str) -> None:
     """Queue `text` to everyone paged for the incident whose page went out, except `taker`."""
     paged = uow.session.exec(
-        select(Page.staff_id).where(Page.incident_id == incident_id, Page.staff_id != taker,
-                                    Page.status.not_in(NOT_OUT)).distinct()
+        select(Page.staff_id)
+        .where(Page.incident_id == incident_id, Page.staff_id != taker, Page.status.not_in(NOT_OUT))
+        .distinct()
     ).all()
     for staff_id in sorted(set(paged)):
         phone = staff_phone(uow.rt, staff_id)
         if phone:
-            outbox.add_message(uow, to=phone, body=text, purpose="standdown",
-                               incident_id=incident_id, staff_id=staff_id)
+            outbox.add_message(
+                uow,
+                to=phone,
+                body=text,
+                purpose="standdown",
+                incident_id=incident_id,
+                staff_id=staff_id,
+            )
 
 
 def tell_taker(uow: UnitOfWork, incident: Incident, actor: str, what: str) -> None:
@@ -121,6 +146,11 @@ def tell_taker(uow: UnitOfWork, incident: Incident, actor: str, what: str) -> No
         return
     phone = staff_phone(uow.rt, taker)
     if phone:
-        outbox.add_message(uow, to=phone, purpose="alert", incident_id=incident.id,
-                           staff_id=taker,
-                           body=f"#{incident.id}: {staff_name(uow.rt, actor)} {what}.")
+        outbox.add_message(
+            uow,
+            to=phone,
+            purpose="alert",
+            incident_id=incident.id,
+            staff_id=taker,
+            body=f"#{incident.id}: {staff_name(uow.rt, actor)} {what}.",
+        )

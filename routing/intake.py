@@ -130,9 +130,17 @@ class Received:
     to_thread: bool = False  # stored only: thread it once the answer is out
 
 
-def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
-            route: bool = True, hold: timedelta | None = None,
-            schedule: bool = True, defer: bool = False, who: Party | None = None) -> Received:
+def receive(
+    rt: Runtime,
+    contact: Contact,
+    *,
+    staff_id: str | None = None,
+    route: bool = True,
+    hold: timedelta | None = None,
+    schedule: bool = True,
+    defer: bool = False,
+    who: Party | None = None,
+) -> Received:
     """Store `contact`, then (with `route`) open or join its person's incident.
 
     `staff_id`: the message is a staff member's command: stored, never threaded. `hold`: how
@@ -167,12 +175,12 @@ def receive(rt: Runtime, contact: Contact, *, staff_id: str | None = None,
         if routed:
             body = contact.body if isinstance(contact, TextMessage | WebMessage) else ""
             try:
-                received = _thread_in_savepoints(uow, contact.kind, row, who, body, hold,
-                                                 schedule)
+                received = _thread_in_savepoints(uow, contact.kind, row, who, body, hold, schedule)
             except Exception as exc:
                 failure = exc
-                log.exception("%s %s stored but not routed; the sweeper will retry",
-                              contact.kind, row.id)
+                log.exception(
+                    "%s %s stored but not routed; the sweeper will retry", contact.kind, row.id
+                )
     if failure is not None and isinstance(contact, VoiceCall):
         raise failure  # the caller is on the line: the voice step answers with the voicemail
     return received
@@ -246,35 +254,47 @@ def _group_commit(rt: Runtime) -> GroupCommit:
         group = rt.local.get("message_group_commit")
         if group is None:
             group = rt.local["message_group_commit"] = GroupCommit(
-                rt, Message.__table__,
-                lambda ids: jobqueue.wake_threading(rt, "message", *ids))
+                rt, Message.__table__, lambda ids: jobqueue.wake_threading(rt, "message", *ids)
+            )
         return group
 
 
-def _message_fields(rt: Runtime, message: TextMessage | WebMessage, who: Party,
-                    staff_id: str | None) -> dict:
+def _message_fields(
+    rt: Runtime, message: TextMessage | WebMessage, who: Party, staff_id: str | None
+) -> dict:
     """The columns of the row that records `message` as received."""
     now = rt.clock()
     return dict(
-        direction="in", channel=message.channel,
-        purpose="command" if staff_id else "defender", sid=message.sid, staff_id=staff_id,
-        **_sender_fields(rt, message, who), body_enc=rt.vault.encrypt(message.body),
-        media_count=len(message.media_types), media_types=",".join(message.media_types),
-        media_enc=rt.vault.encrypt(json.dumps(message.media_urls))
-        if message.media_urls else None, status="received",
-        created_at=now, updated_at=now,
+        direction="in",
+        channel=message.channel,
+        purpose="command" if staff_id else "defender",
+        sid=message.sid,
+        staff_id=staff_id,
+        **_sender_fields(rt, message, who),
+        body_enc=rt.vault.encrypt(message.body),
+        media_count=len(message.media_types),
+        media_types=",".join(message.media_types),
+        media_enc=rt.vault.encrypt(json.dumps(message.media_urls)) if message.media_urls else None,
+        status="received",
+        created_at=now,
+        updated_at=now,
     )
 
 
-def _stored_row(rt: Runtime, contact: Contact, who: Party,
-                staff_id: str | None) -> Message | Call:
+def _stored_row(rt: Runtime, contact: Contact, who: Party, staff_id: str | None) -> Message | Call:
     """The row that records `contact` as received."""
     if isinstance(contact, TextMessage | WebMessage):
         return Message(**_message_fields(rt, contact, who, staff_id))
     now = rt.clock()
-    return Call(direction="in", purpose="defender", sid=contact.sid,
-                **_sender_fields(rt, contact, who), status="ringing", created_at=now,
-                updated_at=now)
+    return Call(
+        direction="in",
+        purpose="defender",
+        sid=contact.sid,
+        **_sender_fields(rt, contact, who),
+        status="ringing",
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _sender_fields(rt: Runtime, contact: Contact, who: Party) -> dict:
@@ -289,8 +309,9 @@ def _incident_of(rt: Runtime, contact: Contact) -> int | None:
         return uow.session.exec(select(table.incident_id).where(table.sid == contact.sid)).first()
 
 
-def thread(rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None,
-           schedule: bool = True) -> Received:
+def thread(
+    rt: Runtime, kind: str, row_id: int, *, hold: timedelta | None = None, schedule: bool = True
+) -> Received:
     """Attach a stored defender contact to its person's incident, opening one (and starting
     escalation) when they have none unresolved. Idempotent: the sweeper's way in."""
     with unit_of_work(rt) as uow:
@@ -321,15 +342,19 @@ def thread_batch(rt: Runtime, keys: list[tuple[str, int]]) -> int:
     return done
 
 
-def _thread_stored(uow: UnitOfWork, kind: str, row_id: int, hold: timedelta | None,
-                   schedule: bool) -> Received:
+def _thread_stored(
+    uow: UnitOfWork, kind: str, row_id: int, hold: timedelta | None, schedule: bool
+) -> Received:
     rt = uow.rt
     table = Message if kind == "message" else Call
     row = uow.session.exec(select(table).where(table.id == row_id).with_for_update()).first()
     if row is None:
         return Received(None)
-    if row.incident_id is not None or row.status not in (*UNTHREADED, "ringing") or \
-            (kind == "message" and row.purpose != "defender"):
+    if (
+        row.incident_id is not None
+        or row.status not in (*UNTHREADED, "ringing")
+        or (kind == "message" and row.purpose != "defender")
+    ):
         return Received(row_id, row.incident_id)
     channel = row.channel if kind == "message" else "voice"
     who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
@@ -337,8 +362,15 @@ def _thread_stored(uow: UnitOfWork, kind: str, row_id: int, hold: timedelta | No
     return _thread_in_savepoints(uow, kind, row, who, body, hold, schedule)
 
 
-def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: Party,
-                          body: str, hold: timedelta | None, schedule: bool) -> Received:
+def _thread_in_savepoints(
+    uow: UnitOfWork,
+    kind: str,
+    row: Message | Call,
+    who: Party,
+    body: str,
+    hold: timedelta | None,
+    schedule: bool,
+) -> Received:
     for _attempt in range(3):
         try:
             with uow.savepoint():
@@ -349,8 +381,15 @@ def _thread_in_savepoints(uow: UnitOfWork, kind: str, row: Message | Call, who: 
     raise RuntimeError(f"could not thread {kind} {row.id}")
 
 
-def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: str,
-            hold: timedelta | None, schedule: bool) -> Received:
+def _thread(
+    uow: UnitOfWork,
+    kind: str,
+    row: Message | Call,
+    who: Party,
+    body: str,
+    hold: timedelta | None,
+    schedule: bool,
+) -> Received:
     """Thread `row` (stored, not yet threaded, in `uow`) from `who`, who said `body`.
     A new incident's auto-reply goes out through the outbox, unless the webhook's answer
     has carried it already (`ANSWERED`)."""
@@ -362,16 +401,24 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
         if answered:
             _record_answer(uow, row, None, body)
         row.status = "blocked"
-        session.add(Event(at=now, kind=f"blocked_{kind}", actor="system",
-                          detail=f"{kind} {row.id}"))
+        session.add(
+            Event(at=now, kind=f"blocked_{kind}", actor="system", detail=f"{kind} {row.id}")
+        )
         return Received(row.id, blocked=True)
     incident = unresolved_incident(session, hashes)
     opened = incident is None
     if opened:
         incident = _open(uow, who, channel, body, hold)
     else:
-        session.add(Event(incident_id=incident.id, at=now, kind=kind, actor="defender",
-                          detail=f"{channel} {'message' if kind == 'message' else 'call'}"))
+        session.add(
+            Event(
+                incident_id=incident.id,
+                at=now,
+                kind=kind,
+                actor="defender",
+                detail=f"{channel} {'message' if kind == 'message' else 'call'}",
+            )
+        )
         if kind == "message" and incident.status == "acknowledged":
             _relay_to_taker(uow, incident, body + _media_note(row))
     row.incident_id = incident.id
@@ -379,28 +426,58 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
     if opted_out:
         # the carrier now refuses our SMS to them, but a defender in danger who typed
         # "Stop" must still reach a human: staff are told to call (routing.escalation)
-        session.add(Event(incident_id=incident.id, at=now, kind=OPTED_OUT_EVENT,
-                          actor="defender", detail="texted a carrier opt-out word"))
+        session.add(
+            Event(
+                incident_id=incident.id,
+                at=now,
+                kind=OPTED_OUT_EVENT,
+                actor="defender",
+                detail="texted a carrier opt-out word",
+            )
+        )
     if kind == "message":
         row.status = "threaded"
     if not opened:  # a new incident was written with it
         incident.last_inbound_at = now
     # a contact keeps their check-in; a duress word in it raises the alarm (quietly: the
     # defender gets exactly what any message gets, below)
-    checkins.on_contact(uow, incident, hashes, kind=kind, channel=channel, body=body,
-                        opened=opened, schedule=schedule)
-    if who.address is not None and not opened and \
-            rt.vault.decrypt(incident.defender_enc) != who.address:
+    checkins.on_contact(
+        uow,
+        incident,
+        hashes,
+        kind=kind,
+        channel=channel,
+        body=body,
+        opened=opened,
+        schedule=schedule,
+    )
+    if (
+        who.address is not None
+        and not opened
+        and rt.vault.decrypt(incident.defender_enc) != who.address
+    ):
         # replies and relays go out on the channel the person last used
         incident.defender_enc = rt.vault.encrypt(who.address)
     if answered:
         _record_answer(uow, row, incident.id, body)
     # a web conversation has no phone to text: its page says a person will answer there
-    elif (opened and kind == "message" and rt.settings.auto_reply and not incident.silent
-            and not opted_out and channel != "web" and who.address is not None):
+    elif (
+        opened
+        and kind == "message"
+        and rt.settings.auto_reply
+        and not incident.silent
+        and not opted_out
+        and channel != "web"
+        and who.address is not None
+    ):
         # (a withheld sender has nowhere to be texted)
-        outbox.add_message(uow, to=who.address, body=auto_reply(incident.language),
-                           purpose="auto_reply", incident_id=incident.id)
+        outbox.add_message(
+            uow,
+            to=who.address,
+            body=auto_reply(incident.language),
+            purpose="auto_reply",
+            incident_id=incident.id,
+        )
     if opened and schedule:
         uow.schedule_step(incident.id, 0, incident.next_step_at)
     return Received(row.id, incident.id, opened=opened)
@@ -409,31 +486,48 @@ def _thread(uow: UnitOfWork, kind: str, row: Message | Call, who: Party, body: s
 def _record_answer(uow: UnitOfWork, row: Message, incident_id: int | None, body: str) -> None:
     """Log the auto-reply the webhook answered `row` with (TwiML) as a message sent, at the
     moment it was answered."""
-    uow.session.add(Message(
-        incident_id=incident_id, direction="out", channel=row.channel, purpose="auto_reply",
-        address_hash=row.address_hash, address_enc=row.address_enc,
-        body_enc=uow.rt.vault.encrypt(_auto_reply_to(uow.rt, body)), status="sent",
-        created_at=row.created_at, updated_at=row.created_at,
-    ))
+    uow.session.add(
+        Message(
+            incident_id=incident_id,
+            direction="out",
+            channel=row.channel,
+            purpose="auto_reply",
+            address_hash=row.address_hash,
+            address_enc=row.address_enc,
+            body_enc=uow.rt.vault.encrypt(_auto_reply_to(uow.rt, body)),
+            status="sent",
+            created_at=row.created_at,
+            updated_at=row.created_at,
+        )
+    )
 
 
-def _open(uow: UnitOfWork, who: Party, channel: str, body: str,
-          hold: timedelta | None) -> Incident:
+def _open(uow: UnitOfWork, who: Party, channel: str, body: str, hold: timedelta | None) -> Incident:
     rt, session, now = uow.rt, uow.session, uow.rt.clock()
     language = _language_of(rt, body)
     incident = Incident(
-        channel=channel, language=language,
+        channel=channel,
+        language=language,
         defender_hash=rt.vault.lookup_hash(who.key),
         defender_enc=rt.vault.encrypt(who.address),
-        opened_at=now, last_inbound_at=now, next_step=0,
+        opened_at=now,
+        last_inbound_at=now,
+        next_step=0,
         next_step_at=now + (hold or timedelta(0)),
         silent=who.identified and was_silenced(session, person_hashes(rt.vault, who.key)),
     )
     session.add(incident)
     session.flush()
     what = "message" if channel != "voice" else "call"
-    session.add(Event(incident_id=incident.id, at=now, kind="opened", actor="defender",
-                      detail=f"{channel} {what}" if channel != "voice" else "voice call"))
+    session.add(
+        Event(
+            incident_id=incident.id,
+            at=now,
+            kind="opened",
+            actor="defender",
+            detail=f"{channel} {what}" if channel != "voice" else "voice call",
+        )
+    )
     _watch_for_a_flood(uow, incident.id)
     return incident
 
@@ -450,29 +544,41 @@ def _watch_for_a_flood(uow: UnitOfWork, newest: int) -> None:
     # no autoflush (it cost as much as the queries): `_open` has just flushed the new
     # incident, and with it any flood event an earlier open of this transaction added
     with session.no_autoflush:
-        recent = session.exec(select(func.count(Incident.id))
-                              .where(Incident.opened_at > now - FLOOD_WINDOW)).one()
+        recent = session.exec(
+            select(func.count(Incident.id)).where(Incident.opened_at > now - FLOOD_WINDOW)
+        ).one()
         if recent < threshold:
             return
-        told = session.exec(select(Event.id).where(Event.kind == "flood",
-                                                   Event.at > now - FLOOD_WINDOW)).first()
+        told = session.exec(
+            select(Event.id).where(Event.kind == "flood", Event.at > now - FLOOD_WINDOW)
+        ).first()
     if told is not None:
         return
     minutes = int(FLOOD_WINDOW.total_seconds() // 60)
-    session.add(Event(incident_id=newest, at=now, kind="flood", actor="system",
-                      detail=f"{recent} new incidents in {minutes} min"))
+    session.add(
+        Event(
+            incident_id=newest,
+            at=now,
+            kind="flood",
+            actor="system",
+            detail=f"{recent} new incidents in {minutes} min",
+        )
+    )
     try:
         rota = rt.rota.current()
     except Exception:
         log.exception("flood: rota unavailable, fallback contacts not told")
         return
-    text = (f"Hotline FLOOD: {recent} new incidents in {minutes} min (newest #{newest}). "
-            "Pages to each of you fold into digests. STATUS NEW lists the newest; "
-            "BLOCK 40-120 blocks and closes a range, UNBLOCK 40-120 undoes it.")
+    text = (
+        f"Hotline FLOOD: {recent} new incidents in {minutes} min (newest #{newest}). "
+        "Pages to each of you fold into digests. STATUS NEW lists the newest; "
+        "BLOCK 40-120 blocks and closes a range, UNBLOCK 40-120 undoes it."
+    )
     for contact in rota.fallback:
         if contact in rota.staff:
-            outbox.add_message(uow, to=rota.staff[contact].phone, body=text, purpose="alert",
-                               staff_id=contact)
+            outbox.add_message(
+                uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
+            )
 
 
 def _media_note(message: Message) -> str:
@@ -488,9 +594,14 @@ def _relay_to_taker(uow: UnitOfWork, incident: Incident, body: str) -> None:
     if not phone:
         return
     sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
-    outbox.add_message(uow, to=phone, purpose="relay", incident_id=incident.id,
-                       staff_id=incident.acknowledged_by,
-                       body=relay_text(incident.id, sender, body))
+    outbox.add_message(
+        uow,
+        to=phone,
+        purpose="relay",
+        incident_id=incident.id,
+        staff_id=incident.acknowledged_by,
+        body=relay_text(incident.id, sender, body),
+    )
 
 
 def relay_to_taker(rt: Runtime, incident_id: int, body: str) -> bool:

@@ -27,15 +27,21 @@ SEND_JOB = "routing.tasks.send_job"
 CHECKIN_JOB = "routing.tasks.checkin_job"
 
 
-def enqueue(rt: Runtime, job: str, *args: object, at: datetime | None = None,
-            job_id: str | None = None) -> bool:
+def enqueue(
+    rt: Runtime, job: str, *args: object, at: datetime | None = None, job_id: str | None = None
+) -> bool:
     """Queue the job named `job` with `args` now, or at `at`. Returns False (and logs) when
     there is no queue or Redis is unavailable. With `job_id`, a job already scheduled under
     that id is kept, not duplicated."""
     if rt.queue is None:
         return False
-    options = {"job_id": job_id, "unique": job_id is not None, "job_timeout": JOB_TIMEOUT_S,
-               "result_ttl": 60, "failure_ttl": 7 * 86400}
+    options = {
+        "job_id": job_id,
+        "unique": job_id is not None,
+        "job_timeout": JOB_TIMEOUT_S,
+        "result_ttl": 60,
+        "failure_ttl": 7 * 86400,
+    }
     try:
         if at is not None and at > rt.clock():
             rt.queue.enqueue_at(at, job, *args, **options)
@@ -44,8 +50,11 @@ def enqueue(rt: Runtime, job: str, *args: object, at: datetime | None = None,
     except DuplicateJobError:
         return True
     except (RedisError, OSError) as exc:
-        log.warning("Redis unavailable (%s): %s will be run by the sweeper",
-                    exc.__class__.__name__, job.rsplit(".", 1)[-1])
+        log.warning(
+            "Redis unavailable (%s): %s will be run by the sweeper",
+            exc.__class__.__name__,
+            job.rsplit(".", 1)[-1],
+        )
         return False
     return True
 
@@ -59,8 +68,9 @@ def schedule_step(rt: Runtime, incident_id: int, step: int, at: datetime) -> boo
     return enqueue(rt, STEP_JOB, incident_id, step, at=at, job_id=f"step-{incident_id}-{step}")
 
 
-def schedule_send(rt: Runtime, kind: str, row_id: int, priority: int,
-                  at: datetime | None = None) -> bool:
+def schedule_send(
+    rt: Runtime, kind: str, row_id: int, priority: int, at: datetime | None = None
+) -> bool:
     """Ask a worker to send outbox row `row_id` of `kind` ("message" or "call"); `priority`
     orders the worker's sends (0 first: pages). Due now: an item on SEND_LIST that a
     worker's waker takes at once; later (a retry, a held digest): an RQ scheduled job."""
@@ -108,8 +118,12 @@ def _push(rt: Runtime, key: str, items: list[str]) -> bool:
     try:
         rt.queue.connection.rpush(key, *items)
     except (RedisError, OSError) as exc:
-        log.warning("Redis unavailable (%s): the sweeper will see to %s %s",
-                    exc.__class__.__name__, key, " ".join(items))
+        log.warning(
+            "Redis unavailable (%s): the sweeper will see to %s %s",
+            exc.__class__.__name__,
+            key,
+            " ".join(items),
+        )
         return False
     return True
 
@@ -119,21 +133,32 @@ def take_threading(connection, wait_s: float, most: int) -> list[tuple[str, int]
     Whoever can write to Redis can at most ask for a stored contact to be threaded, which
     the sweeper would do anyway."""
     raw = _pop(connection, [THREADING_LIST], wait_s, most)
-    return [(kind, int(row_id))
-            for kind, row_id in _parse(THREADING_LIST, THREADING_ITEM, raw[THREADING_LIST])]
+    return [
+        (kind, int(row_id))
+        for kind, row_id in _parse(THREADING_LIST, THREADING_ITEM, raw[THREADING_LIST])
+    ]
 
 
-def take_now(connection, wait_s: float,  # noqa: ANN001
-             most: int) -> tuple[list[tuple[int, int]], list[tuple[str, int, int]]]:
+def take_now(
+    connection,
+    wait_s: float,  # noqa: ANN001
+    most: int,
+) -> tuple[list[tuple[int, int]], list[tuple[str, int, int]]]:
     """Up to `most` due steps `(incident_id, step)` and up to `most` sends due now
     `(kind, row_id, priority)`, waiting up to `wait_s` for the first of either (steps first:
     a page waits on its step). A step is run only when it is its open incident's due step
     (escalation.run_steps), a row sent only when its claim holds (outbox.claim)."""
     raw = _pop(connection, [DUE_LIST, SEND_LIST], wait_s, most)
-    return ([(int(incident_id), int(step))
-             for incident_id, step in _parse(DUE_LIST, DUE_ITEM, raw[DUE_LIST])],
-            [(kind, int(row_id), int(priority))
-             for kind, row_id, priority in _parse(SEND_LIST, SEND_ITEM, raw[SEND_LIST])])
+    return (
+        [
+            (int(incident_id), int(step))
+            for incident_id, step in _parse(DUE_LIST, DUE_ITEM, raw[DUE_LIST])
+        ],
+        [
+            (kind, int(row_id), int(priority))
+            for kind, row_id, priority in _parse(SEND_LIST, SEND_ITEM, raw[SEND_LIST])
+        ],
+    )
 
 
 def _pop(connection, keys: list[str], wait_s: float, most: int) -> dict[str, list]:  # noqa: ANN001

@@ -12,10 +12,42 @@ from collections.abc import Sequence
 
 COMMON_WORDS = {
     "en": {"the", "i", "my", "help", "we", "is", "are", "police", "please", "and", "me", "you"},
-    "fr": {"je", "le", "la", "les", "nous", "est", "aide", "aidez", "moi", "police", "et", "un",
-           "une", "arrêté", "svp", "pas", "suis"},
-    "es": {"el", "la", "los", "ayuda", "estoy", "policía", "por", "favor", "y", "me", "nos",
-           "soy", "detenido", "una", "que"},
+    "fr": {
+        "je",
+        "le",
+        "la",
+        "les",
+        "nous",
+        "est",
+        "aide",
+        "aidez",
+        "moi",
+        "police",
+        "et",
+        "un",
+        "une",
+        "arrêté",
+        "svp",
+        "pas",
+        "suis",
+    },
+    "es": {
+        "el",
+        "la",
+        "los",
+        "ayuda",
+        "estoy",
+        "policía",
+        "por",
+        "favor",
+        "y",
+        "me",
+        "nos",
+        "soy",
+        "detenido",
+        "una",
+        "que",
+    },
     "pt": {"o", "os", "ajuda", "estou", "polícia", "por", "favor", "não", "nós", "uma", "que"},
     "tr": {"ve", "bir", "yardım", "polis", "lütfen", "ben", "biz"},
 }
@@ -29,7 +61,7 @@ def guess_language(text: str, languages: Sequence[str]) -> str:
         return default
     if re.search(r"[\u0600-\u06FF]", text):
         persian = re.search(r"[پچژگک]", text)
-        for code in (("fa", "ar") if persian else ("ar", "fa")):
+        for code in ("fa", "ar") if persian else ("ar", "fa"):
             if code in languages:
                 return code
     if re.search(r"[\u0400-\u04FF]", text):

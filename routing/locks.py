@@ -22,6 +22,10 @@ def lock_incident(session: Session, incident_id: int | None) -> Incident | None:
 def lock_incidents(session: Session, incident_ids: list[int]) -> list[Incident]:
     """Those incidents that exist, locked like `lock_incident`, in id order (one order for
     every caller that locks several: no deadlock)."""
-    query = (select(Incident).where(Incident.id.in_(incident_ids)).order_by(Incident.id)
-             .with_for_update())
+    query = (
+        select(Incident)
+        .where(Incident.id.in_(incident_ids))
+        .order_by(Incident.id)
+        .with_for_update()
+    )
     return list(session.exec(query).all())

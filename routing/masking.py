@@ -43,9 +43,12 @@ def mask_numbers_in(text: str) -> str:
     out, last = [], 0
     lenient = phonenumbers.Leniency.POSSIBLE
     for match in phonenumbers.PhoneNumberMatcher(text, None, leniency=lenient):
-        out.append(text[last:match.start])
-        out.append(mask_number(phonenumbers.format_number(
-            match.number, phonenumbers.PhoneNumberFormat.E164)))
+        out.append(text[last : match.start])
+        out.append(
+            mask_number(
+                phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            )
+        )
         last = match.end
     out.append(text[last:])
     masked = "".join(out)

@@ -22,8 +22,26 @@ log = logging.getLogger(__name__)
 # Twilio error codes that no retry will fix.
 # https://www.twilio.com/docs/api/errors : invalid/unreachable number, opted out, not allowed.
 PERMANENT_CODES = frozenset(
-    {21211, 21212, 21214, 21217, 21219, 21401, 21407, 21408, 21421, 21610, 21612, 21614,
-     21606, 21608, 21215, 63003, 63016, 63024}
+    {
+        21211,
+        21212,
+        21214,
+        21217,
+        21219,
+        21401,
+        21407,
+        21408,
+        21421,
+        21610,
+        21612,
+        21614,
+        21606,
+        21608,
+        21215,
+        63003,
+        63016,
+        63024,
+    }
 )
 OPTED_OUT = 21610
 
@@ -51,8 +69,14 @@ class Notifier(Protocol):
     ) -> Outbound: ...
 
     def place_call(
-        self, *, to: str, from_: str, url: str, status_callback: str | None,
-        machine_detection: bool = False, timeout: int = 30,
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str | None,
+        machine_detection: bool = False,
+        timeout: int = 30,
     ) -> Outbound: ...
 
     def delete_message(self, sid: str) -> None: ...
@@ -87,14 +111,26 @@ class TwilioNotifier:
             raise classify(exc) from exc
         return Outbound(sid=msg.sid, status=msg.status or "queued")
 
-    def place_call(self, *, to, from_, url, status_callback, machine_detection=False,  # noqa: ANN001
-                   timeout=30):
+    def place_call(
+        self,
+        *,
+        to,
+        from_,
+        url,
+        status_callback,
+        machine_detection=False,  # noqa: ANN001
+        timeout=30,
+    ):
         extra = {"machine_detection": "Enable"} if machine_detection else {}
         try:
             call = self._client.calls.create(
-                to=to, from_=from_, url=url, status_callback=status_callback,
+                to=to,
+                from_=from_,
+                url=url,
+                status_callback=status_callback,
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
-                timeout=timeout, **extra,
+                timeout=timeout,
+                **extra,
             )
         except (TwilioException, OSError) as exc:
             raise classify(exc) from exc
@@ -135,8 +171,16 @@ class ConsoleNotifier:
         self.sent.append(("sms", to, body))
         return Outbound(sid=self._sid("SM"), status="sent")
 
-    def place_call(self, *, to, from_, url, status_callback, machine_detection=False,  # noqa: ANN001
-                   timeout=30):
+    def place_call(
+        self,
+        *,
+        to,
+        from_,
+        url,
+        status_callback,
+        machine_detection=False,  # noqa: ANN001
+        timeout=30,
+    ):
         log.warning("CONSOLE CALL to %s (call flow %s)", mask_number(to), url.split("?")[0])
         self.sent.append(("call", to, url))
         return Outbound(sid=self._sid("CA"), status="queued")

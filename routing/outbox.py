@@ -50,20 +50,53 @@ STALE_SUBMIT = timedelta(seconds=30)  # a claim older than this died with its wo
 CLAIM_FRESH_S = 0.1
 NOTIFY_TIMEOUT_S = 25  # ring a staff phone this long before Twilio gives up
 # Lower goes first: a page is what someone is waiting for.
-PRIORITY = {"page": 0, "notify": 0, "digest": 1, "bridge": 1, "reply": 1, "relay": 1,
-            "alert": 1, "standdown": 2, "confirm": 2, "auto_reply": 2}
+PRIORITY = {
+    "page": 0,
+    "notify": 0,
+    "digest": 1,
+    "bridge": 1,
+    "reply": 1,
+    "relay": 1,
+    "alert": 1,
+    "standdown": 2,
+    "confirm": 2,
+    "auto_reply": 2,
+}
 LOWEST = 3
 
 MESSAGE_RANK = {
-    "pending": 0, "retrying": 0, "held": 0, "submitting": 1,
-    "accepted": 2, "scheduled": 2, "queued": 2,
-    "sending": 3, "sent": 4, "delivered": 5, "undelivered": 5, "failed": 5, "read": 6,
-    "canceled": 7, "cancelled": 7,
+    "pending": 0,
+    "retrying": 0,
+    "held": 0,
+    "submitting": 1,
+    "accepted": 2,
+    "scheduled": 2,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "read": 6,
+    "canceled": 7,
+    "cancelled": 7,
 }
 CALL_RANK = {
-    "pending": 0, "retrying": 0, "submitting": 1, "queued": 2, "initiated": 3, "ringing": 4,
-    "in-progress": 5, "answered": 5, "accepted": 5,
-    "completed": 6, "busy": 6, "failed": 6, "no-answer": 6, "canceled": 6, "cancelled": 6,
+    "pending": 0,
+    "retrying": 0,
+    "submitting": 1,
+    "queued": 2,
+    "initiated": 3,
+    "ringing": 4,
+    "in-progress": 5,
+    "answered": 5,
+    "accepted": 5,
+    "completed": 6,
+    "busy": 6,
+    "failed": 6,
+    "no-answer": 6,
+    "canceled": 6,
+    "cancelled": 6,
 }
 MESSAGE_FAILED = frozenset({"failed", "undelivered"})
 CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -82,9 +115,18 @@ def backoff(attempt: int) -> timedelta:
 
 # --- writing ------------------------------------------------------------------------------
 
-def add_message(uow: UnitOfWork, *, to: str, body: str, purpose: str,
-                incident_id: int | None = None, staff_id: str | None = None,
-                held_until: datetime | None = None, claim_now: bool = False) -> Message:
+
+def add_message(
+    uow: UnitOfWork,
+    *,
+    to: str,
+    body: str,
+    purpose: str,
+    incident_id: int | None = None,
+    staff_id: str | None = None,
+    held_until: datetime | None = None,
+    claim_now: bool = False,
+) -> Message:
     """Add an outbound message to the unit of work; it is sent after the commit (or, when
     `held_until` is given, held until then). The channel follows the address.
 
@@ -93,34 +135,59 @@ def add_message(uow: UnitOfWork, *, to: str, body: str, purpose: str,
     free, the message is then written claimed and handed to that sender as it is: a claim
     is a transaction of its own, one fewer between a step and its page."""
     rt, now = uow.rt, uow.rt.clock()
-    claimed = (claim_now and held_until is None and rt.dispatch is not None
-               and rt.pool is not None and rt.pool.has_room(uow.claimed_sends))
+    claimed = (
+        claim_now
+        and held_until is None
+        and rt.dispatch is not None
+        and rt.pool is not None
+        and rt.pool.has_room(uow.claimed_sends)
+    )
     uow.claimed_sends += claimed
     channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
     message = Message(
-        incident_id=incident_id, direction="out", channel=channel, purpose=purpose,
-        staff_id=staff_id, address_hash=rt.vault.lookup_hash(to),
-        address_enc=rt.vault.encrypt(to), body_enc=rt.vault.encrypt(body),
+        incident_id=incident_id,
+        direction="out",
+        channel=channel,
+        purpose=purpose,
+        staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(to),
+        address_enc=rt.vault.encrypt(to),
+        body_enc=rt.vault.encrypt(body),
         status="submitting" if claimed else "held" if held_until else "pending",
-        attempts=1 if claimed else 0, next_attempt_at=held_until,
-        created_at=now, updated_at=now,
+        attempts=1 if claimed else 0,
+        next_attempt_at=held_until,
+        created_at=now,
+        updated_at=now,
     )
     uow.session.add(message)
     uow.session.flush()
-    uow.send("message", message.id, priority_of(purpose), at=held_until,
-             claimed=Claimed("message", message.id, purpose, to, body, channel, 1,
-                             claimed_at=now) if claimed else None)
+    uow.send(
+        "message",
+        message.id,
+        priority_of(purpose),
+        at=held_until,
+        claimed=Claimed("message", message.id, purpose, to, body, channel, 1, claimed_at=now)
+        if claimed
+        else None,
+    )
     return message
 
 
-def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int,
-             staff_id: str) -> Call:
+def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int, staff_id: str) -> Call:
     """Add an outbound call (`notify`: a page by phone; `bridge`: CALL n) to the unit of
     work; it is placed after the commit."""
     rt, now = uow.rt, uow.rt.clock()
-    call = Call(incident_id=incident_id, direction="out", purpose=purpose, staff_id=staff_id,
-                address_hash=rt.vault.lookup_hash(to), address_enc=rt.vault.encrypt(to),
-                status="pending", created_at=now, updated_at=now)
+    call = Call(
+        incident_id=incident_id,
+        direction="out",
+        purpose=purpose,
+        staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(to),
+        address_enc=rt.vault.encrypt(to),
+        status="pending",
+        created_at=now,
+        updated_at=now,
+    )
     uow.session.add(call)
     uow.session.flush()
     uow.send("call", call.id, priority_of(purpose))
@@ -128,6 +195,7 @@ def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int,
 
 
 # --- sending ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -145,8 +213,9 @@ class Claimed:
 
     def fresh(self, now: datetime) -> bool:
         """Whether a claim made when the row was written may still be sent as it is."""
-        return self.claimed_at is not None and \
-            now - self.claimed_at <= timedelta(seconds=CLAIM_FRESH_S)
+        return self.claimed_at is not None and now - self.claimed_at <= timedelta(
+            seconds=CLAIM_FRESH_S
+        )
 
 
 @dataclass(frozen=True)
@@ -164,8 +233,7 @@ class Outcome:
     error_code: int | None = None
 
 
-def claim(rt: Runtime, kind: str, row_id: int,
-          renewing: Claimed | None = None) -> Claimed | None:
+def claim(rt: Runtime, kind: str, row_id: int, renewing: Claimed | None = None) -> Claimed | None:
     """Claim a due row for sending, or None: not due, not ours, or no longer wanted (then it
     is marked cancelled). Commits before returning: the send happens outside. `renewing`: the
     claim the row was written with, gone stale (`Claimed.fresh`): still ours when nobody
@@ -182,8 +250,11 @@ def claim(rt: Runtime, kind: str, row_id: int,
         row = session.exec(select(table).where(table.id == row_id).with_for_update()).first()
         if row is None or row.direction != "out":
             return None
-        renewal = renewing is not None and row.status == "submitting" and \
-            row.attempts == renewing.attempts
+        renewal = (
+            renewing is not None
+            and row.status == "submitting"
+            and row.attempts == renewing.attempts
+        )
         if not (renewal or _due(row, now)):
             return None
         page = page_of(session, kind, row)
@@ -197,8 +268,15 @@ def claim(rt: Runtime, kind: str, row_id: int,
             body, channel = rt.vault.decrypt(row.body_enc) or "", row.channel
         else:
             body, channel = _call_url(rt, row, page), "voice"
-        return Claimed(kind, row.id, row.purpose, rt.vault.decrypt(row.address_enc) or "",
-                       body, channel, row.attempts)
+        return Claimed(
+            kind,
+            row.id,
+            row.purpose,
+            rt.vault.decrypt(row.address_enc) or "",
+            body,
+            channel,
+            row.attempts,
+        )
 
 
 def _due(row: Message | Call, now: datetime) -> bool:
@@ -228,14 +306,19 @@ def transmit(rt: Runtime, claimed: Claimed) -> Outbound:
     """The network call, with no transaction open. Raises SendError."""
     if claimed.kind == "message":
         return rt.notifier.send_message(
-            to=claimed.to, from_=sender_for(rt, claimed.channel), body=claimed.body,
+            to=claimed.to,
+            from_=sender_for(rt, claimed.channel),
+            body=claimed.body,
             # our id in the URL: the callback may come before we record Twilio's sid
             status_callback=rt.callback_url(f"/twilio/status?message={claimed.row_id}"),
         )
     return rt.notifier.place_call(
-        to=claimed.to, from_=rt.settings.number, url=claimed.body,
+        to=claimed.to,
+        from_=rt.settings.number,
+        url=claimed.body,
         status_callback=rt.callback_url(f"/twilio/status?call={claimed.row_id}"),
-        machine_detection=claimed.purpose == "notify", timeout=NOTIFY_TIMEOUT_S,
+        machine_detection=claimed.purpose == "notify",
+        timeout=NOTIFY_TIMEOUT_S,
     )
 
 
@@ -246,14 +329,14 @@ def sender_for(rt: Runtime, channel: str) -> str:
     return rt.settings.number
 
 
-def record(rt: Runtime, claimed: Claimed, result: Outbound | None,
-           error: SendError | None) -> Outcome:
+def record(
+    rt: Runtime, claimed: Claimed, result: Outbound | None, error: SendError | None
+) -> Outcome:
     """Record what the network call returned (`result`) or raised (`error`)."""
     kind, table, now = claimed.kind, TABLES[claimed.kind], rt.clock()
     with unit_of_work(rt) as uow:
         session = uow.session
-        row = session.exec(select(table).where(table.id == claimed.row_id)
-                           .with_for_update()).one()
+        row = session.exec(select(table).where(table.id == claimed.row_id).with_for_update()).one()
         page = page_of(session, kind, row)
         failed = False
         if error is not None:
@@ -267,8 +350,14 @@ def record(rt: Runtime, claimed: Claimed, result: Outbound | None,
                 row.next_attempt_at = now + backoff(row.attempts)
                 if page is not None:
                     page.status, page.updated_at = "retrying", now
-                log.warning("%s %s: %s; retry %d at %s", kind, row.id, error, row.attempts,
-                            row.next_attempt_at.time().isoformat("seconds"))
+                log.warning(
+                    "%s %s: %s; retry %d at %s",
+                    kind,
+                    row.id,
+                    error,
+                    row.attempts,
+                    row.next_attempt_at.time().isoformat("seconds"),
+                )
                 uow.send(kind, row.id, priority_of(row.purpose), at=row.next_attempt_at)
         else:
             row.sid = row.sid or result.sid
@@ -289,8 +378,13 @@ def _set(row: Message | Call, page: Page | None, status: str, now: datetime) -> 
         return
     if row.__class__ is Call:
         # a call in progress is a page in progress; how it ends decides the page
-        status = {"queued": "calling", "initiated": "calling", "ringing": "calling",
-                  "in-progress": "calling", "answered": "calling"}.get(status, status)
+        status = {
+            "queued": "calling",
+            "initiated": "calling",
+            "ringing": "calling",
+            "in-progress": "calling",
+            "answered": "calling",
+        }.get(status, status)
         if page.status in ("answered", "cancelled") and status != "cancelled":
             return
     page.status, page.updated_at = status, now
@@ -298,8 +392,17 @@ def _set(row: Message | Call, page: Page | None, status: str, now: datetime) -> 
 
 
 def _outcome(kind: str, row: Message | Call, page: Page | None, failed: bool) -> Outcome:
-    return Outcome(kind, row.id, row.purpose, row.status, row.incident_id, row.staff_id,
-                   page.id if page else None, failed, row.error_code)
+    return Outcome(
+        kind,
+        row.id,
+        row.purpose,
+        row.status,
+        row.incident_id,
+        row.staff_id,
+        page.id if page else None,
+        failed,
+        row.error_code,
+    )
 
 
 def page_of(session: Session, kind: str, row: Message | Call) -> Page | None:
@@ -315,9 +418,17 @@ def page_of(session: Session, kind: str, row: Message | Call) -> Page | None:
 
 # --- status callbacks ---------------------------------------------------------------------
 
-def record_status(rt: Runtime, kind: str, sid: str, status: str, *,
-                  error_code: int | None = None, answered_by: str | None = None,
-                  row_id: int | None = None) -> Outcome | None:
+
+def record_status(
+    rt: Runtime,
+    kind: str,
+    sid: str,
+    status: str,
+    *,
+    error_code: int | None = None,
+    answered_by: str | None = None,
+    row_id: int | None = None,
+) -> Outcome | None:
     """Apply a status callback. Unknown sids and backward moves change nothing (None).
 
     `row_id` is our id from the callback URL: a callback that comes before we recorded
@@ -329,8 +440,7 @@ def record_status(rt: Runtime, kind: str, sid: str, status: str, *,
         session = uow.session
         row = session.exec(select(table).where(table.sid == sid).with_for_update()).first()
         if row is None and row_id is not None:
-            row = session.exec(select(table).where(table.id == row_id)
-                               .with_for_update()).first()
+            row = session.exec(select(table).where(table.id == row_id).with_for_update()).first()
             if row is None or row.direction != "out" or row.sid not in (None, sid):
                 return None
             row.sid = sid
@@ -348,8 +458,11 @@ def record_status(rt: Runtime, kind: str, sid: str, status: str, *,
         failed = False
         if kind == "message":
             failed = page is not None and status in MESSAGE_FAILED
-        elif status in CALL_ENDED and page is not None and page_before not in (
-                "answered", "cancelled"):
+        elif (
+            status in CALL_ENDED
+            and page is not None
+            and page_before not in ("answered", "cancelled")
+        ):
             # ended without a key press: nobody took the page by this call
             page.status, page.updated_at, failed = "failed", now, True
         return _outcome(kind, row, page, failed)
@@ -357,20 +470,24 @@ def record_status(rt: Runtime, kind: str, sid: str, status: str, *,
 
 # --- the sweeper's view -------------------------------------------------------------------
 
-def overdue(session: Session, now: datetime, grace: timedelta,
-            limit: int = 200) -> list[tuple[str, int, int]]:
+
+def overdue(
+    session: Session, now: datetime, grace: timedelta, limit: int = 200
+) -> list[tuple[str, int, int]]:
     """(kind, id, priority) of rows a sender should have claimed by now, most urgent first."""
     found: list[tuple[str, int, int]] = []
     for kind, table in TABLES.items():
         urgency = case(*[(table.purpose == p, n) for p, n in PRIORITY.items()], else_=LOWEST)
         rows = session.exec(
-            select(table.id, urgency).where(
+            select(table.id, urgency)
+            .where(
                 table.direction == "out",
                 ((table.status == "pending") & (table.created_at <= now - grace))
-                | (table.status.in_(("retrying", "held"))
-                   & (table.next_attempt_at <= now - grace))
+                | (table.status.in_(("retrying", "held")) & (table.next_attempt_at <= now - grace))
                 | ((table.status == "submitting") & (table.updated_at <= now - STALE_SUBMIT)),
-            ).order_by(urgency, table.id).limit(limit)
+            )
+            .order_by(urgency, table.id)
+            .limit(limit)
         ).all()
         found += [(kind, row_id, urgency_value) for row_id, urgency_value in rows]
     return sorted(found, key=lambda item: item[2])

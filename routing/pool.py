@@ -30,8 +30,9 @@ class Pool:
         self._cond = threading.Condition()
         self._stopping = False
         self._busy = 0
-        self._threads = [threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
-                         for i in range(size)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(size)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -39,8 +40,14 @@ class Pool:
         """Queue `work()`; returns False when work under `key` is already queued or running."""
         return self._push(priority, key, work, None)
 
-    def submit_batch(self, priority: float, key: Hashable, group: Hashable,
-                     run: Callable[[list[Hashable]], object], limit: int) -> bool:
+    def submit_batch(
+        self,
+        priority: float,
+        key: Hashable,
+        group: Hashable,
+        run: Callable[[list[Hashable]], object],
+        limit: int,
+    ) -> bool:
         """Queue work that may run together with the other work of `group` queued by then:
         the thread that takes it calls `run(keys)` once, with its key and those of up to
         `limit` - 1 others of the group (a backlog goes through in batches; alone, it runs
@@ -60,8 +67,10 @@ class Pool:
         """`key` and the keys of up to limit - 1 queued items of the same group, oldest
         first, taken off the heap (called with the condition held)."""
         group, limit = batch
-        mates = sorted((item for item in self._heap if item[4] is not None
-                        and item[4][0] == group), key=lambda item: item[1])[:limit - 1]
+        mates = sorted(
+            (item for item in self._heap if item[4] is not None and item[4][0] == group),
+            key=lambda item: item[1],
+        )[: limit - 1]
         if mates:
             taken = {item[1] for item in mates}
             self._heap = [item for item in self._heap if item[1] not in taken]

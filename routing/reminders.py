@@ -63,11 +63,13 @@ def plan_if_needed(rt: Runtime) -> PlanReport | None:
         return None
     rota, now = rt.rota.current(), rt.clock()
     with Session(rt.engine) as session:
-        row = session.exec(select(ReminderPlan.rota_fingerprint, ReminderPlan.planned_to)
-                           .where(ReminderPlan.id == PLAN_ID)).first()
+        row = session.exec(
+            select(ReminderPlan.rota_fingerprint, ReminderPlan.planned_to).where(
+                ReminderPlan.id == PLAN_ID
+            )
+        ).first()
         session.rollback()
-    if (row is not None and row[0] == fingerprint(rota)
-            and row[1] >= now + HORIZON - REPLAN_EVERY):
+    if row is not None and row[0] == fingerprint(rota) and row[1] >= now + HORIZON - REPLAN_EVERY:
         return None
     return plan(rt)
 
@@ -84,14 +86,20 @@ def plan(rt: Runtime) -> PlanReport:
         mark = _lock_plan(session, now)
         reach = mark.planned_to if mark.rota_fingerprint else None  # None: the first plan
         wanted = {_key("reminder", s): s for s in shifts_starting(rota, now, now + HORIZON)}
-        rows = session.exec(select(ShiftReminder).where(ShiftReminder.kind == "reminder",
-                                                        ShiftReminder.shift_start > now)
-                            .with_for_update()).all()
+        rows = session.exec(
+            select(ShiftReminder)
+            .where(ShiftReminder.kind == "reminder", ShiftReminder.shift_start > now)
+            .with_for_update()
+        ).all()
         have = {_row_key(r): r for r in rows}
-        next_before = _earliest((r.staff_id, r.rotation, r.shift_start, r) for r in rows
-                                if r.status != "cancelled" and _within(r.shift_start, reach))
-        next_after = _earliest((s.staff, s.rotation, s.start, s) for s in wanted.values()
-                               if _within(s.start, reach))
+        next_before = _earliest(
+            (r.staff_id, r.rotation, r.shift_start, r)
+            for r in rows
+            if r.status != "cancelled" and _within(r.shift_start, reach)
+        )
+        next_after = _earliest(
+            (s.staff, s.rotation, s.start, s) for s in wanted.values() if _within(s.start, reach)
+        )
         planned = cancelled = 0
         fresh: list[ShiftReminder] = []
         for key, shift in wanted.items():
@@ -118,15 +126,21 @@ def plan(rt: Runtime) -> PlanReport:
                 uow.after_commit(lambda i=row.id, at=row.due_at: schedule(rt, i, at))
         told = len(fresh) - planned
     if planned or cancelled or told:
-        log.info("reminders planned: %d new, %d cancelled, %d change notices",
-                 planned, cancelled, told)
+        log.info(
+            "reminders planned: %d new, %d cancelled, %d change notices", planned, cancelled, told
+        )
     return PlanReport(planned, cancelled, told)
 
 
 def schedule(rt: Runtime, reminder_id: int, at: datetime) -> bool:
     """Queue the reminder's job for its due time (once per reminder)."""
-    return jobqueue.enqueue(rt, REMINDER_JOB, reminder_id, at=at,
-                            job_id=f"reminder-{reminder_id}" if at > rt.clock() else None)
+    return jobqueue.enqueue(
+        rt,
+        REMINDER_JOB,
+        reminder_id,
+        at=at,
+        job_id=f"reminder-{reminder_id}" if at > rt.clock() else None,
+    )
 
 
 def send(rt: Runtime, reminder_id: int) -> bool:
@@ -136,8 +150,9 @@ def send(rt: Runtime, reminder_id: int) -> bool:
     rota = rt.rota.current()
     with unit_of_work(rt) as uow:
         session, now = uow.session, rt.clock()
-        row = session.exec(select(ShiftReminder).where(ShiftReminder.id == reminder_id)
-                           .with_for_update()).first()
+        row = session.exec(
+            select(ShiftReminder).where(ShiftReminder.id == reminder_id).with_for_update()
+        ).first()
         if row is None or row.status != "planned" or row.due_at > now:
             return False
         person = rota.staff.get(row.staff_id)
@@ -146,24 +161,36 @@ def send(rt: Runtime, reminder_id: int) -> bool:
         if outcome is not None:
             row.status = outcome
             return False
-        message = outbox.add_message(uow, to=person.phone, body=reminder_text(rota, row),
-                                     purpose="reminder", staff_id=row.staff_id)
+        message = outbox.add_message(
+            uow,
+            to=person.phone,
+            body=reminder_text(rota, row),
+            purpose="reminder",
+            staff_id=row.staff_id,
+        )
         row.status, row.message_id = "sent", message.id
     return True
 
 
 def due(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
     """Planned reminders due by `now`, oldest first: what the sweeper sends."""
-    return list(session.exec(
-        select(ShiftReminder.id).where(ShiftReminder.status == "planned",
-                                       ShiftReminder.due_at <= now)
-        .order_by(ShiftReminder.due_at).limit(limit)).all())
+    return list(
+        session.exec(
+            select(ShiftReminder.id)
+            .where(ShiftReminder.status == "planned", ShiftReminder.due_at <= now)
+            .order_by(ShiftReminder.due_at)
+            .limit(limit)
+        ).all()
+    )
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:
     """The soonest due time still to come of a planned reminder, or None."""
-    return session.exec(select(func.min(ShiftReminder.due_at)).where(
-        ShiftReminder.status == "planned", ShiftReminder.due_at > now)).one()
+    return session.exec(
+        select(func.min(ShiftReminder.due_at)).where(
+            ShiftReminder.status == "planned", ShiftReminder.due_at > now
+        )
+    ).one()
 
 
 def reminder_text(rota: oncall.Rota, row: ShiftReminder) -> str:
@@ -174,8 +201,10 @@ def reminder_text(rota: oncall.Rota, row: ShiftReminder) -> str:
     handover = rota.staff.get(row.handover or "")
     taking = f", taking over from {handover.name}" if handover else ""
     if row.kind == "cancel":
-        return (f"Hotline rota change: your {row.rotation} shift {span} is off. No other "
-                f"shift for you in the next {HORIZON.days} days.")
+        return (
+            f"Hotline rota change: your {row.rotation} shift {span} is off. No other "
+            f"shift for you in the next {HORIZON.days} days."
+        )
     if row.kind == "change":
         text = f"Hotline rota change: your next shift is {row.rotation}, {span}{taking}"
     else:
@@ -185,6 +214,7 @@ def reminder_text(rota: oncall.Rota, row: ShiftReminder) -> str:
 
 # --- inside ---------------------------------------------------------------------------------
 
+
 def _lock_plan(session: Session, now: datetime) -> ReminderPlan:
     query = select(ReminderPlan).where(ReminderPlan.id == PLAN_ID).with_for_update()
     mark = session.exec(query).first()
@@ -192,8 +222,9 @@ def _lock_plan(session: Session, now: datetime) -> ReminderPlan:
         try:
             with session.begin_nested():
                 # an empty fingerprint marks the first plan: nothing to compare with yet
-                session.add(ReminderPlan(id=PLAN_ID, planned_to=now, rota_fingerprint="",
-                                         planned_at=now))
+                session.add(
+                    ReminderPlan(id=PLAN_ID, planned_to=now, rota_fingerprint="", planned_at=now)
+                )
         except IntegrityError:
             pass  # another planner made it first
         mark = session.exec(query).one()
@@ -223,13 +254,22 @@ def _earliest(items) -> dict[str, tuple]:  # noqa: ANN001
 
 
 def _row(kind: str, shift: Shift, due_at: datetime, now: datetime) -> ShiftReminder:
-    return ShiftReminder(kind=kind, staff_id=shift.staff, rotation=shift.rotation,
-                         shift_start=shift.start, shift_end=shift.end, handover=shift.handover,
-                         due_at=due_at, created_at=now, updated_at=now)
+    return ShiftReminder(
+        kind=kind,
+        staff_id=shift.staff,
+        rotation=shift.rotation,
+        shift_start=shift.start,
+        shift_end=shift.end,
+        handover=shift.handover,
+        due_at=due_at,
+        created_at=now,
+        updated_at=now,
+    )
 
 
-def _tell_changes(uow: UnitOfWork, before: dict[str, tuple], after: dict[str, tuple],
-                  now: datetime) -> list[ShiftReminder]:
+def _tell_changes(
+    uow: UnitOfWork, before: dict[str, tuple], after: dict[str, tuple], now: datetime
+) -> list[ShiftReminder]:
     """A notice for each person whose next shift moved. Returns the notices written."""
     session, told = uow.session, []
     for staff in sorted(set(before) | set(after)):
@@ -239,15 +279,26 @@ def _tell_changes(uow: UnitOfWork, before: dict[str, tuple], after: dict[str, tu
         if new is not None:
             shift: Shift = new[2]
             notice = _row("change", shift, now, now)
-            reminder = session.exec(select(ShiftReminder).where(
-                ShiftReminder.kind == "reminder", ShiftReminder.staff_id == staff,
-                ShiftReminder.rotation == shift.rotation,
-                ShiftReminder.shift_start == shift.start)).first()
+            reminder = session.exec(
+                select(ShiftReminder).where(
+                    ShiftReminder.kind == "reminder",
+                    ShiftReminder.staff_id == staff,
+                    ShiftReminder.rotation == shift.rotation,
+                    ShiftReminder.shift_start == shift.start,
+                )
+            ).first()
         else:
             gone: ShiftReminder = old[2]
-            notice = ShiftReminder(kind="cancel", staff_id=staff, rotation=gone.rotation,
-                                   shift_start=gone.shift_start, shift_end=gone.shift_end,
-                                   due_at=now, created_at=now, updated_at=now)
+            notice = ShiftReminder(
+                kind="cancel",
+                staff_id=staff,
+                rotation=gone.rotation,
+                shift_start=gone.shift_start,
+                shift_end=gone.shift_end,
+                due_at=now,
+                created_at=now,
+                updated_at=now,
+            )
             reminder = None
         try:
             with session.begin_nested():
@@ -261,13 +312,20 @@ def _tell_changes(uow: UnitOfWork, before: dict[str, tuple], after: dict[str, tu
     return told
 
 
-def _blocked(session: Session, rota: oncall.Rota, row: ShiftReminder,
-             person: oncall.Staff | None, now: datetime) -> str | None:
+def _blocked(
+    session: Session,
+    rota: oncall.Rota,
+    row: ShiftReminder,
+    person: oncall.Staff | None,
+    now: datetime,
+) -> str | None:
     """Why the row must not be sent now (its new status), or None to send it."""
     if now >= row.shift_end:
         return "expired"
-    if row.kind == "reminder" and (row.rotation not in rota.rotations or oncall.on_call(
-            rota, row.rotation, row.shift_start) != row.staff_id):
+    if row.kind == "reminder" and (
+        row.rotation not in rota.rotations
+        or oncall.on_call(rota, row.rotation, row.shift_start) != row.staff_id
+    ):
         return "cancelled"  # the rota changed since planning; the next plan tells them
     if person is None or not person.remind:
         return "skipped"

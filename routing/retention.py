@@ -45,9 +45,11 @@ class PurgeReport:
     pending_at_twilio: int = 0
 
     def summary(self) -> str:
-        return (f"{self.incidents} incident(s), {self.messages} message(s), {self.calls} "
-                f"call(s) erased; {self.blocks} expired block(s) removed; "
-                f"{self.deleted_at_twilio} deleted at Twilio, {self.pending_at_twilio} pending")
+        return (
+            f"{self.incidents} incident(s), {self.messages} message(s), {self.calls} "
+            f"call(s) erased; {self.blocks} expired block(s) removed; "
+            f"{self.deleted_at_twilio} deleted at Twilio, {self.pending_at_twilio} pending"
+        )
 
 
 def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeReport:
@@ -65,8 +67,14 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
         session.commit()
     delete_at_twilio(rt, report)
     with Session(rt.engine) as session:
-        session.add(Event(at=rt.clock(), kind="purge_ran", actor=actor,
-                          detail=f"older than {older_than_days} days: {report.summary()}"))
+        session.add(
+            Event(
+                at=rt.clock(),
+                kind="purge_ran",
+                actor=actor,
+                detail=f"older than {older_than_days} days: {report.summary()}",
+            )
+        )
         session.commit()
     log.info("purge: %s", report.summary())
     return report
@@ -81,14 +89,21 @@ def purge_due(rt: Runtime) -> bool:
     return last is None or last <= rt.clock() - PURGE_EVERY
 
 
-def _erase_incidents(rt: Runtime, cutoff: datetime, now: datetime, days: int, actor: str,
-                     report: PurgeReport) -> bool:
+def _erase_incidents(
+    rt: Runtime, cutoff: datetime, now: datetime, days: int, actor: str, report: PurgeReport
+) -> bool:
     """Erase one batch of due incidents with their messages and calls. False when none left."""
     with Session(rt.engine) as session:
         incidents = session.exec(
-            select(Incident).where(Incident.status == "resolved", Incident.resolved_at <= cutoff,
-                                   Incident.purged_at.is_(None))
-            .order_by(Incident.id).limit(BATCH).with_for_update()
+            select(Incident)
+            .where(
+                Incident.status == "resolved",
+                Incident.resolved_at <= cutoff,
+                Incident.purged_at.is_(None),
+            )
+            .order_by(Incident.id)
+            .limit(BATCH)
+            .with_for_update()
         ).all()
         if not incidents:
             return False
@@ -98,8 +113,15 @@ def _erase_incidents(rt: Runtime, cutoff: datetime, now: datetime, days: int, ac
                 forget_receipts(session, incident.defender_hash)
             incident.defender_enc, incident.defender_hash = None, f"purged:{incident.id}"
             incident.purged_at = now
-            session.add(Event(incident_id=incident.id, at=now, kind="erased", actor=actor,
-                              detail=f"personal data erased ({days}-day retention)"))
+            session.add(
+                Event(
+                    incident_id=incident.id,
+                    at=now,
+                    kind="erased",
+                    actor=actor,
+                    detail=f"personal data erased ({days}-day retention)",
+                )
+            )
         end_for_erased(session, ids, now)  # no contact can be matched to them any more
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
             report.messages += _erase_message(session, message, now)
@@ -115,21 +137,37 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
     now = rt.clock()
     with Session(rt.engine) as session:
         messages = session.exec(
-            select(Message).where(
-                Message.incident_id.is_(None), Message.created_at <= cutoff,
-                or_(Message.address_enc.is_not(None), Message.body_enc.is_not(None),
-                    Message.media_enc.is_not(None)),
+            select(Message)
+            .where(
+                Message.incident_id.is_(None),
+                Message.created_at <= cutoff,
+                or_(
+                    Message.address_enc.is_not(None),
+                    Message.body_enc.is_not(None),
+                    Message.media_enc.is_not(None),
+                ),
                 # never a defender message the sweeper has yet to thread, nor an unsent one
                 not_(and_(Message.purpose == "defender", Message.status.in_(UNTHREADED))),
                 Message.status.not_in(UNSENT),
-            ).order_by(Message.id).limit(BATCH).with_for_update()
+            )
+            .order_by(Message.id)
+            .limit(BATCH)
+            .with_for_update()
         ).all()
         calls = session.exec(
-            select(Call).where(
-                Call.incident_id.is_(None), Call.created_at <= cutoff,
-                or_(Call.address_enc.is_not(None), Call.recording_enc.is_not(None),
-                    Call.transcript_enc.is_not(None)),
-            ).order_by(Call.id).limit(BATCH).with_for_update()
+            select(Call)
+            .where(
+                Call.incident_id.is_(None),
+                Call.created_at <= cutoff,
+                or_(
+                    Call.address_enc.is_not(None),
+                    Call.recording_enc.is_not(None),
+                    Call.transcript_enc.is_not(None),
+                ),
+            )
+            .order_by(Call.id)
+            .limit(BATCH)
+            .with_for_update()
         ).all()
         for message in messages:
             report.messages += _erase_message(session, message, now)
@@ -162,8 +200,9 @@ def _erase_call(session: Session, call: Call, now: datetime) -> int:
     return 1
 
 
-def _queue_deletion(session: Session, kind: str, sid: str, incident_id: int | None,
-                    now: datetime) -> None:
+def _queue_deletion(
+    session: Session, kind: str, sid: str, incident_id: int | None, now: datetime
+) -> None:
     exists = session.exec(
         select(TwilioDeletion.id).where(TwilioDeletion.kind == kind, TwilioDeletion.sid == sid)
     ).first()
@@ -177,7 +216,8 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
     report = report or PurgeReport()
     with Session(rt.engine) as session:
         ids = session.exec(
-            select(TwilioDeletion.id).where(TwilioDeletion.done_at.is_(None))
+            select(TwilioDeletion.id)
+            .where(TwilioDeletion.done_at.is_(None))
             .order_by(TwilioDeletion.id)
         ).all()
         session.rollback()  # release the (SQLite) lock: the HTTP calls happen outside it
@@ -194,8 +234,9 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
                 rt.notifier.delete_message(sid)
         except SendError as exc:
             error = exc
-            log.warning("Twilio %s deletion %s failed (%s); retried next run", kind,
-                        deletion_id, exc)
+            log.warning(
+                "Twilio %s deletion %s failed (%s); retried next run", kind, deletion_id, exc
+            )
         with Session(rt.engine) as session:
             row = session.get(TwilioDeletion, deletion_id)
             row.claimed_at = None
@@ -215,9 +256,14 @@ def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:
     with Session(rt.engine) as session:
         claimed = session.exec(
             update(TwilioDeletion)
-            .where(TwilioDeletion.id == deletion_id, TwilioDeletion.done_at.is_(None),
-                   or_(TwilioDeletion.claimed_at.is_(None),
-                       TwilioDeletion.claimed_at <= now - STALE_CLAIM))
+            .where(
+                TwilioDeletion.id == deletion_id,
+                TwilioDeletion.done_at.is_(None),
+                or_(
+                    TwilioDeletion.claimed_at.is_(None),
+                    TwilioDeletion.claimed_at <= now - STALE_CLAIM,
+                ),
+            )
             .values(claimed_at=now, attempts=TwilioDeletion.attempts + 1)
         ).rowcount
         row = session.get(TwilioDeletion, deletion_id) if claimed else None

@@ -45,21 +45,34 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
             return f"#{number}: the sender's number is withheld or erased; nothing to block."
         expires = now + timedelta(days=BLOCK_DAYS)
         # the person, on every channel: lookups match their key in all its forms
-        _upsert_block(session, rt.vault.lookup_hash(key_of(address)), staff.id, number, now,
-                      expires)
-        session.add(Event(incident_id=number, at=now, kind="blocked", actor=staff.id,
-                          detail=f"sender blocked for {BLOCK_DAYS} days"))
+        _upsert_block(
+            session, rt.vault.lookup_hash(key_of(address)), staff.id, number, now, expires
+        )
+        session.add(
+            Event(
+                incident_id=number,
+                at=now,
+                kind="blocked",
+                actor=staff.id,
+                detail=f"sender blocked for {BLOCK_DAYS} days",
+            )
+        )
         tell_taker(uow, incident, staff.id, "blocked the sender")
     if is_web(address):
         # a web conversation is its own person: only this receipt is blocked, nobody else
-        return (f"#{number}: this web form conversation is blocked for {BLOCK_DAYS} days: "
-                f"messages on its receipt are kept but page nobody. UNBLOCK {number} to undo.")
-    return (f"#{number}: sender blocked for {BLOCK_DAYS} days. Their messages are kept but page "
-            f"nobody. UNBLOCK {number} to undo, RESOLVE {number} to close.")
+        return (
+            f"#{number}: this web form conversation is blocked for {BLOCK_DAYS} days: "
+            f"messages on its receipt are kept but page nobody. UNBLOCK {number} to undo."
+        )
+    return (
+        f"#{number}: sender blocked for {BLOCK_DAYS} days. Their messages are kept but page "
+        f"nobody. UNBLOCK {number} to undo, RESOLVE {number} to close."
+    )
 
 
-def _upsert_block(session: Session, digest: str, staff_id: str, number: int, now: datetime,
-                  expires: datetime) -> None:
+def _upsert_block(
+    session: Session, digest: str, staff_id: str, number: int, now: datetime, expires: datetime
+) -> None:
     block = session.exec(select(Block).where(Block.address_hash == digest)).first()
     if block is None:
         block = Block(address_hash=digest, created_by=staff_id, created_at=now)
@@ -78,8 +91,12 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
         if incident.defender_enc is None:
-            hashes = [b for b in session.exec(
-                select(Block.address_hash).where(Block.incident_id == number)).all()]
+            hashes = [
+                b
+                for b in session.exec(
+                    select(Block.address_hash).where(Block.incident_id == number)
+                ).all()
+            ]
         else:
             hashes = person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
         removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
@@ -110,21 +127,46 @@ def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
             address = rt.vault.decrypt(incident.defender_enc)
             if address is not None and key_of(address) not in senders:
                 senders.add(key_of(address))
-                _upsert_block(session, rt.vault.lookup_hash(key_of(address)), staff.id,
-                              incident.id, now, expires)
-                session.add(Event(incident_id=incident.id, at=now, kind="blocked",
-                                  actor=staff.id, detail=f"{label}: sender blocked"))
+                _upsert_block(
+                    session,
+                    rt.vault.lookup_hash(key_of(address)),
+                    staff.id,
+                    incident.id,
+                    now,
+                    expires,
+                )
+                session.add(
+                    Event(
+                        incident_id=incident.id,
+                        at=now,
+                        kind="blocked",
+                        actor=staff.id,
+                        detail=f"{label}: sender blocked",
+                    )
+                )
             if incident.status == "open":
-                incident.status, incident.resolved_at, incident.resolved_by = \
-                    "resolved", now, staff.id
+                incident.status, incident.resolved_at, incident.resolved_by = (
+                    "resolved",
+                    now,
+                    staff.id,
+                )
                 incident.next_step = incident.next_step_at = None
-                session.add(Event(incident_id=incident.id, at=now, kind=BULK_CLOSED,
-                                  actor=staff.id, detail=label))
+                session.add(
+                    Event(
+                        incident_id=incident.id,
+                        at=now,
+                        kind=BULK_CLOSED,
+                        actor=staff.id,
+                        detail=label,
+                    )
+                )
                 closed.append(incident.id)
     if not incidents:
         return f"No incidents #{first}-#{last}. STATUS lists open ones."
-    return (f"#{first}-#{last}: {len(senders)} sender(s) blocked for {BLOCK_DAYS} days, "
-            f"{len(closed)} open incident(s) closed. UNBLOCK {first}-{last} undoes both.")
+    return (
+        f"#{first}-#{last}: {len(senders)} sender(s) blocked for {BLOCK_DAYS} days, "
+        f"{len(closed)} open incident(s) closed. UNBLOCK {first}-{last} undoes both."
+    )
 
 
 def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -135,42 +177,73 @@ def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
     with unit_of_work(rt) as uow:
         session = uow.session
         incidents = _locked_range(session, first, last)
-        hashes = [h for incident in incidents if incident.defender_enc
-                  for h in person_hashes(rt.vault,
-                                         key_of(rt.vault.decrypt(incident.defender_enc)))]
-        removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount \
-            if hashes else 0
+        hashes = [
+            h
+            for incident in incidents
+            if incident.defender_enc
+            for h in person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
+        ]
+        removed = (
+            session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
+            if hashes
+            else 0
+        )
         for incident in incidents:
             last_event = session.exec(
-                select(Event.kind).where(Event.incident_id == incident.id)
-                .order_by(Event.id.desc()).limit(1)
+                select(Event.kind)
+                .where(Event.incident_id == incident.id)
+                .order_by(Event.id.desc())
+                .limit(1)
             ).first()
-            if incident.status != "resolved" or last_event != BULK_CLOSED \
-                    or incident.purged_at is not None or _has_another(session, incident):
+            if (
+                incident.status != "resolved"
+                or last_event != BULK_CLOSED
+                or incident.purged_at is not None
+                or _has_another(session, incident)
+            ):
                 continue
             incident.status, incident.resolved_at, incident.resolved_by = "open", None, None
             incident.next_step, incident.next_step_at = 0, now
-            session.add(Event(incident_id=incident.id, at=now, kind="reopened", actor=staff.id,
-                              detail=f"UNBLOCK {first}-{last}"))
+            session.add(
+                Event(
+                    incident_id=incident.id,
+                    at=now,
+                    kind="reopened",
+                    actor=staff.id,
+                    detail=f"UNBLOCK {first}-{last}",
+                )
+            )
             uow.schedule_step(incident.id, 0, now)
             reopened.append(incident.id)
-    return (f"#{first}-#{last}: {removed} block(s) lifted, {len(reopened)} incident(s) "
-            "reopened and paged again.")
+    return (
+        f"#{first}-#{last}: {removed} block(s) lifted, {len(reopened)} incident(s) "
+        "reopened and paged again."
+    )
 
 
 def _locked_range(session: Session, first: int, last: int) -> list[Incident]:
-    return list(session.exec(
-        select(Incident).where(Incident.id >= first, Incident.id <= last)
-        .order_by(Incident.id).with_for_update()
-    ).all())
+    return list(
+        session.exec(
+            select(Incident)
+            .where(Incident.id >= first, Incident.id <= last)
+            .order_by(Incident.id)
+            .with_for_update()
+        ).all()
+    )
 
 
 def _has_another(session: Session, incident: Incident) -> bool:
     """True when the person wrote again meanwhile and has another unresolved incident."""
-    return session.exec(
-        select(Incident.id).where(Incident.defender_hash == incident.defender_hash,
-                                  Incident.status != "resolved", Incident.id != incident.id)
-    ).first() is not None
+    return (
+        session.exec(
+            select(Incident.id).where(
+                Incident.defender_hash == incident.defender_hash,
+                Incident.status != "resolved",
+                Incident.id != incident.id,
+            )
+        ).first()
+        is not None
+    )
 
 
 def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -184,8 +257,17 @@ def silent_command(rt: Runtime, staff: Staff, command: Command) -> str:
             return f"No incident #{number}. STATUS lists open ones."
         if not incident.silent:
             incident.silent = True
-            session.add(Event(incident_id=number, at=now, kind="silenced", actor=staff.id,
-                              detail="no automatic messages to the defender"))
+            session.add(
+                Event(
+                    incident_id=number,
+                    at=now,
+                    kind="silenced",
+                    actor=staff.id,
+                    detail="no automatic messages to the defender",
+                )
+            )
             tell_taker(uow, incident, staff.id, "made it silent (no automatic texts)")
-    return (f"#{number} is silent: no automatic texts to the defender, now or on their next "
-            f"incident. Only R{number} replies you send reach them.")
+    return (
+        f"#{number} is silent: no automatic texts to the defender, now or on their next "
+        f"incident. Only R{number} replies you send reach them."
+    )

@@ -46,8 +46,7 @@ def reason(code: int | None) -> str:
     return f"Twilio refused it (error {code})" if code else "Twilio could not be reached"
 
 
-def deliver(rt: Runtime, kind: str, row_id: int,
-            claimed: Claimed | None = None) -> Outcome | None:
+def deliver(rt: Runtime, kind: str, row_id: int, claimed: Claimed | None = None) -> Outcome | None:
     """Send one outbox row if it is due and still wanted. Idempotent: a row someone else
     claimed, or one already sent, is left alone (None).
 
@@ -69,24 +68,32 @@ def deliver(rt: Runtime, kind: str, row_id: int,
     return outcome
 
 
-def message_status(rt: Runtime, sid: str, status: str, error_code: int | None,
-                   message_id: int | None) -> None:
+def message_status(
+    rt: Runtime, sid: str, status: str, error_code: int | None, message_id: int | None
+) -> None:
     """A status callback of one of our messages."""
-    follow_up(rt, outbox.record_status(rt, "message", sid, status, error_code=error_code,
-                                       row_id=message_id))
+    follow_up(
+        rt,
+        outbox.record_status(rt, "message", sid, status, error_code=error_code, row_id=message_id),
+    )
 
 
-def call_status(rt: Runtime, sid: str, status: str, answered_by: str | None,
-                call_id: int | None) -> None:
+def call_status(
+    rt: Runtime, sid: str, status: str, answered_by: str | None, call_id: int | None
+) -> None:
     """A status callback of a call, ours or a defender's. A defender's call that ends before
     anyone took it releases its incident's escalation (routing.voice.release_hold)."""
-    outcome = outbox.record_status(rt, "call", sid, status, answered_by=answered_by,
-                                   row_id=call_id)
+    outcome = outbox.record_status(rt, "call", sid, status, answered_by=answered_by, row_id=call_id)
     follow_up(rt, outcome)
-    if (outcome is not None and outcome.purpose == "defender" and outcome.incident_id
-            and outcome.status in outbox.CALL_ENDED):
-        release_hold(rt, outcome.incident_id, "caller_hung_up",
-                     "the call ended before anyone took it")
+    if (
+        outcome is not None
+        and outcome.purpose == "defender"
+        and outcome.incident_id
+        and outcome.status in outbox.CALL_ENDED
+    ):
+        release_hold(
+            rt, outcome.incident_id, "caller_hung_up", "the call ended before anyone took it"
+        )
 
 
 def follow_up(rt: Runtime, outcome: Outcome | None) -> None:
@@ -107,10 +114,13 @@ def _tell_requester(rt: Runtime, outcome: Outcome) -> None:
         return
     n = outcome.incident_id
     if outcome.purpose == "reply":
-        text = (f"#{n}: your reply was NOT delivered: {reason(outcome.error_code)}. "
-                f"CALL {n} to reach them.")
+        text = (
+            f"#{n}: your reply was NOT delivered: {reason(outcome.error_code)}. "
+            f"CALL {n} to reach them."
+        )
     else:
         text = f"#{n}: the call to you could not be placed: {reason(outcome.error_code)}."
     with unit_of_work(rt) as uow:
-        outbox.add_message(uow, to=phone, body=text, purpose="confirm", incident_id=n,
-                           staff_id=outcome.staff_id)
+        outbox.add_message(
+            uow, to=phone, body=text, purpose="confirm", incident_id=n, staff_id=outcome.staff_id
+        )

@@ -93,8 +93,10 @@ def _explain(rt: Runtime, outcome: AckOutcome) -> str:
 def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
     number = command.incident
     if len(command.text) > MAX_REPLY:
-        return (f"#{number}: not sent: your reply has {len(command.text)} characters and one "
-                f"message carries at most {MAX_REPLY}. Send it as R{number} in parts.")
+        return (
+            f"#{number}: not sent: your reply has {len(command.text)} characters and one "
+            f"message carries at most {MAX_REPLY}. Send it as R{number} in parts."
+        )
     outcome = acknowledge(rt, number, staff.id, via="reply")
     if outcome.result in ("not_found", "resolved"):
         return _explain(rt, outcome)
@@ -103,35 +105,60 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
         incident = lock_incident(uow.session, number)
         to = rt.vault.decrypt(incident.defender_enc)
         if to is None:
-            return (f"#{number}: the defender's number is withheld or erased; nothing can "
-                    "reach them from here.")
+            return (
+                f"#{number}: the defender's number is withheld or erased; nothing can "
+                "reach them from here."
+            )
         if is_web(to):
             return _reply_on_web(uow, incident, staff.id, command.text, outcome.result)
         channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
-        if (channel == "whatsapp" and incident.last_inbound_at
-                and now - incident.last_inbound_at > WHATSAPP_WINDOW):
-            return (f"#{number}: WhatsApp allows replies only within 24 h of the defender's last "
-                    f"message. CALL {number} instead.")
-        outbox.add_message(uow, to=to, body=command.text, purpose="reply", incident_id=number,
-                           staff_id=staff.id)
+        if (
+            channel == "whatsapp"
+            and incident.last_inbound_at
+            and now - incident.last_inbound_at > WHATSAPP_WINDOW
+        ):
+            return (
+                f"#{number}: WhatsApp allows replies only within 24 h of the defender's last "
+                f"message. CALL {number} instead."
+            )
+        outbox.add_message(
+            uow, to=to, body=command.text, purpose="reply", incident_id=number, staff_id=staff.id
+        )
         tell_taker(uow, incident, staff.id, f'replied to the defender: "{command.text[:60]}"')
-        uow.session.add(Event(incident_id=number, at=now, kind="replied", actor=staff.id,
-                              detail=f"{channel} reply"))
+        uow.session.add(
+            Event(
+                incident_id=number,
+                at=now,
+                kind="replied",
+                actor=staff.id,
+                detail=f"{channel} reply",
+            )
+        )
     sender = show_number(to, rt.settings.reveal_numbers)
     took = " You took it." if outcome.result == "acked" else ""
     return f"#{number}: reply sent to {sender} by {CHANNEL_LABEL[channel]}.{took}"
 
 
-def _reply_on_web(uow: UnitOfWork, incident: Incident, staff_id: str, text: str,
-                  result: str) -> str:
+def _reply_on_web(
+    uow: UnitOfWork, incident: Incident, staff_id: str, text: str, result: str
+) -> str:
     """R17 on a web form incident: the reply waits on the defender's receipt page."""
     post_reply(uow, incident, text, staff_id)
     tell_taker(uow, incident, staff_id, f'replied on the web form: "{text[:60]}"')
-    uow.session.add(Event(incident_id=incident.id, at=uow.rt.clock(), kind="replied",
-                          actor=staff_id, detail="web reply"))
+    uow.session.add(
+        Event(
+            incident_id=incident.id,
+            at=uow.rt.clock(),
+            kind="replied",
+            actor=staff_id,
+            detail="web reply",
+        )
+    )
     took = " You took it." if result == "acked" else ""
-    return (f"#{incident.id}: reply posted on the web form; the defender reads it with their "
-            f"receipt. Nothing sent by SMS.{took}")
+    return (
+        f"#{incident.id}: reply posted on the web form; the defender reads it with their "
+        f"receipt. Nothing sent by SMS.{took}"
+    )
 
 
 def _pass(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -171,27 +198,48 @@ def _status(rt: Runtime, staff: Staff, command: Command) -> str:
     with Session(rt.engine) as session:
         total = session.exec(select(func.count(Incident.id)).where(unresolved)).one()
         order = Incident.id.desc() if newest else Incident.id
-        rows = session.exec(select(Incident).where(unresolved).order_by(order)
-                            .limit(STATUS_NEW_LINES if newest else STATUS_LINES)).all()
+        rows = session.exec(
+            select(Incident)
+            .where(unresolved)
+            .order_by(order)
+            .limit(STATUS_NEW_LINES if newest else STATUS_LINES)
+        ).all()
         said = first_words_of(rt, session, [i.id for i in rows]) if newest else {}
         words = {number: gist(text, 30) for number, text in said.items()}
         notes = checkins.status_notes(rt, session)
-        resolved_noted = set(session.exec(select(Incident.id).where(
-            Incident.id.in_(list(notes)), Incident.status == "resolved")).all()) if notes \
+        resolved_noted = (
+            set(
+                session.exec(
+                    select(Incident.id).where(
+                        Incident.id.in_(list(notes)), Incident.status == "resolved"
+                    )
+                ).all()
+            )
+            if notes
             else set()
+        )
     if not rows and not notes:
         return "No open incidents."
     lines = []
     for incident in rows:
         age = int((now - incident.opened_at).total_seconds() // 60)
-        who = (f"taken by {staff_name(rt, incident.acknowledged_by)}"
-               if incident.status == "acknowledged" else "NOT TAKEN")
-        said = f' "{clean_text(words[incident.id], one_line=True)}"' if words.get(incident.id) \
-            else ""
-        lines.append(f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}"
-                     f"{said}" + notes.pop(incident.id, ""))
-    lines += [f"#{number} resolved,{note}" for number, note in sorted(notes.items())
-              if number in resolved_noted]
+        who = (
+            f"taken by {staff_name(rt, incident.acknowledged_by)}"
+            if incident.status == "acknowledged"
+            else "NOT TAKEN"
+        )
+        said = (
+            f' "{clean_text(words[incident.id], one_line=True)}"' if words.get(incident.id) else ""
+        )
+        lines.append(
+            f"#{incident.id} {CHANNEL_LABEL.get(incident.channel, '')} {age}m {who}"
+            f"{said}" + notes.pop(incident.id, "")
+        )
+    lines += [
+        f"#{number} resolved,{note}"
+        for number, note in sorted(notes.items())
+        if number in resolved_noted
+    ]
     more = f"\n+{total - len(rows)} more" if total > len(rows) else ""
     return "\n".join(lines) + more
 
@@ -204,9 +252,11 @@ def _waiting_for(rt: Runtime, staff_id: str) -> list[int]:
     """Open incidents this person was paged for, oldest first."""
     with Session(rt.engine) as session:
         rows = session.exec(
-            select(Incident.id).join(Page, Page.incident_id == Incident.id)
+            select(Incident.id)
+            .join(Page, Page.incident_id == Incident.id)
             .where(Page.staff_id == staff_id, Incident.status == "open")
-            .distinct().order_by(Incident.id)
+            .distinct()
+            .order_by(Incident.id)
         ).all()
     return list(rows)
 
@@ -223,14 +273,22 @@ def _error_reply(rt: Runtime, staff_id: str, text: str) -> str | None:
         session.commit()
         allowed = state.error_replies <= ERROR_REPLIES_PER_HOUR
     if not allowed:
-        log.info("error reply to %s suppressed (over %d this hour)", staff_id,
-                 ERROR_REPLIES_PER_HOUR)
+        log.info(
+            "error reply to %s suppressed (over %d this hour)", staff_id, ERROR_REPLIES_PER_HOUR
+        )
     return text if allowed else None
 
 
 HANDLERS = {
-    "ack": _ack, "reply": _reply, "pass": _pass, "resolve": _resolve, "call": _call,
-    "status": _status, "help": _help,
-    "block": block_command, "unblock": unblock_command, "silent": silent_command,
+    "ack": _ack,
+    "reply": _reply,
+    "pass": _pass,
+    "resolve": _resolve,
+    "call": _call,
+    "status": _status,
+    "help": _help,
+    "block": block_command,
+    "unblock": unblock_command,
+    "silent": silent_command,
     "checkin": checkins.checkin_command,
 }

@@ -44,8 +44,14 @@ def is_machine(answered_by: str | None) -> bool:
     return bool(answered_by) and (answered_by.startswith("machine") or answered_by == "fax")
 
 
-def notify_call(rt: Runtime, incident_id: int, page_id: int, digits: str | None,
-                answered_by: str | None, call_sid: str | None) -> StaffCallPlan:
+def notify_call(
+    rt: Runtime,
+    incident_id: int,
+    page_id: int,
+    digits: str | None,
+    answered_by: str | None,
+    call_sid: str | None,
+) -> StaffCallPlan:
     """A notification call was answered (digits None) or a key was pressed."""
     if is_machine(answered_by):
         _note_answered_by(rt, call_sid, answered_by)
@@ -55,8 +61,13 @@ def notify_call(rt: Runtime, incident_id: int, page_id: int, digits: str | None,
         page = session.get(Page, page_id)
     if incident is None or page is None or page.incident_id != incident_id:
         return StaffCallPlan("closed", incident_id)
-    plan = StaffCallPlan("prompt", incident_id, incident.channel, incident.language,
-                         voicemail=_has_voicemail(rt, incident_id))
+    plan = StaffCallPlan(
+        "prompt",
+        incident_id,
+        incident.channel,
+        incident.language,
+        voicemail=_has_voicemail(rt, incident_id),
+    )
     if incident.status != "open" and digits is None:
         who = incident.acknowledged_by or incident.resolved_by
         return StaffCallPlan("closed", incident_id, by=staff_name(rt, who))
@@ -64,8 +75,9 @@ def notify_call(rt: Runtime, incident_id: int, page_id: int, digits: str | None,
         _mark_page_answered(rt, page_id)
         outcome = acknowledge(rt, incident_id, page.staff_id, via="call")
         if outcome.result in ("acked", "already_yours"):
-            return StaffCallPlan("acked", incident_id, incident.channel, incident.language,
-                                 voicemail=plan.voicemail)
+            return StaffCallPlan(
+                "acked", incident_id, incident.channel, incident.language, voicemail=plan.voicemail
+            )
         return StaffCallPlan("taken", incident_id, by=staff_name(rt, outcome.by))
     if digits == "2":
         _mark_page_answered(rt, page_id)
@@ -77,10 +89,14 @@ def notify_call(rt: Runtime, incident_id: int, page_id: int, digits: str | None,
 
 def _has_voicemail(rt: Runtime, incident_id: int) -> bool:
     with Session(rt.engine) as session:
-        return session.exec(
-            select(Call.id).where(Call.incident_id == incident_id,
-                                  Call.recording_sid.is_not(None))
-        ).first() is not None
+        return (
+            session.exec(
+                select(Call.id).where(
+                    Call.incident_id == incident_id, Call.recording_sid.is_not(None)
+                )
+            ).first()
+            is not None
+        )
 
 
 def _mark_page_answered(rt: Runtime, page_id: int) -> None:
@@ -114,19 +130,27 @@ def request_call(rt: Runtime, staff: Staff, incident_id: int) -> str:
     with unit_of_work(rt) as uow:
         incident = uow.session.get(Incident, incident_id)
         if _dialable(rt, incident) is None and incident.channel == "web":
-            return (f"#{incident_id} came by the web form: there is no number to call. "
-                    f"R{incident_id} text answers on their page.")
+            return (
+                f"#{incident_id} came by the web form: there is no number to call. "
+                f"R{incident_id} text answers on their page."
+            )
         if _dialable(rt, incident) is None:
-            return (f"#{incident_id}: the defender's number is withheld or cannot be called. "
-                    f"R{incident_id} text replies by SMS where possible.")
-        outbox.add_call(uow, to=staff.phone, purpose="bridge", incident_id=incident_id,
-                        staff_id=staff.id)
+            return (
+                f"#{incident_id}: the defender's number is withheld or cannot be called. "
+                f"R{incident_id} text replies by SMS where possible."
+            )
+        outbox.add_call(
+            uow, to=staff.phone, purpose="bridge", incident_id=incident_id, staff_id=staff.id
+        )
         tell_taker(uow, incident, staff.id, "is calling the defender")
-        uow.session.add(Event(incident_id=incident_id, at=now, kind="call_requested",
-                              actor=staff.id))
+        uow.session.add(
+            Event(incident_id=incident_id, at=now, kind="call_requested", actor=staff.id)
+        )
     took = " You took it." if outcome.result == "acked" else ""
-    return (f"Calling you now for #{incident_id}: answer and press 1 to be connected to the "
-            f"defender.{took}")
+    return (
+        f"Calling you now for #{incident_id}: answer and press 1 to be connected to the "
+        f"defender.{took}"
+    )
 
 
 def _dialable(rt: Runtime, incident: Incident | None) -> str | None:
@@ -155,7 +179,14 @@ def bridge_call(rt: Runtime, incident_id: int, called: str, digits: str | None) 
     if digits != "1":
         return StaffCallPlan("closed", incident_id)
     with Session(rt.engine) as session:
-        session.add(Event(incident_id=incident_id, at=rt.clock(), kind="bridged",
-                          actor=staff.id, detail="staff connected to the defender by call"))
+        session.add(
+            Event(
+                incident_id=incident_id,
+                at=rt.clock(),
+                kind="bridged",
+                actor=staff.id,
+                detail="staff connected to the defender by call",
+            )
+        )
         session.commit()
     return StaffCallPlan("connect", incident_id, incident.channel, incident.language, dial=number)

@@ -26,8 +26,7 @@ def opted_out(session: Session, staff_ids: list[str]) -> set[str]:
     if not staff_ids:
         return set()
     rows = session.exec(
-        select(StaffState.staff_id).where(StaffState.staff_id.in_(staff_ids),
-                                          StaffState.opted_out)
+        select(StaffState.staff_id).where(StaffState.staff_id.in_(staff_ids), StaffState.opted_out)
     ).all()
     return set(rows)
 
@@ -66,14 +65,17 @@ def mark_opted_out(rt: Runtime, staff_id: str, reason: str) -> None:
         if not _set(uow.session, rt, staff_id, True, reason) or rota is None:
             return
         person = rota.staff.get(staff_id)
-        calls = "They get calls only." if person and "call" in person.notify else \
-            "They cannot be paged until they text START."
-        text = (f"Hotline alert: {staff_name(rt, staff_id)}'s pager went dark ({reason}). "
-                f"{calls}")
+        calls = (
+            "They get calls only."
+            if person and "call" in person.notify
+            else "They cannot be paged until they text START."
+        )
+        text = f"Hotline alert: {staff_name(rt, staff_id)}'s pager went dark ({reason}). {calls}"
         for contact in rota.fallback:
             if contact != staff_id and contact in rota.staff:
-                outbox.add_message(uow, to=rota.staff[contact].phone, body=text,
-                                   purpose="alert", staff_id=contact)
+                outbox.add_message(
+                    uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
+                )
 
 
 def mark_opted_in(rt: Runtime, staff_id: str, reason: str) -> bool:
@@ -85,8 +87,9 @@ def mark_opted_in(rt: Runtime, staff_id: str, reason: str) -> bool:
 def _set(session: Session, rt: Runtime, staff_id: str, value: bool, reason: str) -> bool:
     """Returns True when the flag changed."""
     now = rt.clock()
-    state = session.exec(select(StaffState).where(StaffState.staff_id == staff_id)
-                         .with_for_update()).first()
+    state = session.exec(
+        select(StaffState).where(StaffState.staff_id == staff_id).with_for_update()
+    ).first()
     if state is None:
         if not value:
             return False
@@ -95,7 +98,13 @@ def _set(session: Session, rt: Runtime, staff_id: str, value: bool, reason: str)
         return False
     state.opted_out, state.opted_out_at = value, now if value else None
     session.add(state)
-    session.add(Event(at=now, kind="staff_opted_out" if value else "staff_opted_in",
-                      actor=staff_id, detail=reason))
+    session.add(
+        Event(
+            at=now,
+            kind="staff_opted_out" if value else "staff_opted_in",
+            actor=staff_id,
+            detail=reason,
+        )
+    )
     log.warning("staff %s %s (%s)", staff_id, "opted out" if value else "opted back in", reason)
     return True

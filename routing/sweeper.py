@@ -56,19 +56,37 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     # first, so that the SMS a reminder writes is among this pass's sends
     report.reminders = _sweep_reminders(rt, now)
     with Session(rt.engine) as session:
-        orphans = [("message", i) for i in session.exec(
-            select(Message.id).where(Message.direction == "in", Message.purpose == "defender",
-                                     Message.status.in_(UNTHREADED),
-                                     Message.created_at <= now - orphan_grace).limit(BATCH)
-        ).all()] + [("call", i) for i in session.exec(
-            select(Call.id).where(Call.direction == "in", Call.purpose == "defender",
-                                  Call.incident_id.is_(None), Call.status == "ringing",
-                                  Call.created_at <= now - orphan_grace).limit(BATCH)
-        ).all()]
+        orphans = [
+            ("message", i)
+            for i in session.exec(
+                select(Message.id)
+                .where(
+                    Message.direction == "in",
+                    Message.purpose == "defender",
+                    Message.status.in_(UNTHREADED),
+                    Message.created_at <= now - orphan_grace,
+                )
+                .limit(BATCH)
+            ).all()
+        ] + [
+            ("call", i)
+            for i in session.exec(
+                select(Call.id)
+                .where(
+                    Call.direction == "in",
+                    Call.purpose == "defender",
+                    Call.incident_id.is_(None),
+                    Call.status == "ringing",
+                    Call.created_at <= now - orphan_grace,
+                )
+                .limit(BATCH)
+            ).all()
+        ]
         steps = session.exec(
-            select(Incident.id, Incident.next_step).where(
-                Incident.status == "open", Incident.next_step_at <= now - step_grace
-            ).order_by(Incident.next_step_at).limit(BATCH)
+            select(Incident.id, Incident.next_step)
+            .where(Incident.status == "open", Incident.next_step_at <= now - step_grace)
+            .order_by(Incident.next_step_at)
+            .limit(BATCH)
         ).all()
         sends = outbox.overdue(session, now, send_grace, BATCH)
         deadlines = checkins.overdue(session, now, step_grace, BATCH)
@@ -87,8 +105,9 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
         report.sends += 1
         send_soon(rt, kind, row_id, priority)
     if report.threaded:  # a contact stored but never routed: something failed on the way
-        log.warning("sweeper found %d contact(s) stored but not threaded; threading them",
-                    report.threaded)
+        log.warning(
+            "sweeper found %d contact(s) stored but not threaded; threading them", report.threaded
+        )
     if report.steps:  # steps are the sweeper's own work too (STEP_GRACE): not a repair
         log.debug("sweeper handed over %d due step(s)", report.steps)
     if report.checkins:  # deadlines are the sweeper's own work too, like steps
@@ -121,13 +140,17 @@ def next_due(rt: Runtime, after: datetime | None = None) -> datetime | None:
     fell due while the pass ran is still to do (a time already past: sweep again at once)."""
     now = after or rt.clock()
     with Session(rt.engine) as session:
-        due = session.exec(select(func.min(Incident.next_step_at))
-                           .where(Incident.status == "open",
-                                  Incident.next_step_at > now)).one()
+        due = session.exec(
+            select(func.min(Incident.next_step_at)).where(
+                Incident.status == "open", Incident.next_step_at > now
+            )
+        ).one()
         reminder = reminders.next_due(session, now)
-        deadline = session.exec(select(func.min(Checkin.due_at))
-                                .where(Checkin.status == checkins.ACTIVE,
-                                       Checkin.due_at > now)).one()
+        deadline = session.exec(
+            select(func.min(Checkin.due_at)).where(
+                Checkin.status == checkins.ACTIVE, Checkin.due_at > now
+            )
+        ).one()
         session.rollback()
     return min((t for t in (due, reminder, deadline) if t is not None), default=None)
 
@@ -138,9 +161,13 @@ def run_soon(rt: Runtime, incident_id: int, step: int) -> None:
     if rt.pool is None:
         _guarded(run_step, rt, incident_id, step)
     else:
-        rt.pool.submit_batch(STEP_PRIORITY, ("step", incident_id, step), "steps",
-                             lambda keys: run_steps(rt, [(i, s) for _, i, s in keys]),
-                             STEPS_AT_ONCE)
+        rt.pool.submit_batch(
+            STEP_PRIORITY,
+            ("step", incident_id, step),
+            "steps",
+            lambda keys: run_steps(rt, [(i, s) for _, i, s in keys]),
+            STEPS_AT_ONCE,
+        )
 
 
 # How many stored contacts a worker's threader threads in one transaction
@@ -171,7 +198,7 @@ def thread_backlog(rt: Runtime, keys: list[tuple[str, int]]) -> None:
         intake.thread_batch(rt, keys)
         return
     for start in range(0, len(keys), SQLITE_THREADS_AT_ONCE):
-        intake.thread_batch(rt, keys[start:start + SQLITE_THREADS_AT_ONCE])
+        intake.thread_batch(rt, keys[start : start + SQLITE_THREADS_AT_ONCE])
         time.sleep(SQLITE_YIELD_S)
 
 
@@ -181,19 +208,20 @@ def checkin_soon(rt: Runtime, checkin_id: int) -> None:
     if rt.pool is None:
         _guarded(checkins.miss, rt, checkin_id)
     else:
-        rt.pool.submit(STEP_PRIORITY, ("checkin", checkin_id),
-                       lambda: checkins.miss(rt, checkin_id))
+        rt.pool.submit(
+            STEP_PRIORITY, ("checkin", checkin_id), lambda: checkins.miss(rt, checkin_id)
+        )
 
 
-def send_soon(rt: Runtime, kind: str, row_id: int, priority: int,
-              claimed: outbox.Claimed | None = None) -> None:
+def send_soon(
+    rt: Runtime, kind: str, row_id: int, priority: int, claimed: outbox.Claimed | None = None
+) -> None:
     """Send an outbox row through the worker's pool, or here when there is none
     (`claimed`: as sending.deliver)."""
     if rt.pool is None:
         _guarded(sending.deliver, rt, kind, row_id, claimed)
     else:
-        rt.pool.submit(priority, (kind, row_id),
-                       lambda: sending.deliver(rt, kind, row_id, claimed))
+        rt.pool.submit(priority, (kind, row_id), lambda: sending.deliver(rt, kind, row_id, claimed))
 
 
 def _guarded(func, *args):  # noqa: ANN001, ANN202

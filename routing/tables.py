@@ -38,9 +38,7 @@ def utcnow() -> datetime:
 
 
 def _when(*, index: bool = False, nullable: bool = True):  # noqa: ANN202
-    return Field(
-        default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index)
-    )
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
 class Incident(SQLModel, table=True):
@@ -48,9 +46,13 @@ class Incident(SQLModel, table=True):
 
     # at most one unresolved incident per defender: two messages racing in both join it
     __table_args__ = (
-        Index("ux_incident_unresolved_defender", "defender_hash", unique=True,
-              sqlite_where=text("status != 'resolved'"),
-              postgresql_where=text("status != 'resolved'")),
+        Index(
+            "ux_incident_unresolved_defender",
+            "defender_hash",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -274,8 +276,11 @@ class ShiftReminder(SQLModel, table=True):
     """
 
     __tablename__ = "shift_reminder"
-    __table_args__ = (UniqueConstraint("kind", "staff_id", "rotation", "shift_start",
-                                       name="uq_shift_reminder_key"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "kind", "staff_id", "rotation", "shift_start", name="uq_shift_reminder_key"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str  # reminder | change | cancel
@@ -317,9 +322,13 @@ class Checkin(SQLModel, table=True):
     """
 
     __table_args__ = (
-        Index("ux_checkin_active_incident", "incident_id", unique=True,
-              sqlite_where=text("status = 'active'"),
-              postgresql_where=text("status = 'active'")),
+        Index(
+            "ux_checkin_active_incident",
+            "incident_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

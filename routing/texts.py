@@ -54,8 +54,16 @@ def fit_one_segment(head: str, words: str, tail: str) -> str:
     return f'{head} "{words[:room].rstrip()}…" {tail}'
 
 
-def page_text(number: int, channel: str, sender: str, words: str, *, voicemail: bool = False,
-              fallback: bool = False, no_sms: bool = False) -> str:
+def page_text(
+    number: int,
+    channel: str,
+    sender: str,
+    words: str,
+    *,
+    voicemail: bool = False,
+    fallback: bool = False,
+    no_sms: bool = False,
+) -> str:
     """A page. `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches
     them: staff are told to call instead of offered a reply."""
     words = clean_text(words, one_line=True)  # no control or bidi characters reach a pager
@@ -84,12 +92,21 @@ def local_time(at: datetime, now: datetime, zone: tzinfo) -> str:
     clock = f"{local:%H:%M:%S}" if local.second else f"{local:%H:%M}"
     days = (local.date() - today).days
     day = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(
-        days, f"{local:%a} {local.day} {local:%b}")
+        days, f"{local:%a} {local.day} {local:%b}"
+    )
     return f"{clock} {local:%Z} {day}"
 
 
-def alarm_text(kind: str, number: int, channel: str, sender: str, *, words: str = "",
-               last_contact: str = "", fallback: bool = False) -> str:
+def alarm_text(
+    kind: str,
+    number: int,
+    channel: str,
+    sender: str,
+    *,
+    words: str = "",
+    last_contact: str = "",
+    fallback: bool = False,
+) -> str:
     """A check-in alarm page: `MISSED CHECK-IN #17` with the time of the last contact, or
     `DURESS #17` with the defender's words. No R17 offered: a text back may be read by
     whoever holds the defender's phone. The sender is dropped before the segment is split."""
@@ -104,8 +121,10 @@ def alarm_text(kind: str, number: int, channel: str, sender: str, *, words: str 
             text = fit_one_segment(f"{prefix}DURESS #{number} {label}:", words, tail)
         return text
     seen = f"last contact {last_contact}" if last_contact else "no contact on record"
-    for head in (f"{prefix}MISSED CHECK-IN #{number} {label} {sender}:",
-                 f"{prefix}MISSED CHECK-IN #{number}:"):
+    for head in (
+        f"{prefix}MISSED CHECK-IN #{number} {label} {sender}:",
+        f"{prefix}MISSED CHECK-IN #{number}:",
+    ):
         text = f"{head} {seen}. {tail}"
         if len(text) <= segment_limit(text):
             break

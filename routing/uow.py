@@ -56,8 +56,14 @@ class UnitOfWork(_AfterCommit):
     def schedule_step(self, incident_id: int, step: int, at: datetime) -> None:
         self.after_commit(lambda: jobqueue.schedule_step(self.rt, incident_id, step, at))
 
-    def send(self, kind: str, row_id: int, priority: int, at: datetime | None = None,
-             claimed: object | None = None) -> None:
+    def send(
+        self,
+        kind: str,
+        row_id: int,
+        priority: int,
+        at: datetime | None = None,
+        claimed: object | None = None,
+    ) -> None:
         """Hand outbox row `row_id` ("message" or "call") to a sender after the commit;
         `claimed`: the row as this transaction claimed it (routing.outbox.Claimed), for a
         worker's own pool."""
@@ -158,8 +164,9 @@ class Statements:
             return connection
         # a multi-row INSERT with RETURNING is sent as one statement of up to this many rows
         # (SQLAlchemy's insertmanyvalues); in autocommit it must never be cut into pages
-        return connection.execution_options(isolation_level="AUTOCOMMIT",
-                                            insertmanyvalues_page_size=MOST_ROWS)
+        return connection.execution_options(
+            isolation_level="AUTOCOMMIT", insertmanyvalues_page_size=MOST_ROWS
+        )
 
     def close(self) -> None:
         """Give the connection back (a new one is opened when next needed)."""

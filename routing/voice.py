@@ -74,8 +74,9 @@ Plan = Menu | Ring | Voicemail | Hangup
 def ring_hold(rota: oncall.Rota) -> timedelta:
     """How long the live flow may keep the caller before SMS escalation must start anyway."""
     per_level = DIAL_TIMEOUT_S + SCREEN_TIMEOUT_S + 10
-    return timedelta(seconds=MENU_TIMEOUT_S + 10 + len(rota.escalation) * per_level
-                     + VOICEMAIL_MAX_S + 60)
+    return timedelta(
+        seconds=MENU_TIMEOUT_S + 10 + len(rota.escalation) * per_level + VOICEMAIL_MAX_S + 60
+    )
 
 
 def answer_call(rt: Runtime, call: VoiceCall) -> Plan:
@@ -100,8 +101,15 @@ def choose_language(rt: Runtime, incident_id: int, digits: str) -> Plan:
             incident = lock_incident(session, incident_id)
             if incident is not None and incident.status != "resolved":
                 incident.language = languages[choice - 1]
-                session.add(Event(incident_id=incident_id, at=rt.clock(), kind="language",
-                                  actor="defender", detail=f"menu: {incident.language}"))
+                session.add(
+                    Event(
+                        incident_id=incident_id,
+                        at=rt.clock(),
+                        kind="language",
+                        actor="defender",
+                        detail=f"menu: {incident.language}",
+                    )
+                )
             session.commit()
     return next_ring(rt, incident_id, 1)
 
@@ -114,15 +122,16 @@ def next_ring(rt: Runtime, incident_id: int, level: int) -> Plan:
     if incident is None:
         return Voicemail(None, language)
     levels = oncall.who_is_on_call(rt.rota.current(), rt.clock(), language)
-    for on_call in levels[level - 1:]:
+    for on_call in levels[level - 1 :]:
         phones = tuple(dict.fromkeys(person.phone for person in on_call.staff))[:MAX_NUMBERS]
         if phones:  # an empty level is skipped, not rung
             return Ring(incident_id, on_call.number, phones, language, stay_on_line=level > 1)
     return Voicemail(incident_id, language)
 
 
-def screen(rt: Runtime, incident_id: int, called: str, digits: str | None,
-           leg_sid: str | None) -> str:
+def screen(
+    rt: Runtime, incident_id: int, called: str, digits: str | None, leg_sid: str | None
+) -> str:
     """A staff phone picked up the defender's call. Returns "prompt" (no key yet), "accept"
     (pressed 1: acknowledged and bridged) or "decline" (anything else: hang that leg up, so a
     personal voicemail can never take the call)."""
@@ -135,11 +144,20 @@ def screen(rt: Runtime, incident_id: int, called: str, digits: str | None,
     if leg_sid:
         try:
             with Session(rt.engine) as session:
-                session.add(Call(incident_id=incident_id, direction="out", purpose="screen",
-                                 sid=leg_sid, staff_id=staff.id if staff else None,
-                                 address_hash=rt.vault.lookup_hash(called),
-                                 address_enc=rt.vault.encrypt(called), status="accepted",
-                                 created_at=now, updated_at=now))
+                session.add(
+                    Call(
+                        incident_id=incident_id,
+                        direction="out",
+                        purpose="screen",
+                        sid=leg_sid,
+                        staff_id=staff.id if staff else None,
+                        address_hash=rt.vault.lookup_hash(called),
+                        address_enc=rt.vault.encrypt(called),
+                        status="accepted",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 session.commit()
         except IntegrityError:
             pass  # a repeated key press: already recorded
@@ -172,8 +190,9 @@ def _accepted_by(rt: Runtime, incident_id: int, leg_sid: str | None) -> str | No
     """Staff id ("" when unknown) of the leg that pressed 1, or None when nobody did: a
     personal voicemail that picked up counts as no answer."""
     with Session(rt.engine) as session:
-        query = select(Call).where(Call.incident_id == incident_id, Call.purpose == "screen",
-                                   Call.status == "accepted")
+        query = select(Call).where(
+            Call.incident_id == incident_id, Call.purpose == "screen", Call.status == "accepted"
+        )
         if leg_sid:
             query = query.where(Call.sid == leg_sid)
         leg = session.exec(query.order_by(Call.id.desc())).first()
@@ -189,13 +208,19 @@ def release_hold(rt: Runtime, incident_id: int, kind: str, detail: str) -> bool:
     now = rt.clock()
     with unit_of_work(rt) as uow:
         incident = lock_incident(uow.session, incident_id)
-        if (incident is None or incident.status != "open" or incident.next_step != 0
-                or incident.first_paged_at is not None or incident.next_step_at is None
-                or incident.next_step_at <= now):
+        if (
+            incident is None
+            or incident.status != "open"
+            or incident.next_step != 0
+            or incident.first_paged_at is not None
+            or incident.next_step_at is None
+            or incident.next_step_at <= now
+        ):
             return False
         incident.next_step_at = now
-        uow.session.add(Event(incident_id=incident_id, at=now, kind=kind, actor="defender",
-                              detail=detail))
+        uow.session.add(
+            Event(incident_id=incident_id, at=now, kind=kind, actor="defender", detail=detail)
+        )
         uow.schedule_step(incident_id, 0, now)
     return True
 

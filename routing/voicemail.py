@@ -49,8 +49,9 @@ def recording_ready(rt: Runtime, incident_id: int | None, recording: Recording) 
     already took it (a caller who also texted) that a voicemail is waiting. A repeated
     RecordingSid changes nothing."""
     if recording.status != "completed" or not recording.recording_sid or not recording.url:
-        log.info("recording of call %s not usable (status %s)", recording.call_sid,
-                 recording.status)
+        log.info(
+            "recording of call %s not usable (status %s)", recording.call_sid, recording.status
+        )
         if incident_id is not None:
             release_hold(rt, incident_id, "voicemail_failed", f"recording {recording.status}")
         return
@@ -77,19 +78,30 @@ def _store_recording(rt: Runtime, recording: Recording) -> int | None:
     now = rt.clock()
     with unit_of_work(rt) as uow:
         session = uow.session
-        if session.exec(select(Call.id).where(Call.recording_sid == recording.recording_sid)
-                        ).first():
+        if session.exec(
+            select(Call.id).where(Call.recording_sid == recording.recording_sid)
+        ).first():
             return None  # a repeated delivery: done the first time
-        call = session.exec(select(Call).where(Call.sid == recording.call_sid)
-                            .with_for_update()).first()
+        call = session.exec(
+            select(Call).where(Call.sid == recording.call_sid).with_for_update()
+        ).first()
         if call is None:
             log.warning("recording for unknown call %s not stored", recording.call_sid)
             return None
-        call.recording_sid, call.recording_enc = recording.recording_sid, \
-            rt.vault.encrypt(recording.url)
+        call.recording_sid, call.recording_enc = (
+            recording.recording_sid,
+            rt.vault.encrypt(recording.url),
+        )
         call.updated_at = now
-        session.add(Event(incident_id=call.incident_id, at=now, kind="voicemail",
-                          actor="defender", detail=f"recording on call {call.id}"))
+        session.add(
+            Event(
+                incident_id=call.incident_id,
+                at=now,
+                kind="voicemail",
+                actor="defender",
+                detail=f"recording on call {call.id}",
+            )
+        )
         return call.incident_id
 
 

@@ -64,8 +64,8 @@ class Conversation:
 
 def new_receipt() -> str:
     """16 random digits in groups of four (GlobaLeaks' shape: easy to copy, read and type)."""
-    digits = f"{secrets.randbelow(10 ** RECEIPT_DIGITS):0{RECEIPT_DIGITS}d}"
-    return " ".join(digits[i:i + 4] for i in range(0, RECEIPT_DIGITS, 4))
+    digits = f"{secrets.randbelow(10**RECEIPT_DIGITS):0{RECEIPT_DIGITS}d}"
+    return " ".join(digits[i : i + 4] for i in range(0, RECEIPT_DIGITS, 4))
 
 
 def normalise(receipt: str) -> str:
@@ -85,13 +85,15 @@ def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:
         receipt = new_receipt()
         try:
             with unit_of_work(rt) as uow:
-                uow.session.add(WebReceipt(
-                    receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
-                    person_hash=rt.vault.lookup_hash(person),
-                    person_enc=rt.vault.encrypt(person),
-                    contact_enc=rt.vault.encrypt(contact) if contact else None,
-                    created_at=rt.clock(),
-                ))
+                uow.session.add(
+                    WebReceipt(
+                        receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
+                        person_hash=rt.vault.lookup_hash(person),
+                        person_enc=rt.vault.encrypt(person),
+                        contact_enc=rt.vault.encrypt(contact) if contact else None,
+                        created_at=rt.clock(),
+                    )
+                )
             break
         except IntegrityError:  # one in 10**16: draw another
             continue
@@ -127,15 +129,25 @@ def conversation(rt: Runtime, person: str) -> Conversation:
         incident_ids = session.exec(
             select(Incident.id).where(Incident.defender_hash.in_(person_hashes(rt.vault, person)))
         ).all()
-        rows = session.exec(
-            select(Message).where(
-                Message.incident_id.in_(incident_ids), Message.channel == "web",
-                ((Message.direction == "in") & (Message.purpose == "defender"))
-                | ((Message.direction == "out") & (Message.purpose == "reply")),
-            ).order_by(Message.id)
-        ).all() if incident_ids else []
-    lines = tuple(Line(row.direction == "out", rt.vault.decrypt(row.body_enc) or "",
-                       row.created_at) for row in rows if row.body_enc is not None)
+        rows = (
+            session.exec(
+                select(Message)
+                .where(
+                    Message.incident_id.in_(incident_ids),
+                    Message.channel == "web",
+                    ((Message.direction == "in") & (Message.purpose == "defender"))
+                    | ((Message.direction == "out") & (Message.purpose == "reply")),
+                )
+                .order_by(Message.id)
+            ).all()
+            if incident_ids
+            else []
+        )
+    lines = tuple(
+        Line(row.direction == "out", rt.vault.decrypt(row.body_enc) or "", row.created_at)
+        for row in rows
+        if row.body_enc is not None
+    )
     return Conversation(person, lines)
 
 

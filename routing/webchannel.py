@@ -37,7 +37,8 @@ def contact_line(rt: Runtime, session: Session, incident: Incident) -> str:
     token = session.exec(
         select(WebReceipt.contact_enc)
         .where(WebReceipt.person_hash.in_(person_hashes(rt.vault, key_of(address))))
-        .order_by(WebReceipt.id).limit(1)
+        .order_by(WebReceipt.id)
+        .limit(1)
     ).first()
     try:
         contact = rt.vault.decrypt(token) if token else None
@@ -59,10 +60,17 @@ def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) ->
     rt, now = uow.rt, uow.rt.clock()
     address = rt.vault.decrypt(incident.defender_enc)
     message = Message(
-        incident_id=incident.id, direction="out", channel="web", purpose="reply",
-        staff_id=staff_id, address_hash=rt.vault.lookup_hash(address),
-        address_enc=incident.defender_enc, body_enc=rt.vault.encrypt(text), status=POSTED,
-        created_at=now, updated_at=now,
+        incident_id=incident.id,
+        direction="out",
+        channel="web",
+        purpose="reply",
+        staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(address),
+        address_enc=incident.defender_enc,
+        body_enc=rt.vault.encrypt(text),
+        status=POSTED,
+        created_at=now,
+        updated_at=now,
     )
     uow.session.add(message)
     return message
@@ -71,6 +79,4 @@ def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) ->
 def forget_receipts(session: Session, defender_hash: str) -> int:
     """Erase the receipts of a web conversation whose incident is being purged (retention):
     its receipt then opens nothing, like any wrong receipt. Returns how many were erased."""
-    return session.exec(
-        delete(WebReceipt).where(WebReceipt.person_hash == defender_hash)
-    ).rowcount
+    return session.exec(delete(WebReceipt).where(WebReceipt.person_hash == defender_hash)).rowcount

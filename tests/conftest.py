@@ -53,16 +53,21 @@ fallback: [fiona]
 DUBLIN = ZoneInfo("Europe/Dublin")
 
 
-def rota_text(wait1: str = "30m", wait2: str = "30m", repeat: int = 0, *,
-              at: datetime | None = None) -> str:
+def rota_text(
+    wait1: str = "30m", wait2: str = "30m", repeat: int = 0, *, at: datetime | None = None
+) -> str:
     """The staff rota with Amina on call at level 1 and Chen at level 2 at the instant `at`
     (default: now, for tests that run real processes on the real clock) and for five days
     after it: both weekly shifts hand over at 09:00 two days before `at`'s date in Dublin, a
     time that exists on every date (Dublin's clocks change at 01:00 UTC)."""
     day = (at or datetime.now(UTC)).astimezone(DUBLIN).date()
     handoff = f"{day - timedelta(days=2):%Y-%m-%d} 09:00"
-    return (STAFF_ROTA.replace("WAIT1", wait1).replace("WAIT2", wait2)
-            .replace("REPEAT", str(repeat)).replace("HANDOFF", handoff))
+    return (
+        STAFF_ROTA.replace("WAIT1", wait1)
+        .replace("WAIT2", wait2)
+        .replace("REPEAT", str(repeat))
+        .replace("HANDOFF", handoff)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +93,10 @@ def _own_database(url: str, worker: str) -> str:
     base = int(parsed.path.strip("/") or 0)
     number = base - int(worker.removeprefix("gw") or 0)
     if number < 0:
-        raise pytest.UsageError(f"TEST_REDIS_URL {url}: database {base} leaves no database "
-                                f"for test process {worker}; name a higher one")
+        raise pytest.UsageError(
+            f"TEST_REDIS_URL {url}: database {base} leaves no database "
+            f"for test process {worker}; name a higher one"
+        )
     return urllib.parse.urlunsplit(parsed._replace(path=f"/{number}"))
 
 
@@ -139,8 +146,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
         database = callspec.params.get("database_url") if callspec else None
-        if (database is None or not item.get_closest_marker("one_database")
-                or item.get_closest_marker("both_databases")):
+        if (
+            database is None
+            or not item.get_closest_marker("one_database")
+            or item.get_closest_marker("both_databases")
+        ):
             kept.append(item)
             continue
         name = item.nodeid.replace(database, "", 1)  # the same for both of its instances
@@ -178,8 +188,14 @@ def make_hotline(tmp_path, database_url, redis_url, fake_twilio):
     created: list[Hotline] = []
 
     def factory(rota: str | None = None, **options) -> Hotline:
-        hotline = Hotline(tmp_path, database_url=database_url, redis_url=redis_url,
-                          fake=fake_twilio, rota=rota or rota_text(), **options)
+        hotline = Hotline(
+            tmp_path,
+            database_url=database_url,
+            redis_url=redis_url,
+            fake=fake_twilio,
+            rota=rota or rota_text(),
+            **options,
+        )
         created.append(hotline)
         return hotline.start()
 

@@ -34,32 +34,52 @@ START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday: amina and chen on
 
 
 class World:
-    def __init__(self, tmp_path: Path, database_url: str, fake, rota: str,
-                 languages: tuple[str, ...] = ("en", "fr"), config: str = ""):
+    def __init__(
+        self,
+        tmp_path: Path,
+        database_url: str,
+        fake,
+        rota: str,
+        languages: tuple[str, ...] = ("en", "fr"),
+        config: str = "",
+    ):
         self.fake = fake
         folder = tmp_path / f"world-{secrets.token_hex(3)}"
         folder.mkdir()
         (folder / "rota.yaml").write_text(rota)
         (folder / "config.yaml").write_text(
             'hotline:\n  number: "+35312100489"\n  whatsapp: "whatsapp:+14155238886"\n'
-            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n{config}")
-        self.settings = load_settings({
-            "HOTLINE_CONFIG": str(folder / "config.yaml"),
-            "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
-            "DATABASE_URL": database_url,
-            "TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
-            "TWILIO_API_BASE_URL": fake.base_url,
-            "HOTLINE_PUBLIC_URL": "https://hotline.example.org",
-            "HOTLINE_SECRET_KEY": SECRET,
-        })
+            f"  languages: [{', '.join(languages)}]\nrota_file: rota.yaml\n{config}"
+        )
+        self.settings = load_settings(
+            {
+                "HOTLINE_CONFIG": str(folder / "config.yaml"),
+                "HOTLINE_INSTANCE_DIR": str(folder / "instance"),
+                "DATABASE_URL": database_url,
+                "TWILIO_ACCOUNT_SID": fake.account_sid,
+                "TWILIO_AUTH_TOKEN": fake.auth_token,
+                "TWILIO_API_BASE_URL": fake.base_url,
+                "HOTLINE_PUBLIC_URL": "https://hotline.example.org",
+                "HOTLINE_SECRET_KEY": SECRET,
+            }
+        )
         self.now = START
         engine = make_engine(migrated(database_url))
         vault = Vault(self.settings.secret_keys)
         self.rt = Runtime(
-            settings=self.settings, engine=engine, vault=vault,
-            rota=RotaSource(self.settings.rota_path, None, engine=engine, vault=vault,
-                            languages=self.settings.languages),
-            notifier=make_notifier(self.settings), queue=None, clock=lambda: self.now,
+            settings=self.settings,
+            engine=engine,
+            vault=vault,
+            rota=RotaSource(
+                self.settings.rota_path,
+                None,
+                engine=engine,
+                vault=vault,
+                languages=self.settings.languages,
+            ),
+            notifier=make_notifier(self.settings),
+            queue=None,
+            clock=lambda: self.now,
         )
         self._sids = 0
 
@@ -94,8 +114,7 @@ class World:
         return answer.reply
 
     def call(self, sender: str) -> intake.Received:
-        received = intake.receive(self.rt, VoiceCall(self.sid("CA"), sender),
-                                  hold=timedelta(0))
+        received = intake.receive(self.rt, VoiceCall(self.sid("CA"), sender), hold=timedelta(0))
         self.settle()
         return received
 
@@ -120,8 +139,9 @@ class World:
 
     def pages(self, incident: int) -> list[Page]:
         with Session(self.rt.engine) as s:
-            return list(s.exec(select(Page).where(Page.incident_id == incident)
-                               .order_by(Page.id)).all())
+            return list(
+                s.exec(select(Page).where(Page.incident_id == incident).order_by(Page.id)).all()
+            )
 
     def messages(self, **where) -> list[Message]:
         with Session(self.rt.engine) as s:

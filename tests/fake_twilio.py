@@ -117,8 +117,7 @@ ERROR_MESSAGES: dict[int, str] = {
     21211: "The 'To' number is not a valid phone number.",
     21213: "No 'From' number is specified",
     21408: (
-        "Permission to send an SMS has not been enabled for the region "
-        "indicated by the 'To' number"
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"
     ),
     21602: "Message body is required.",
     21603: "A 'From' phone number is required.",
@@ -597,9 +596,7 @@ class FakeTwilio:
         with self._cond:
             result = self._cond.wait_for(predicate, timeout)
             if not result:
-                raise TimeoutError(
-                    f"condition not met within {timeout}s; {self._summary()}"
-                )
+                raise TimeoutError(f"condition not met within {timeout}s; {self._summary()}")
             return result
 
     def wait_for_messages(
@@ -655,9 +652,7 @@ class FakeTwilio:
         Use ``status=500``/``503`` with ``code=20500``/``20503`` for transient errors.
         """
         with self._cond:
-            self._rules.append(
-                _FailureRule(frozenset({kind}), to, code, status, message, count)
-            )
+            self._rules.append(_FailureRule(frozenset({kind}), to, code, status, message, count))
 
     def fail_to(
         self,
@@ -698,9 +693,7 @@ class FakeTwilio:
     ) -> tuple[int, dict[str, Any] | None, Callable[[], None] | None]:
         """Handle one request; returns (status, json body or None, post-response hook)."""
         path = urllib.parse.urlsplit(raw_path).path
-        form: Form = urllib.parse.parse_qs(
-            raw_body.decode("utf-8"), keep_blank_values=True
-        )
+        form: Form = urllib.parse.parse_qs(raw_body.decode("utf-8"), keep_blank_values=True)
         with self._cond:
             try:
                 return self._route(method, path, authorization, form)
@@ -708,18 +701,32 @@ class FakeTwilio:
                 self._cond.notify_all()
 
     def _reject(
-        self, kind: str, method: str, path: str, form: Form,
-        code: int, status: int, message: str | None = None,
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        form: Form,
+        code: int,
+        status: int,
+        message: str | None = None,
     ) -> tuple[int, dict[str, Any], None]:
         """Record a rejection and build the error response; lock held."""
         body = error_body(code, status, message)
         self._rejected.append(
             Rejection(
-                kind=kind, method=method, path=path,
-                to=_first(form, "To"), from_=_first(form, "From"),
-                body=_first(form, "Body"), status_callback=_first(form, "StatusCallback"),
-                code=code, status=status, message=body["message"], form=form,
-                received_monotonic=time.monotonic(), received_at=_now_wall(),
+                kind=kind,
+                method=method,
+                path=path,
+                to=_first(form, "To"),
+                from_=_first(form, "From"),
+                body=_first(form, "Body"),
+                status_callback=_first(form, "StatusCallback"),
+                code=code,
+                status=status,
+                message=body["message"],
+                form=form,
+                received_monotonic=time.monotonic(),
+                received_at=_now_wall(),
             )
         )
         return status, body, None
@@ -734,9 +741,7 @@ class FakeTwilio:
             return False
         user, _, password = decoded.partition(":")
         return (
-            user == self.account_sid
-            and password == self.auth_token
-            and account == self.account_sid
+            user == self.account_sid and password == self.auth_token and account == self.account_sid
         )
 
     def _route(
@@ -750,8 +755,9 @@ class FakeTwilio:
             resource, "unknown"
         )
         if match is None:
-            return self._reject(kind, method, path, form, 20404, 404,
-                                f"The requested resource {path} was not found")
+            return self._reject(
+                kind, method, path, form, 20404, 404, f"The requested resource {path} was not found"
+            )
         if not self._authorized(authorization, match["account"]):
             return self._reject(kind, method, path, form, 20003, 401)
 
@@ -765,21 +771,31 @@ class FakeTwilio:
             obj = self._by_sid.get(sid)
             wanted = FakeMessage if resource == "Messages" else FakeCall
             if not isinstance(obj, wanted):
-                return self._reject(kind, method, path, form, 20404, 404,
-                                    f"The requested resource {path} was not found")
+                return self._reject(
+                    kind,
+                    method,
+                    path,
+                    form,
+                    20404,
+                    404,
+                    f"The requested resource {path} was not found",
+                )
             return 200, obj.to_json(self.account_sid), None
         if method == "DELETE" and sid is not None and resource in ("Messages", "Recordings"):
             rule = self._take_failure("deletions", None)
             if rule is not None:
-                return self._reject("deletions", method, path, form,
-                                    rule.code, rule.status, rule.message)
+                return self._reject(
+                    "deletions", method, path, form, rule.code, rule.status, rule.message
+                )
             self._deletions.append(
-                Deletion(kind=kind, sid=sid, received_monotonic=time.monotonic(),
-                         received_at=_now_wall())
+                Deletion(
+                    kind=kind, sid=sid, received_monotonic=time.monotonic(), received_at=_now_wall()
+                )
             )
             return 204, None, None
-        return self._reject(kind, method, path, form, 20404, 404,
-                            f"The requested resource {path} was not found")
+        return self._reject(
+            kind, method, path, form, 20404, 404, f"The requested resource {path} was not found"
+        )
 
     def _create_message(
         self, path: str, form: Form
@@ -798,12 +814,19 @@ class FakeTwilio:
             return self._reject("messages", "POST", path, form, 21617, 400)
         rule = self._take_failure("messages", to)
         if rule is not None:
-            return self._reject("messages", "POST", path, form,
-                                rule.code, rule.status, rule.message)
+            return self._reject(
+                "messages", "POST", path, form, rule.code, rule.status, rule.message
+            )
         msg = FakeMessage(
-            sid=_new_sid("SM"), to=to, from_=_first(form, "From"), body=body,
-            status_callback=_first(form, "StatusCallback"), media_urls=list(media),
-            form=form, received_monotonic=time.monotonic(), received_at=_now_wall(),
+            sid=_new_sid("SM"),
+            to=to,
+            from_=_first(form, "From"),
+            body=body,
+            status_callback=_first(form, "StatusCallback"),
+            media_urls=list(media),
+            form=form,
+            received_monotonic=time.monotonic(),
+            received_at=_now_wall(),
         )
         self._messages.append(msg)
         self._by_sid[msg.sid] = msg
@@ -812,8 +835,10 @@ class FakeTwilio:
             # Started only after the 201 has been written, so the app normally
             # sees the SID before the first callback (as with real Twilio).
             after = threading.Thread(
-                target=self._auto_post, args=(msg.sid, self.auto_status),
-                name=f"FakeTwilio-auto-{msg.sid}", daemon=True,
+                target=self._auto_post,
+                args=(msg.sid, self.auto_status),
+                name=f"FakeTwilio-auto-{msg.sid}",
+                daemon=True,
             ).start
         return 201, msg.to_json(self.account_sid), after
 
@@ -830,15 +855,19 @@ class FakeTwilio:
             return self._reject("calls", "POST", path, form, 21205, 400)
         rule = self._take_failure("calls", to)
         if rule is not None:
-            return self._reject("calls", "POST", path, form,
-                                rule.code, rule.status, rule.message)
+            return self._reject("calls", "POST", path, form, rule.code, rule.status, rule.message)
         call = FakeCall(
-            sid=_new_sid("CA"), to=to, from_=_first(form, "From"),
-            url=_first(form, "Url"), twiml=_first(form, "Twiml"),
+            sid=_new_sid("CA"),
+            to=to,
+            from_=_first(form, "From"),
+            url=_first(form, "Url"),
+            twiml=_first(form, "Twiml"),
             status_callback=_first(form, "StatusCallback"),
             status_callback_events=list(form.get("StatusCallbackEvent", [])),
             machine_detection=_first(form, "MachineDetection"),
-            form=form, received_monotonic=time.monotonic(), received_at=_now_wall(),
+            form=form,
+            received_monotonic=time.monotonic(),
+            received_at=_now_wall(),
         )
         self._calls.append(call)
         self._by_sid[call.sid] = call
@@ -850,16 +879,29 @@ class FakeTwilio:
         """``POST Calls/{sid}.json``; lock held."""
         call = self._by_sid.get(sid)
         if not isinstance(call, FakeCall):
-            return self._reject("call_updates", "POST", path, form, 20404, 404,
-                                f"The requested resource {path} was not found")
+            return self._reject(
+                "call_updates",
+                "POST",
+                path,
+                form,
+                20404,
+                404,
+                f"The requested resource {path} was not found",
+            )
         rule = self._take_failure("call_updates", call.to)
         if rule is not None:
-            return self._reject("call_updates", "POST", path, form,
-                                rule.code, rule.status, rule.message)
+            return self._reject(
+                "call_updates", "POST", path, form, rule.code, rule.status, rule.message
+            )
         status = _first(form, "Status")
         update = CallUpdate(
-            sid=sid, status=status, url=_first(form, "Url"), twiml=_first(form, "Twiml"),
-            form=form, received_monotonic=time.monotonic(), received_at=_now_wall(),
+            sid=sid,
+            status=status,
+            url=_first(form, "Url"),
+            twiml=_first(form, "Twiml"),
+            form=form,
+            received_monotonic=time.monotonic(),
+            received_at=_now_wall(),
         )
         self._call_updates.append(update)
         if status:
@@ -905,8 +947,14 @@ class FakeTwilio:
         :raises urllib.error.URLError: the callback could not be delivered at all.
         """
         url, signed_url, params = self._build_status(
-            sid, status, error_code, public_url_base, answered_by, call_duration,
-            extra, deliver_to,
+            sid,
+            status,
+            error_code,
+            public_url_base,
+            answered_by,
+            call_duration,
+            extra,
+            deliver_to,
         )
         return self._send_callback(sid, url, signed_url, params, raise_errors=True)
 
@@ -938,17 +986,19 @@ class FakeTwilio:
                 if status in ("failed", "undelivered") and error_code is None:
                     error_code = 30008
                 obj.error_code = error_code
-                params.update(
-                    MessageSid=sid, MessageStatus=status, SmsSid=sid, SmsStatus=status
-                )
+                params.update(MessageSid=sid, MessageStatus=status, SmsSid=sid, SmsStatus=status)
                 if _first(obj.form, "MessagingServiceSid"):
                     params["MessagingServiceSid"] = _first(obj.form, "MessagingServiceSid") or ""
             else:
                 obj.status = status
                 seq = self._sequence.setdefault(sid, itertools.count())
                 params.update(
-                    CallSid=sid, CallStatus=status, Called=obj.to, Caller=obj.from_ or "",
-                    Direction="outbound-api", CallbackSource="call-progress-events",
+                    CallSid=sid,
+                    CallStatus=status,
+                    Called=obj.to,
+                    Caller=obj.from_ or "",
+                    Direction="outbound-api",
+                    CallbackSource="call-progress-events",
                     SequenceNumber=str(next(seq)),
                     Timestamp=format_datetime(_now_wall()),
                 )
@@ -973,8 +1023,13 @@ class FakeTwilio:
         return deliver_to or target, signed_url, params
 
     def _send_callback(
-        self, sid: str, url: str, signed_url: str, params: dict[str, str],
-        *, raise_errors: bool,
+        self,
+        sid: str,
+        url: str,
+        signed_url: str,
+        params: dict[str, str],
+        *,
+        raise_errors: bool,
     ) -> int:
         """POST ``params`` to ``url`` signed over ``signed_url``; record and notify."""
         signature = RequestValidator(self.auth_token).compute_signature(signed_url, params)
@@ -1006,9 +1061,15 @@ class FakeTwilio:
         with self._cond:
             self._status_callbacks.append(
                 StatusCallbackPost(
-                    sid=sid, url=url, signed_url=signed_url, params=params,
-                    signature=signature, http_status=http_status, error=error,
-                    sent_monotonic=time.monotonic(), sent_at=_now_wall(),
+                    sid=sid,
+                    url=url,
+                    signed_url=signed_url,
+                    params=params,
+                    signature=signature,
+                    http_status=http_status,
+                    error=error,
+                    sent_monotonic=time.monotonic(),
+                    sent_at=_now_wall(),
                 )
             )
             self._cond.notify_all()

@@ -126,8 +126,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition",
-               interval: float = 0.02) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.02,
+) -> T:
     """Poll `predicate` (a database read, say) until it returns something truthy.
     Raises TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -148,12 +152,24 @@ class Response:
 class Hotline:
     """A configured hotline whose web app runs in this process on a real port."""
 
-    def __init__(self, tmp_path: Path, *, database_url: str, redis_url: str, fake, rota: str,
-                 number: str = "+35312100489", whatsapp: str | None = "whatsapp:+14155238886",
-                 languages: tuple[str, ...] = ("en", "fr", "es"), auto_reply: bool = True,
-                 reveal_numbers: bool = False, retention_days: int = 90,
-                 web_form: dict[str, object] | None = None,
-                 env: dict[str, str] | None = None, config: str = ""):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        database_url: str,
+        redis_url: str,
+        fake,
+        rota: str,
+        number: str = "+35312100489",
+        whatsapp: str | None = "whatsapp:+14155238886",
+        languages: tuple[str, ...] = ("en", "fr", "es"),
+        auto_reply: bool = True,
+        reveal_numbers: bool = False,
+        retention_days: int = 90,
+        web_form: dict[str, object] | None = None,
+        env: dict[str, str] | None = None,
+        config: str = "",
+    ):
         self.dir = tmp_path / f"hotline-{secrets.token_hex(3)}"
         self.dir.mkdir()
         self.fake = fake
@@ -168,7 +184,9 @@ class Hotline:
         self.rota_path = self.dir / "rota.yaml"
         self.rota_path.write_text(rota)
         settings = [
-            "hotline:", f'  number: "{number}"', f"  languages: [{', '.join(languages)}]",
+            "hotline:",
+            f'  number: "{number}"',
+            f"  languages: [{', '.join(languages)}]",
             f"  auto_reply: {str(auto_reply).lower()}",
             f"  reveal_numbers: {str(reveal_numbers).lower()}",
         ]
@@ -177,8 +195,10 @@ class Hotline:
         settings += [f"retention_days: {retention_days}", "rota_file: rota.yaml"]
         if web_form is not None:  # e.g. {"enabled": True, "submit_limit": "3/minute"}
             settings.append("web_form:")
-            settings += [f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
-                         for key, value in web_form.items()]
+            settings += [
+                f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
+                for key, value in web_form.items()
+            ]
         if "reminders:" not in config:
             # real workers run on the real clock: a weekly handoff of the test rotas must not
             # add a shift reminder to what a test counts (tests/test_reminders.py asks for them)
@@ -209,11 +229,13 @@ class Hotline:
         # (the rate rule has tests of its own; the deferred path: INLINE_LIMIT 0)
         self.app.config[SURGE_AT] = 10**9
         self._requests = _Requests(self.app)
-        self._server = make_server("127.0.0.1", self.port, self._requests, threaded=True,
-                                   fd=self._listener.fileno())
+        self._server = make_server(
+            "127.0.0.1", self.port, self._requests, threaded=True, fd=self._listener.fileno()
+        )
         # a short poll: shutdown() waits for it, in every test's teardown
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -225,30 +247,46 @@ class Hotline:
 
     # --- webhooks, as Twilio sends them ---------------------------------------------------
 
-    def post(self, path: str, params: dict | list[tuple[str, str]], *, signed: bool = True,
-             signature: str | None = None, token: str | None = None,
-             over_http: bool = True) -> Response:
+    def post(
+        self,
+        path: str,
+        params: dict | list[tuple[str, str]],
+        *,
+        signed: bool = True,
+        signature: str | None = None,
+        token: str | None = None,
+        over_http: bool = True,
+    ) -> Response:
         """POST a form as Twilio would, signed unless told otherwise. `over_http` False hands
         the same request to the app in this process (no socket: for tests that post
         thousands)."""
         url = self.base_url + path
         if signature is None and signed:
             signature = RequestValidator(token or self.fake.auth_token).compute_signature(
-                url, _multidict(params))
+                url, _multidict(params)
+            )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signature:
             headers["X-Twilio-Signature"] = signature
         if not over_http:
             # buffered: the response is closed, and the work after the answer done, at once
             answer = self.app.test_client().post(
-                path, data=urllib.parse.urlencode(params), headers=headers,
-                base_url=self.base_url, buffered=True)
-            return Response(answer.status_code, answer.get_data(as_text=True),
-                            answer.headers.get("Content-Type", ""))
+                path,
+                data=urllib.parse.urlencode(params),
+                headers=headers,
+                base_url=self.base_url,
+                buffered=True,
+            )
+            return Response(
+                answer.status_code,
+                answer.get_data(as_text=True),
+                answer.headers.get("Content-Type", ""),
+            )
         request_id = secrets.token_hex(8)
         headers[_Requests.HEADER] = request_id
-        request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
-                                         headers=headers, method="POST")
+        request = urllib.request.Request(
+            url, data=urllib.parse.urlencode(params).encode(), headers=headers, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=20) as resp:
                 answer = Response(resp.status, resp.read().decode(), resp.headers["Content-Type"])
@@ -264,8 +302,16 @@ class Hotline:
         except urllib.error.HTTPError as exc:
             return Response(exc.code, exc.read().decode(), exc.headers.get("Content-Type", ""))
 
-    def sms(self, sender: str, body: str, *, sid: str | None = None, to: str | None = None,
-            media: tuple[str, ...] = (), **extra: str) -> Response:
+    def sms(
+        self,
+        sender: str,
+        body: str,
+        *,
+        sid: str | None = None,
+        to: str | None = None,
+        media: tuple[str, ...] = (),
+        **extra: str,
+    ) -> Response:
         whatsapp = sender.startswith("whatsapp:")
         params = {
             "MessageSid": sid or "SM" + secrets.token_hex(16),
@@ -331,8 +377,7 @@ class Hotline:
     def step_times(self, incident: int) -> dict[int, datetime]:
         """When each escalation step of `incident` ran, from the audit trail: the instant the
         next step's due time was computed from (`paged` events: "step N (...)")."""
-        return {int(e.detail.split()[1]): e.at for e in self.events(incident)
-                if e.kind == "paged"}
+        return {int(e.detail.split()[1]): e.at for e in self.events(incident) if e.kind == "paged"}
 
     def decrypt(self, token: str | None) -> str | None:
         return self.rt.vault.decrypt(token)
@@ -342,11 +387,18 @@ class Hotline:
         return hotline_cli(self.env, *args)
 
 
-def hotline_cli(env: dict[str, str], *args: str,
-                timeout: float = 60) -> subprocess.CompletedProcess:
+def hotline_cli(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """The real `hotline` console script, as an operator runs it, with `env` added to ours."""
-    return subprocess.run([sys.executable, "-m", "hotline", *args], cwd=ROOT, text=True,
-                          env={**os.environ, **env}, capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hotline", *args],
+        cwd=ROOT,
+        text=True,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def _multidict(params):  # noqa: ANN001, ANN202
@@ -374,9 +426,14 @@ class TestWorker:
     def start(self, wait: bool = True) -> TestWorker:
         env = {**os.environ, **self.hotline.env, "PYTHONUNBUFFERED": "1"}
         self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env,
-                                     cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if wait:
             started = time.monotonic()
             wait_until(lambda: self._alive_since(started), timeout=30, what="worker heartbeat")
@@ -387,8 +444,9 @@ class TestWorker:
             raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log()}")
         with self.hotline.session() as s:
             beats = s.exec(select(WorkerHeartbeat)).all()
-        return any(b.at.timestamp() >= time.time() - (time.monotonic() - started) - 1
-                   for b in beats)
+        return any(
+            b.at.timestamp() >= time.time() - (time.monotonic() - started) - 1 for b in beats
+        )
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -65,11 +65,18 @@ def number_forms(e164: str) -> set[str]:
     """Every way a defender's number might be written, masked as the log shows it too."""
     parsed = phonenumbers.parse(e164, None)
     national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    international = phonenumbers.format_number(
-        parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    return {e164, e164.lstrip("+"), national, national.replace(" ", ""), international,
-            str(parsed.national_number), mask_number(e164), mask_number("whatsapp:" + e164),
-            "whatsapp:" + e164}
+    international = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return {
+        e164,
+        e164.lstrip("+"),
+        national,
+        national.replace(" ", ""),
+        international,
+        str(parsed.national_number),
+        mask_number(e164),
+        mask_number("whatsapp:" + e164),
+        "whatsapp:" + e164,
+    }
 
 
 def seed_week(world: World) -> Seeded:
@@ -132,8 +139,10 @@ def seed_week(world: World) -> Seeded:
     opening("voice", 1, 12)
     plan = voice.answer_call(world.rt, VoiceCall(world.sid("CA"), CALLER))
     world.advance(seconds=20)
-    assert voice.screen(world.rt, plan.incident_id, on_call(world, 1), "1",
-                        world.sid("CA")) == "accept"
+    assert (
+        voice.screen(world.rt, plan.incident_id, on_call(world, 1), "1", world.sid("CA"))
+        == "accept"
+    )
     world.advance(minutes=10)
     world.text(on_call(world, 1), "RESOLVE 4")
 
@@ -166,8 +175,11 @@ def seed_week(world: World) -> Seeded:
     world.advance(seconds=5)
     world.settle()
     with Session(world.rt.engine) as session:
-        session.exec(update(Checkin).where(Checkin.incident_id == 7)
-                     .values(incident_id=6, status="active", ended_at=None))
+        session.exec(
+            update(Checkin)
+            .where(Checkin.incident_id == 7)
+            .values(incident_id=6, status="active", ended_at=None)
+        )
         session.commit()
     world.now = at_utc(day0, 2, 15, 1)
     world.settle()
@@ -199,7 +211,9 @@ def _forbidden(world: World) -> set[str]:
 def cli_env(world: World) -> dict[str, str]:
     """The environment `hotline` needs to read the world's settings and database."""
     settings = world.settings
-    return {"HOTLINE_CONFIG": str(settings.config_path),
-            "HOTLINE_INSTANCE_DIR": str(settings.instance_dir),
-            "DATABASE_URL": settings.database_url,
-            "HOTLINE_SECRET_KEY": settings.secret_keys[0]}
+    return {
+        "HOTLINE_CONFIG": str(settings.config_path),
+        "HOTLINE_INSTANCE_DIR": str(settings.instance_dir),
+        "DATABASE_URL": settings.database_url,
+        "HOTLINE_SECRET_KEY": settings.secret_keys[0],
+    }

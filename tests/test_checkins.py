@@ -32,13 +32,18 @@ from routing.texts import HELP, auto_reply, segment_limit
 
 DEFENDER = "+447700900123"
 DUBLIN = ZoneInfo("Europe/Dublin")
-DURESS = "checkins:\n  duress_words: [sunflower, \"blue kite\"]\n"
+DURESS = 'checkins:\n  duress_words: [sunflower, "blue kite"]\n'
 
 
 @pytest.fixture
 def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START),
-                 config=DURESS)
+    made = World(
+        tmp_path,
+        database_url,
+        fake_twilio,
+        rota_text(wait1="5m", wait2="5m", at=START),
+        config=DURESS,
+    )
     yield made
     made.close()
 
@@ -58,42 +63,50 @@ def to_defender(world: World) -> list[str]:
 
 # --- parsing (pure) -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "spec"), [
-    ("CHECKIN 17 18:00", CheckinSpec(clock=(18, 0, 0))),
-    ("checkin17 18.30", CheckinSpec(clock=(18, 30, 0))),
-    ("Check-in #17: 6pm", CheckinSpec(clock=(18, 0, 0))),
-    ("check in 17 by 9:05", CheckinSpec(clock=(9, 5, 0))),
-    ("CHECKIN 17 2h", CheckinSpec(after=timedelta(hours=2))),
-    ("CHECKIN 17 in 45 min", CheckinSpec(after=timedelta(minutes=45))),
-    ("CHECKIN 17 30s", CheckinSpec(after=timedelta(seconds=30))),
-    ("CHECKIN 17 1 hour 30 minutes", CheckinSpec(after=timedelta(minutes=90))),
-    ("CHECKIN 17 every 6h", CheckinSpec(every=timedelta(hours=6))),
-    ("CHECKIN 17 EVERY 6 H, notify", CheckinSpec(every=timedelta(hours=6), notify=True)),
-    ("CHECKIN 17 2h notify", CheckinSpec(after=timedelta(hours=2), notify=True)),
-    ("CHECKIN 17 today 9:00", CheckinSpec(clock=(9, 0, 0), day_offset=0)),
-    ("CHECKIN 17 tomorrow 09:00", CheckinSpec(clock=(9, 0, 0), day_offset=1)),
-    ("CHECKIN 17 2026-12-24 18:00", CheckinSpec(clock=(18, 0, 0), on=date(2026, 12, 24))),
-    ("CHECKIN 17 OFF", CheckinSpec(off=True)),
-    ("checkin 17 off.", CheckinSpec(off=True)),
-])
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("CHECKIN 17 18:00", CheckinSpec(clock=(18, 0, 0))),
+        ("checkin17 18.30", CheckinSpec(clock=(18, 30, 0))),
+        ("Check-in #17: 6pm", CheckinSpec(clock=(18, 0, 0))),
+        ("check in 17 by 9:05", CheckinSpec(clock=(9, 5, 0))),
+        ("CHECKIN 17 2h", CheckinSpec(after=timedelta(hours=2))),
+        ("CHECKIN 17 in 45 min", CheckinSpec(after=timedelta(minutes=45))),
+        ("CHECKIN 17 30s", CheckinSpec(after=timedelta(seconds=30))),
+        ("CHECKIN 17 1 hour 30 minutes", CheckinSpec(after=timedelta(minutes=90))),
+        ("CHECKIN 17 every 6h", CheckinSpec(every=timedelta(hours=6))),
+        ("CHECKIN 17 EVERY 6 H, notify", CheckinSpec(every=timedelta(hours=6), notify=True)),
+        ("CHECKIN 17 2h notify", CheckinSpec(after=timedelta(hours=2), notify=True)),
+        ("CHECKIN 17 today 9:00", CheckinSpec(clock=(9, 0, 0), day_offset=0)),
+        ("CHECKIN 17 tomorrow 09:00", CheckinSpec(clock=(9, 0, 0), day_offset=1)),
+        ("CHECKIN 17 2026-12-24 18:00", CheckinSpec(clock=(18, 0, 0), on=date(2026, 12, 24))),
+        ("CHECKIN 17 OFF", CheckinSpec(off=True)),
+        ("checkin 17 off.", CheckinSpec(off=True)),
+    ],
+)
 def test_checkin_reads_every_form_staff_write(text, spec):
-    assert parse_staff_reply(text) == Command("checkin", 17, parse_staff_reply(text).text,
-                                              checkin=spec)
+    assert parse_staff_reply(text) == Command(
+        "checkin", 17, parse_staff_reply(text).text, checkin=spec
+    )
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("CHECKIN 17", "needs a time"),
-    ("CHECKIN", "needs an incident number"),
-    ("CHECKIN 18:00", "incident number first"),
-    ("CHECKIN 17 soon", "is no time"),
-    ("CHECKIN 17 18", "is no time"),  # an hour or a duration? neither is guessed
-    ("CHECKIN 17 25:00", "is no time"),
-    ("CHECKIN 17 13pm", "is no time"),
-    ("CHECKIN 17 every", "every needs a duration"),
-    ("CHECKIN 17 2026-02-30 18:00", "is no date"),
-    ("CHECKIN 17 9999999999999999h", "too long"),
-    ("CHECKIN 17 OFF notify", "takes no notify"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("CHECKIN 17", "needs a time"),
+        ("CHECKIN", "needs an incident number"),
+        ("CHECKIN 18:00", "incident number first"),
+        ("CHECKIN 17 soon", "is no time"),
+        ("CHECKIN 17 18", "is no time"),  # an hour or a duration? neither is guessed
+        ("CHECKIN 17 25:00", "is no time"),
+        ("CHECKIN 17 13pm", "is no time"),
+        ("CHECKIN 17 every", "every needs a duration"),
+        ("CHECKIN 17 2026-02-30 18:00", "is no date"),
+        ("CHECKIN 17 9999999999999999h", "too long"),
+        ("CHECKIN 17 OFF notify", "takes no notify"),
+    ],
+)
 def test_checkin_refuses_what_it_cannot_read_and_says_what_works(text, says):
     parsed = parse_staff_reply(text)
     assert isinstance(parsed, NotUnderstood) and says in parsed.reason, parsed
@@ -108,6 +121,7 @@ def test_help_names_checkin_and_still_fits_one_sms():
 
 
 # --- the deadline (pure, injected clock) --------------------------------------------------
+
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
@@ -131,8 +145,9 @@ def test_18_00_on_the_evening_the_clocks_go_back_is_18_00_gmt():
     # just after midnight, still in summer time: the same evening
     assert deadline(spec, at("2026-10-24T23:30+00:00"), DUBLIN) == at("2026-10-25T18:00+00:00")
     # and a duration is plain elapsed time across the change
-    assert deadline(CheckinSpec(after=timedelta(hours=24)), saturday_evening, DUBLIN) == \
-        at("2026-10-25T19:00+00:00")
+    assert deadline(CheckinSpec(after=timedelta(hours=24)), saturday_evening, DUBLIN) == at(
+        "2026-10-25T19:00+00:00"
+    )
 
 
 def test_a_time_the_clocks_skip_is_an_hour_later_by_the_new_clock():
@@ -142,31 +157,38 @@ def test_a_time_the_clocks_skip_is_an_hour_later_by_the_new_clock():
     assert due.astimezone(DUBLIN).strftime("%H:%M %Z") == "02:30 IST"
 
 
-@pytest.mark.parametrize(("spec", "reason"), [
-    (CheckinSpec(clock=(9, 0, 0), day_offset=0), "09:00 GMT today has passed"),
-    (CheckinSpec(clock=(18, 0, 0), on=date(2026, 11, 2)), "has passed"),
-    (CheckinSpec(after=timedelta(0)), "at least 5s away"),
-    (CheckinSpec(after=timedelta(seconds=4)), "at least 5s away"),
-    (CheckinSpec(after=timedelta(days=8)), "at most 7 days"),
-    (CheckinSpec(clock=(18, 0, 0), on=date(2026, 12, 24)), "at most 7 days"),
-])
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        (CheckinSpec(clock=(9, 0, 0), day_offset=0), "09:00 GMT today has passed"),
+        (CheckinSpec(clock=(18, 0, 0), on=date(2026, 11, 2)), "has passed"),
+        (CheckinSpec(after=timedelta(0)), "at least 5s away"),
+        (CheckinSpec(after=timedelta(seconds=4)), "at least 5s away"),
+        (CheckinSpec(after=timedelta(days=8)), "at most 7 days"),
+        (CheckinSpec(clock=(18, 0, 0), on=date(2026, 12, 24)), "at most 7 days"),
+    ],
+)
 def test_a_deadline_in_the_past_too_soon_or_too_far_is_refused(spec, reason):
     with pytest.raises(Refused, match=reason):
         deadline(spec, at("2026-11-03T10:00+00:00"), DUBLIN)
-    assert deadline(CheckinSpec(clock=(18, 0, 0), day_offset=0), at("2026-11-03T10:00+00:00"),
-                    DUBLIN) == at("2026-11-03T18:00+00:00")
+    assert deadline(
+        CheckinSpec(clock=(18, 0, 0), day_offset=0), at("2026-11-03T10:00+00:00"), DUBLIN
+    ) == at("2026-11-03T18:00+00:00")
 
 
-@pytest.mark.parametrize(("body", "duress"), [
-    ("all good, the sunflower is fine", True),
-    ("SUNFLOWER!", True),
-    ("Sünflöwer", True),  # accents ignored
-    ("ｓｕｎｆｌｏｗｅｒ", True),  # full-width letters fold too (NFKD)
-    ("we saw a Blue   Kite today", True),  # a phrase, any spacing
-    ("sunflowers everywhere", False),  # whole words only
-    ("blue kites", False),
-    ("all fine", False),
-])
+@pytest.mark.parametrize(
+    ("body", "duress"),
+    [
+        ("all good, the sunflower is fine", True),
+        ("SUNFLOWER!", True),
+        ("Sünflöwer", True),  # accents ignored
+        ("ｓｕｎｆｌｏｗｅｒ", True),  # full-width letters fold too (NFKD)
+        ("we saw a Blue   Kite today", True),  # a phrase, any spacing
+        ("sunflowers everywhere", False),  # whole words only
+        ("blue kites", False),
+        ("all fine", False),
+    ],
+)
 def test_duress_words_match_whole_words_ignoring_case_and_accents(body, duress):
     assert has_duress_word(body, ("sunflower", "blue kite")) is duress
 
@@ -174,17 +196,22 @@ def test_duress_words_match_whole_words_ignoring_case_and_accents(body, duress):
 def test_duress_words_are_validated_with_one_line(tmp_path):
     def load(extra: str):
         (tmp_path / "config.yaml").write_text(
-            'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\n' + extra)
-        return load_settings({"HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
-                              "HOTLINE_INSTANCE_DIR": str(tmp_path / "i")})
+            'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\n' + extra
+        )
+        return load_settings(
+            {
+                "HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
+                "HOTLINE_INSTANCE_DIR": str(tmp_path / "i"),
+            }
+        )
 
     assert load(DURESS).duress_words == ("sunflower", "blue kite")
     assert load("").duress_words == ()
     for extra, says in [
         ("checkins:\n  duress_word: [x]\n", "did you mean 'checkins.duress_words'"),
         ("checkins:\n  duress_words: sunflower\n", "expected a list of words"),
-        ("checkins:\n  duress_words: [\"a\"]\n", "is not a word"),
-        ("checkins:\n  duress_words: [\"sun;flower\"]\n", "is not a word"),
+        ('checkins:\n  duress_words: ["a"]\n', "is not a word"),
+        ('checkins:\n  duress_words: ["sun;flower"]\n', "is not a word"),
         ("checkins:\n  duress_words: [Tournesol, tournesöl]\n", "repeats 'Tournesol'"),
     ]:
         with pytest.raises(SettingsError, match=says) as info:
@@ -193,6 +220,7 @@ def test_duress_words_are_validated_with_one_line(tmp_path):
 
 
 # --- the engine, with a moved clock -------------------------------------------------------
+
 
 def test_checkin_is_confirmed_in_the_rotas_zone_and_listed_by_status(world):
     world.text(DEFENDER, "they are watching the house")
@@ -214,8 +242,10 @@ def test_the_taker_hears_when_someone_else_sets_or_cancels_a_checkin(world):
     ben = world.staff_phone("ben")
     world.text(ben, "CHECKIN 1 18:00")
     world.text(ben, "CHECKIN 1 OFF")
-    assert world.sms_to("amina")[-2:] == ["#1: Ben O. set a check-in by 18:00 GMT today.",
-                                          "#1: Ben O. switched its check-in off."]
+    assert world.sms_to("amina")[-2:] == [
+        "#1: Ben O. set a check-in by 18:00 GMT today.",
+        "#1: Ben O. switched its check-in off.",
+    ]
     world.text(world.staff_phone("amina"), "CHECKIN 1 2h")
     assert len(world.sms_to("amina")) == 3, "the taker told of their own command"
 
@@ -268,7 +298,8 @@ def test_each_contact_moves_a_standing_checkin_and_notes_it_when_asked(world, co
     assert checkin.status == "active" and checkin.due_at == world.now + timedelta(hours=6)
     label = {"sms": "SMS", "whatsapp": "WhatsApp", "call": "Call"}[contact]
     assert world.sms_to("amina")[-1] == (
-        f"#1: the defender checked in ({label}, 15:00 GMT today). Next by 21:00 GMT today.")
+        f"#1: the defender checked in ({label}, 15:00 GMT today). Next by 21:00 GMT today."
+    )
     world.advance(hours=5, minutes=59)  # past the first deadline, before the moved one
     world.settle()
     assert not [t for t in world.sms_to("amina") if "MISSED" in t]
@@ -296,7 +327,8 @@ def test_a_missed_checkin_reopens_a_resolved_incident_and_pages_level_one_never_
     world.now = due
     world.settle()
     assert world.sms_to("amina")[-1] == (
-        "MISSED CHECK-IN #1: last contact 10:00 GMT today. ACK 1 | PASS 1")
+        "MISSED CHECK-IN #1: last contact 10:00 GMT today. ACK 1 | PASS 1"
+    )
     incident = world.incident(1)
     assert (incident.status, incident.resolved_at, incident.resolved_by) == ("open", None, None)
     assert incident.next_step == 1 and incident.next_step_at == due + timedelta(minutes=5)

@@ -48,8 +48,10 @@ def alarms(fake, prefix: str) -> list:  # noqa: ANN001
 
 
 def wait_for_alarm(fake, prefix: str, count: int = 1, timeout: float = 15):  # noqa: ANN001
-    return fake.wait_for(lambda: alarms(fake, prefix) if len(alarms(fake, prefix)) >= count
-                         else None, timeout=timeout)
+    return fake.wait_for(
+        lambda: alarms(fake, prefix) if len(alarms(fake, prefix)) >= count else None,
+        timeout=timeout,
+    )
 
 
 def open_and_take(hotline, defender: str = DEFENDER, number: int = 1) -> str:  # noqa: ANN001
@@ -62,7 +64,8 @@ def open_and_take(hotline, defender: str = DEFENDER, number: int = 1) -> str:  #
 
 
 def test_a_missed_checkin_pages_level_one_within_2s_of_the_deadline_never_before(
-        make_hotline, fake_twilio):
+    make_hotline, fake_twilio
+):
     hotline = make_hotline(rota=LONG_WAITS)
     worker = TestWorker(hotline).start()
     try:
@@ -76,8 +79,9 @@ def test_a_missed_checkin_pages_level_one_within_2s_of_the_deadline_never_before
         assert 0 <= lateness < 2, lateness
         assert page.to == level1
         assert hotline.incident(1).status == "open"
-        assert [m for m in fake_twilio.messages if m.to == DEFENDER] == [], \
+        assert [m for m in fake_twilio.messages if m.to == DEFENDER] == [], (
             "the defender was sent something"
+        )
     finally:
         worker.stop()
 
@@ -106,8 +110,7 @@ def test_a_standing_checkin_is_moved_by_sms_whatsapp_and_a_call(make_hotline, fa
         print(f"moved check-in paged {lateness:.3f} s after its last deadline")
         assert 0 <= lateness < 2, lateness
         kept = [e.detail for e in hotline.events(1) if e.kind == "checkin_kept"]
-        assert [d.split(";")[0] for d in kept] == ["sms message", "whatsapp message",
-                                                   "voice call"]
+        assert [d.split(";")[0] for d in kept] == ["sms message", "whatsapp message", "voice call"]
     finally:
         worker.stop()
 
@@ -135,7 +138,8 @@ def test_a_checkin_kept_by_a_call_or_switched_off_pages_nobody(make_hotline, fak
 
 @pytest.mark.parametrize("state", ["open", "acknowledged", "resolved"])
 def test_duress_pages_level_one_at_once_and_the_defender_sees_a_normal_message(
-        make_hotline, fake_twilio, state):
+    make_hotline, fake_twilio, state
+):
     hotline = make_hotline(rota=LONG_WAITS, config=DURESS)
     worker = TestWorker(hotline).start()
     try:
@@ -163,7 +167,8 @@ def test_duress_pages_level_one_at_once_and_the_defender_sees_a_normal_message(
 
 
 def test_a_worker_killed_a_second_before_a_deadline_delays_the_page_by_seconds(
-        make_hotline, fake_twilio):
+    make_hotline, fake_twilio
+):
     hotline = make_hotline(rota=LONG_WAITS)
     first = TestWorker(hotline, "first").start()  # takes RQ's scheduler lock
     second = TestWorker(hotline, "second").start()
@@ -171,8 +176,11 @@ def test_a_worker_killed_a_second_before_a_deadline_delays_the_page_by_seconds(
         level1 = open_and_take(hotline)
         said(hotline.sms(level1, "CHECKIN 1 5s"))
         [checkin] = checkin_rows(hotline)
-        wait_until(lambda: (checkin.due_at - datetime.now(UTC)).total_seconds() <= 1,
-                   timeout=10, what="a second before the deadline")
+        wait_until(
+            lambda: (checkin.due_at - datetime.now(UTC)).total_seconds() <= 1,
+            timeout=10,
+            what="a second before the deadline",
+        )
         first.kill()  # its scheduler lock lives on for ~61 s
         [page] = wait_for_alarm(fake_twilio, "MISSED CHECK-IN #1", timeout=15)
         lateness = (page.received_at - checkin.due_at).total_seconds()

@@ -25,8 +25,9 @@ def staff_id(hotline, phone: str) -> str:
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
-def test_block_stores_the_senders_messages_but_opens_and_pages_nothing(hotline, worker,
-                                                                      fake_twilio):
+def test_block_stores_the_senders_messages_but_opens_and_pages_nothing(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "spam spam")
     l1 = level1(hotline)[0]
     fake_twilio.wait_for_messages(1, to=l1)
@@ -91,8 +92,9 @@ def test_block_and_silent_of_an_unknown_incident_say_so(hotline):
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
-def test_silent_stops_automatic_texts_even_on_the_senders_next_incident(hotline, worker,
-                                                                       fake_twilio):
+def test_silent_stops_automatic_texts_even_on_the_senders_next_incident(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "help")
     l1 = level1(hotline)[0]
     assert "#1 is silent" in hotline.sms(l1, "SILENT 1").body
@@ -119,8 +121,9 @@ def test_silence_is_not_carried_to_other_senders(hotline):
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
-def test_a_flood_from_one_sender_is_one_incident_and_one_round_of_pages(hotline, worker,
-                                                                       fake_twilio):
+def test_a_flood_from_one_sender_is_one_incident_and_one_round_of_pages(
+    hotline, worker, fake_twilio
+):
     for i in range(50):
         assert hotline.sms(DEFENDER, f"flood {i}").status == 200
     assert len(hotline.incidents()) == 1

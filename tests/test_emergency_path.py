@@ -20,8 +20,10 @@ DEFENDER = "+447700900123"
 def levels(hotline, language=None):
     """Phone numbers of who is on call now, level by level (the rota is the oracle)."""
     rota = hotline.rt.rota.current()
-    return [[s.phone for s in level.staff]
-            for level in oncall.who_is_on_call(rota, datetime.now(UTC), language)]
+    return [
+        [s.phone for s in level.staff]
+        for level in oncall.who_is_on_call(rota, datetime.now(UTC), language)
+    ]
 
 
 def fallback(hotline):
@@ -58,9 +60,13 @@ def test_escalation_runs_every_level_then_repeats_then_fallback(make_hotline, fa
         l1, l2 = (lv[0] for lv in levels(hotline))
         expected = [l1, l2, l1, l2, fallback(hotline)[0]]
         pages = fake_twilio.wait_for(
-            lambda: [m for m in fake_twilio.messages if "ACK 1" in m.body]
-            if len([m for m in fake_twilio.messages if "ACK 1" in m.body]) >= 5 else None,
-            timeout=20)
+            lambda: (
+                [m for m in fake_twilio.messages if "ACK 1" in m.body]
+                if len([m for m in fake_twilio.messages if "ACK 1" in m.body]) >= 5
+                else None
+            ),
+            timeout=20,
+        )
         assert [p.to for p in pages[:5]] == expected
         # never early, against the database's own due times: step k is due 1 s after step
         # k-1 ran, and neither it nor its page comes sooner
@@ -136,8 +142,10 @@ def test_ack_race_has_one_winner_and_the_other_is_told(make_hotline, fake_twilio
         winners = [p for p, body in replies.items() if "You took #1" in body]
         losers = [p for p, body in replies.items() if "already taken by" in body]
         assert len(winners) == 1 and len(losers) == 1
-        assert hotline.incident(1).acknowledged_by == \
-            hotline.rt.rota.current().staff_by_phone(winners[0]).id
+        assert (
+            hotline.incident(1).acknowledged_by
+            == hotline.rt.rota.current().staff_by_phone(winners[0]).id
+        )
     finally:
         worker.stop()
 
@@ -166,8 +174,9 @@ def test_reply_to_whatsapp_goes_back_by_whatsapp(hotline, worker, fake_twilio):
     assert relay.body == "stay where you are"
 
 
-def test_new_messages_join_the_open_incident_and_reach_whoever_took_it(hotline, worker,
-                                                                     fake_twilio):
+def test_new_messages_join_the_open_incident_and_reach_whoever_took_it(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "help")
     l1 = levels(hotline)[0][0]
     first_page(hotline, l1)
@@ -203,8 +212,7 @@ def test_repeated_delivery_changes_nothing(hotline, worker, fake_twilio):
     assert len([m for m in fake_twilio.messages if "ACK 1" in m.body]) == 1
 
 
-def test_ack_from_a_number_that_is_not_staff_is_a_defender_message(hotline, worker,
-                                                                   fake_twilio):
+def test_ack_from_a_number_that_is_not_staff_is_a_defender_message(hotline, worker, fake_twilio):
     hotline.sms(DEFENDER, "help")
     response = hotline.sms("+447700900999", "ACK 1")
     assert "You took" not in response.body
@@ -252,20 +260,27 @@ def test_a_surge_is_bundled_instead_of_drowning_the_on_call_phone(hotline, worke
     senders = [f"+4477009{n:05d}" for n in range(PAGE_BURST + 4)]
     for sender in senders:
         hotline.sms(sender, "they are arresting everyone")
-    wait_until(lambda: len(hotline.incidents()) == len(senders)
-               and all(i.first_paged_at for i in hotline.incidents()), timeout=15,
-               what="every incident paged")
+    wait_until(
+        lambda: (
+            len(hotline.incidents()) == len(senders)
+            and all(i.first_paged_at for i in hotline.incidents())
+        ),
+        timeout=15,
+        what="every incident paged",
+    )
     digest = fake_twilio.wait_for(
-        lambda: [m for m in fake_twilio.messages if m.to == l1 and "surge" in m.body],
-        timeout=30)[0]
-    individual = [m for m in fake_twilio.messages if m.to == l1 and "ACK" in m.body
-                  and "surge" not in m.body]
+        lambda: [m for m in fake_twilio.messages if m.to == l1 and "surge" in m.body], timeout=30
+    )[0]
+    individual = [
+        m for m in fake_twilio.messages if m.to == l1 and "ACK" in m.body and "surge" not in m.body
+    ]
     assert len(individual) == PAGE_BURST
     # steps run in any order: the digest names exactly the incidents not paged on their own
     alone = sorted(int(m.body.split()[0].lstrip("#")) for m in individual)
     bundled = sorted(set(range(1, len(senders) + 1)) - set(alone))
-    assert digest.body.startswith("Hotline surge: 4 more new incident(s) for you: "
-                                  + " ".join(f"#{n}" for n in bundled) + ".")
+    assert digest.body.startswith(
+        "Hotline surge: 4 more new incident(s) for you: " + " ".join(f"#{n}" for n in bundled) + "."
+    )
     assert len(hotline.messages(direction="in")) == len(senders)  # every message stored
     # a bundled incident is still taken by number
     assert f"You took #{bundled[0]}" in hotline.sms(l1, f"ACK {bundled[0]}").body

@@ -37,7 +37,8 @@ from routing.texts import auto_reply
 DEFENDER = "+447700900123"
 
 CALLING_ROTA = rota_text(wait1="5m", wait2="5m", at=START).replace(
-    'languages: [en, ar]}', 'languages: [en, ar], notify: [sms, call]}')
+    "languages: [en, ar]}", "languages: [en, ar], notify: [sms, call]}"
+)
 
 
 @pytest.fixture
@@ -103,8 +104,10 @@ def test_block_stops_the_person_on_every_channel(world):
     received = world.call(DEFENDER)
     assert received.blocked and received.incident_id is None
     assert len(world.incidents()) == 1
-    assert [m.status for m in world.messages(direction="in", purpose="defender")][-2:] == \
-        ["blocked", "blocked"]
+    assert [m.status for m in world.messages(direction="in", purpose="defender")][-2:] == [
+        "blocked",
+        "blocked",
+    ]
     assert len(world.fake.messages) == before, "a blocked person paged someone"
 
 
@@ -138,14 +141,12 @@ def test_withheld_callers_are_each_their_own_contact(world):
 
 def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
     # what the fallback URL does, or a web process that died after the commit
-    intake.receive(world.rt, TextMessage(world.sid("SM"), DEFENDER, "are you there"),
-                   route=False)
+    intake.receive(world.rt, TextMessage(world.sid("SM"), DEFENDER, "are you there"), route=False)
     assert world.incidents() == []
     world.settle()
     [incident] = world.incidents()
     assert len(world.sms_to("amina")) == 1
     assert world.messages(direction="in")[0].incident_id == incident.id
-
 
 
 def test_a_message_is_answered_first_and_its_auto_reply_logged_once_threaded(world):
@@ -175,15 +176,19 @@ def test_an_answer_without_auto_reply_that_opens_an_incident_after_all_sends_it(
 
 def test_two_answers_with_an_auto_reply_that_join_one_incident_log_both(world):
     # a person's SMS and WhatsApp message at the same instant: each answer read "no incident"
-    first, second = (receive_message(world.rt, TextMessage(world.sid("SM"), sender, "help"))
-                     for sender in (DEFENDER, f"whatsapp:{DEFENDER}"))
+    first, second = (
+        receive_message(world.rt, TextMessage(world.sid("SM"), sender, "help"))
+        for sender in (DEFENDER, f"whatsapp:{DEFENDER}")
+    )
     assert first.reply == second.reply == auto_reply("en")
     first.then()
     second.then()
     [incident] = world.incidents()
     logged = world.messages(direction="out", purpose="auto_reply")
-    assert [(m.incident_id, m.channel, m.status) for m in logged] == \
-        [(incident.id, "sms", "sent"), (incident.id, "whatsapp", "sent")]
+    assert [(m.incident_id, m.channel, m.status) for m in logged] == [
+        (incident.id, "sms", "sent"),
+        (incident.id, "whatsapp", "sent"),
+    ]
     world.settle()
     assert [m for m in world.fake.messages if DEFENDER in m.to] == []
 
@@ -213,8 +218,12 @@ def test_a_message_left_for_a_worker_is_threaded_later_and_gets_its_auto_reply(w
 
 
 def test_messages_left_for_a_worker_thread_in_one_batch_each_person_once(world):
-    for sender, body in [(DEFENDER, "help"), (f"whatsapp:{DEFENDER}", "still here"),
-                         ("+447700900777", "arrested"), ("Anonymous", "no number")]:
+    for sender, body in [
+        (DEFENDER, "help"),
+        (f"whatsapp:{DEFENDER}", "still here"),
+        ("+447700900777", "arrested"),
+        ("Anonymous", "no number"),
+    ]:
         receive_message(world.rt, TextMessage(world.sid("SM"), sender, body), defer=True)
     stored = [("message", m.id) for m in world.messages(direction="in")]
     assert intake.thread_batch(world.rt, stored) == 4
@@ -229,13 +238,15 @@ def test_messages_left_for_a_worker_thread_in_one_batch_each_person_once(world):
 def test_a_message_that_fails_in_a_threading_batch_is_undone_alone(world):
     bodies = ["help", "aidez-moi, la police est devant chez moi", "help me"]
     for n, body in enumerate(bodies):
-        receive_message(world.rt, TextMessage(world.sid("SM"), f"+4477009004{n}", body),
-                        defer=True)
+        receive_message(world.rt, TextMessage(world.sid("SM"), f"+4477009004{n}", body), defer=True)
     stored = [("message", m.id) for m in world.messages(direction="in")]
     with refused(world.rt.engine, "incident", "NEW.language = 'fr'"):
         assert intake.thread_batch(world.rt, stored) == 2
-    assert [m.status for m in world.messages(direction="in")] == \
-        ["threaded", "received", "threaded"]
+    assert [m.status for m in world.messages(direction="in")] == [
+        "threaded",
+        "received",
+        "threaded",
+    ]
     world.settle()  # the sweeper threads what the batch left
     assert len(world.incidents()) == 3
     assert all(m.status == "threaded" for m in world.messages(direction="in"))
@@ -243,8 +254,16 @@ def test_a_message_that_fails_in_a_threading_batch_is_undone_alone(world):
 
 def _stored(world: World, sid: str) -> dict:
     now = world.now
-    return {"direction": "in", "channel": "sms", "purpose": "defender", "sid": sid,
-            "address_hash": "h", "status": "received", "created_at": now, "updated_at": now}
+    return {
+        "direction": "in",
+        "channel": "sms",
+        "purpose": "defender",
+        "sid": sid,
+        "address_hash": "h",
+        "status": "received",
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def test_stores_arriving_together_commit_together_and_a_repeat_fails_alone(world):
@@ -302,8 +321,7 @@ def test_a_batch_with_a_repeat_at_its_end_stores_the_others_once(world):
     # Cut into pages, the rows before the repeat would commit, and row by row they would
     # then count as repeats of themselves
     stored_before = world.sid("SM")
-    GroupCommit(world.rt, Message.__table__, lambda ids: None).insert(
-        _stored(world, stored_before))
+    GroupCommit(world.rt, Message.__table__, lambda ids: None).insert(_stored(world, stored_before))
     group = GroupCommit(world.rt, Message.__table__, lambda ids: None)
     new = [world.sid("SM") for _ in range(3)]
     batch = [groupcommit._Store(_stored(world, sid)) for sid in [*new, stored_before]]
@@ -344,7 +362,8 @@ def test_the_next_store_does_not_wait_for_a_batch_s_after_commit_action(world):
         wait_until(pushing.is_set, what="the first batch's push")
         done = []
         second = threading.Thread(
-            target=lambda: done.append(group.insert(_stored(world, world.sid("SM")))))
+            target=lambda: done.append(group.insert(_stored(world, world.sid("SM"))))
+        )
         second.start()
         second.join(5)
         assert done, "the second store waited for the first batch's push"
@@ -361,20 +380,27 @@ def refused(engine, table: str, when: str = "TRUE"):
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql(
                 f"CREATE TRIGGER refuse BEFORE INSERT ON {table} WHEN {when} "
-                "BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+                "BEGIN SELECT RAISE(FAIL, 'refused by the test'); END"
+            )
         else:
             connection.exec_driver_sql(
                 "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
                 f"IF {when} THEN RAISE EXCEPTION 'refused by the test'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql")
-            connection.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
-                                       "FOR EACH ROW EXECUTE FUNCTION refuse()")
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
     try:
         yield
     finally:
         with engine.begin() as connection:
-            connection.exec_driver_sql("DROP TRIGGER refuse" if engine.dialect.name == "sqlite"
-                                       else f"DROP TRIGGER refuse ON {table}")
+            connection.exec_driver_sql(
+                "DROP TRIGGER refuse"
+                if engine.dialect.name == "sqlite"
+                else f"DROP TRIGGER refuse ON {table}"
+            )
             if engine.dialect.name != "sqlite":
                 connection.exec_driver_sql("DROP FUNCTION refuse()")
 
@@ -478,7 +504,8 @@ def test_a_page_written_claimed_that_waited_is_not_sent_once_someone_acked(world
 
 
 def test_a_page_written_claimed_is_handed_over_and_an_ack_then_stands_its_person_down(
-        world, handed):
+    world, handed
+):
     world.text(DEFENDER, "help", settle=False)
     run_step(world.rt, 1, 0)
     [(kind, row_id, _priority, claimed)] = handed.items
@@ -621,16 +648,20 @@ def test_steps_due_together_run_as_one_batch_and_a_surge_gets_one_digest(world):
     pages = world.sms_to("chen")
     assert len(pages) == 5 and all(f"help {n}" in pages[n] for n in range(5))
     with Session(world.rt.engine) as session:
-        [digest] = session.exec(select(Message).where(Message.purpose == "digest",
-                                                      Message.staff_id == "chen")).all()
+        [digest] = session.exec(
+            select(Message).where(Message.purpose == "digest", Message.staff_id == "chen")
+        ).all()
         steps = session.exec(select(Incident.id, Incident.next_step)).all()
     text = world.rt.vault.decrypt(digest.body_enc)
     assert text.startswith("Hotline surge: 3 more new incident(s) for you: #6 #7 #8.")
     assert '#8 "help 7"' in text
     assert sorted(steps) == [(n, 2) for n in range(1, 9)] + [(9, 1)]
     assert world.incident(9).next_step_at > world.now
-    ran_at = {e.incident_id: e.at for e in world.events() if e.kind == "paged"
-              and e.detail.startswith("step 1 ")}
+    ran_at = {
+        e.incident_id: e.at
+        for e in world.events()
+        if e.kind == "paged" and e.detail.startswith("step 1 ")
+    }
     assert sorted(ran_at) == list(range(1, 9)) and set(ran_at.values()) == {world.now}
 
 
@@ -644,8 +675,11 @@ def test_a_step_that_fails_in_a_batch_is_undone_alone_and_run_by_the_sweeper(wor
         assert [p.step for p in world.pages(2)] == [0]  # nothing of its step 1 is left
     world.settle()
     assert world.incident(2).next_step == 2
-    assert [sum(f'"help {n}"' in page for page in world.sms_to("chen")) for n in range(3)] \
-        == [1, 1, 1]
+    assert [sum(f'"help {n}"' in page for page in world.sms_to("chen")) for n in range(3)] == [
+        1,
+        1,
+        1,
+    ]
 
 
 @pytest.mark.parametrize("reply", ["ACK 1", "ack1", "A 1", "ACK", "  Ack #1. "])
@@ -692,14 +726,15 @@ def test_anyone_may_act_on_a_taken_incident_and_the_taker_hears_of_it(world):
     world.text(world.staff_phone("amina"), "ACK 1")
     ben = world.staff_phone("ben")  # never paged for #1
     assert world.text(ben, "R1 a lawyer is on the way").startswith("#1: reply sent")
-    assert [m.body for m in world.fake.messages if m.to == DEFENDER][-1] == \
-        "a lawyer is on the way"
+    assert [m.body for m in world.fake.messages if m.to == DEFENDER][-1] == "a lawyer is on the way"
     world.text(ben, "SILENT 1")
     world.text(ben, "RESOLVE 1")
     told = world.sms_to("amina")[1:]  # after the page: confirmations come back as TwiML
-    assert told == ['#1: Ben O. replied to the defender: "a lawyer is on the way".',
-                    "#1: Ben O. made it silent (no automatic texts).",
-                    "#1: Ben O. resolved it."]
+    assert told == [
+        '#1: Ben O. replied to the defender: "a lawyer is on the way".',
+        "#1: Ben O. made it silent (no automatic texts).",
+        "#1: Ben O. resolved it.",
+    ]
     assert not [t for t in world.sms_to("ben") if "replied" in t], "the actor is not told"
 
 
@@ -720,9 +755,11 @@ def test_a_flood_tells_the_fallback_once_and_digests_quote_the_newest(world):
     for n, sender in enumerate(_senders(8), start=1):
         world.text(sender, f"raid on office {n}")
     floods = [t for t in world.sms_to("fiona") if t.startswith("Hotline FLOOD")]
-    assert floods == ["Hotline FLOOD: 6 new incidents in 10 min (newest #6). Pages to each of "
-                      "you fold into digests. STATUS NEW lists the newest; BLOCK 40-120 blocks "
-                      "and closes a range, UNBLOCK 40-120 undoes it."]
+    assert floods == [
+        "Hotline FLOOD: 6 new incidents in 10 min (newest #6). Pages to each of "
+        "you fold into digests. STATUS NEW lists the newest; BLOCK 40-120 blocks "
+        "and closes a range, UNBLOCK 40-120 undoes it."
+    ]
     world.advance(seconds=11)  # the digest leaves DIGEST_DELAY after it was started
     world.settle()
     [digest] = [t for t in world.sms_to("amina") if t.startswith("Hotline surge")]
@@ -758,10 +795,11 @@ def test_bulk_block_clears_a_flood_and_unblock_undoes_it(world):
     amina = world.staff_phone("amina")
     world.text(amina, "ACK 2")  # someone took #2: a bulk block leaves it as it is
     answer = world.text(amina, "BLOCK 1-3")
-    assert answer == ("#1-#3: 3 sender(s) blocked for 30 days, 2 open incident(s) closed. "
-                      "UNBLOCK 1-3 undoes both.")
-    assert [i.status for i in world.incidents()] == ["resolved", "acknowledged", "resolved",
-                                                      "open"]
+    assert answer == (
+        "#1-#3: 3 sender(s) blocked for 30 days, 2 open incident(s) closed. "
+        "UNBLOCK 1-3 undoes both."
+    )
+    assert [i.status for i in world.incidents()] == ["resolved", "acknowledged", "resolved", "open"]
     paged = len(world.fake.messages)
     world.text(senders[0], "more")
     world.text(senders[2], "more")

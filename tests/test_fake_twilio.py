@@ -61,8 +61,12 @@ class _Receiver:
                 )
                 with receiver.cond:
                     receiver.received.append(
-                        {"path": self.path, "params": params, "valid": valid,
-                         "content_type": self.headers.get("Content-Type")}
+                        {
+                            "path": self.path,
+                            "params": params,
+                            "valid": valid,
+                            "content_type": self.headers.get("Content-Type"),
+                        }
                     )
                     receiver.cond.notify_all()
                 self.send_response(status)
@@ -130,8 +134,11 @@ def test_fake_client_helper(fake: FakeTwilio) -> None:
 def test_call_create_fetch_update(fake: FakeTwilio, client: Client) -> None:
     events = ["initiated", "ringing", "answered", "completed"]
     call = client.calls.create(
-        to=VOLUNTEER, from_=HOTLINE, twiml="<Response><Say>hi</Say></Response>",
-        status_callback="http://x/call", status_callback_event=events,
+        to=VOLUNTEER,
+        from_=HOTLINE,
+        twiml="<Response><Say>hi</Say></Response>",
+        status_callback="http://x/call",
+        status_callback_event=events,
         machine_detection="Enable",
     )
     assert call.sid.startswith("CA") and len(call.sid) == 34
@@ -235,7 +242,8 @@ def test_deletes_recorded(fake: FakeTwilio, client: Client) -> None:
     rec_sid = "RE" + "a" * 32
     assert client.recordings(rec_sid).delete() is True
     assert [(d.kind, d.sid) for d in fake.deletions] == [
-        ("messages", msg.sid), ("recordings", rec_sid)
+        ("messages", msg.sid),
+        ("recordings", rec_sid),
     ]
     fake.fail_next(kind="deletions", code=20404, status=404)
     with pytest.raises(TwilioRestException) as info:
@@ -244,9 +252,7 @@ def test_deletes_recorded(fake: FakeTwilio, client: Client) -> None:
     assert len(fake.deletions) == 2
 
 
-def test_post_status_message_signed(
-    fake: FakeTwilio, client: Client, receiver: _Receiver
-) -> None:
+def test_post_status_message_signed(fake: FakeTwilio, client: Client, receiver: _Receiver) -> None:
     cb = receiver.base + "/twilio/sms-status?leg=1"
     msg = client.messages.create(to=VOLUNTEER, from_=HOTLINE, body="x", status_callback=cb)
     assert fake.post_status(msg.sid, "delivered") == 204
@@ -256,9 +262,14 @@ def test_post_status_message_signed(
     assert first["path"] == "/twilio/sms-status?leg=1"
     assert first["content_type"].startswith("application/x-www-form-urlencoded")
     assert first["params"] == {
-        "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "From": HOTLINE,
-        "To": VOLUNTEER, "MessageSid": msg.sid, "MessageStatus": "delivered",
-        "SmsSid": msg.sid, "SmsStatus": "delivered",
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "From": HOTLINE,
+        "To": VOLUNTEER,
+        "MessageSid": msg.sid,
+        "MessageStatus": "delivered",
+        "SmsSid": msg.sid,
+        "SmsStatus": "delivered",
     }
     assert second["params"]["ErrorCode"] == "30003"
     assert second["params"]["MessageStatus"] == "undelivered"
@@ -286,9 +297,12 @@ def test_post_status_public_url_base(fake: FakeTwilio, client: Client) -> None:
 
 def test_post_status_call(fake: FakeTwilio, client: Client, receiver: _Receiver) -> None:
     call = client.calls.create(
-        to=VOLUNTEER, from_=HOTLINE, url="http://x/v",
+        to=VOLUNTEER,
+        from_=HOTLINE,
+        url="http://x/v",
         status_callback=receiver.base + "/twilio/call-status",
-        status_callback_event=["answered", "completed"], machine_detection="Enable",
+        status_callback_event=["answered", "completed"],
+        machine_detection="Enable",
     )
     fake.post_status(call.sid, "in-progress", answered_by="human")
     fake.post_status(call.sid, "completed", call_duration=75)

@@ -28,14 +28,17 @@ def test_signature_covers_the_query_string(hotline):
 
     params = {"MessageSid": "SM2", "From": "+447700900123", "Body": "hi"}
     signed_for = RequestValidator(hotline.fake.auth_token).compute_signature(
-        hotline.base_url + "/twilio/sms", params)
+        hotline.base_url + "/twilio/sms", params
+    )
     import urllib.error
     import urllib.parse
     import urllib.request
 
     request = urllib.request.Request(
-        hotline.base_url + "/twilio/sms?x=1", data=urllib.parse.urlencode(params).encode(),
-        headers={"X-Twilio-Signature": signed_for})
+        hotline.base_url + "/twilio/sms?x=1",
+        data=urllib.parse.urlencode(params).encode(),
+        headers={"X-Twilio-Signature": signed_for},
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request)
     assert err.value.code == 403
@@ -54,8 +57,10 @@ def test_healthz_reports_each_part(hotline, worker):
     with urllib.request.urlopen(hotline.base_url + "/healthz") as resp:
         body = json.loads(resp.read())
         assert resp.status == 200
-    assert body == {"ok": True, "checks": {"database": "ok", "redis": "ok", "rota": "ok",
-                                           "worker": "ok"}}
+    assert body == {
+        "ok": True,
+        "checks": {"database": "ok", "redis": "ok", "rota": "ok", "worker": "ok"},
+    }
 
 
 def test_healthz_is_503_without_a_worker(hotline):
@@ -70,22 +75,33 @@ def test_healthz_is_503_without_a_worker(hotline):
 def _config(tmp_path, text):
     (tmp_path / "config.yaml").write_text(text)
     (tmp_path / "rota.yaml").write_text("{}")
-    return {"HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
-            "HOTLINE_INSTANCE_DIR": str(tmp_path / "instance")}
+    return {
+        "HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
+        "HOTLINE_INSTANCE_DIR": str(tmp_path / "instance"),
+    }
 
 
-@pytest.mark.parametrize("text, message", [
-    ('hotline: {number: "+35312100489"}\nrota_fil: rota.yaml\n', "did you mean 'rota_file'"),
-    ('hotline: {number: "12"}\nrota_file: rota.yaml\n', "hotline.number: '12' is not a valid"),
-    ('hotline: {number: "+35312100489", languages: english}\nrota_file: r.yaml\n',
-     "hotline.languages"),
-    ('hotline: {number: "+35312100489", auto_reply: maybe}\nrota_file: r.yaml\n',
-     "hotline.auto_reply: expected true or false"),
-    ('hotline: {number: "+35312100489"}\n', "no rota"),
-    ('hotline: {number: "+35312100489"}\nretention_days: -1\nrota_file: r.yaml\n',
-     "retention_days"),
-    ("hotline: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('hotline: {number: "+35312100489"}\nrota_fil: rota.yaml\n', "did you mean 'rota_file'"),
+        ('hotline: {number: "12"}\nrota_file: rota.yaml\n', "hotline.number: '12' is not a valid"),
+        (
+            'hotline: {number: "+35312100489", languages: english}\nrota_file: r.yaml\n',
+            "hotline.languages",
+        ),
+        (
+            'hotline: {number: "+35312100489", auto_reply: maybe}\nrota_file: r.yaml\n',
+            "hotline.auto_reply: expected true or false",
+        ),
+        ('hotline: {number: "+35312100489"}\n', "no rota"),
+        (
+            'hotline: {number: "+35312100489"}\nretention_days: -1\nrota_file: r.yaml\n',
+            "retention_days",
+        ),
+        ("hotline: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_settings_stop_with_one_line_naming_the_key(tmp_path, text, message):
     with pytest.raises(SettingsError) as err:
         load_settings(_config(tmp_path, text))
@@ -95,8 +111,11 @@ def test_bad_settings_stop_with_one_line_naming_the_key(tmp_path, text, message)
 
 def test_live_mode_requires_a_secret_key(tmp_path):
     env = _config(tmp_path, 'hotline: {number: "+35312100489"}\nrota_file: rota.yaml\n')
-    env.update(TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="t",
-               HOTLINE_PUBLIC_URL="https://hotline.example.org")
+    env.update(
+        TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TWILIO_AUTH_TOKEN="t",
+        HOTLINE_PUBLIC_URL="https://hotline.example.org",
+    )
     with pytest.raises(SettingsError, match="HOTLINE_SECRET_KEY"):
         load_settings(env)
     env["HOTLINE_SECRET_KEY"] = SECRET

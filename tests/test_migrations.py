@@ -29,8 +29,9 @@ from routing import tables  # noqa: F401  (registers the tables in SQLModel.meta
 HEAD = migrate.head()
 
 
-def hotline_clis(env: dict[str, str], *commands: tuple[str, ...]
-                 ) -> list[subprocess.CompletedProcess]:
+def hotline_clis(
+    env: dict[str, str], *commands: tuple[str, ...]
+) -> list[subprocess.CompletedProcess]:
     """`hotline_cli` for commands that only read, run side by side (each starts a Python)."""
     with ThreadPoolExecutor(len(commands)) as pool:
         return list(pool.map(lambda args: hotline_cli(env, *args), commands))
@@ -38,8 +39,10 @@ def hotline_clis(env: dict[str, str], *commands: tuple[str, ...]
 
 def counts(engine) -> dict[str, int]:  # noqa: ANN001
     with engine.connect() as connection:
-        return {table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
-                for table in migrate.BASELINE_TABLES}
+        return {
+            table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            for table in migrate.BASELINE_TABLES
+        }
 
 
 def version_rows(engine) -> list[str]:  # noqa: ANN001
@@ -65,8 +68,9 @@ def release_0_1_db(engine):
 @pytest.fixture
 def deployment(tmp_path, database_url, redis_url, fake_twilio):
     """A configured (not started) hotline on `database_url`: its env is what processes get."""
-    hotline = Hotline(tmp_path, database_url=database_url, redis_url=redis_url, fake=fake_twilio,
-                      rota=_rota())
+    hotline = Hotline(
+        tmp_path, database_url=database_url, redis_url=redis_url, fake=fake_twilio, rota=_rota()
+    )
     yield hotline
     hotline.stop()
 
@@ -84,8 +88,10 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert release_0_1.SECRET_KEY == SECRET  # the fixture's ciphertexts open with our key
     engine, env = release_0_1_db, deployment.env
     before = counts(engine)
-    assert before == {table: sum(1 for name, _ in release_0_1.ROWS if name == table)
-                      for table in migrate.BASELINE_TABLES}
+    assert before == {
+        table: sum(1 for name, _ in release_0_1.ROWS if name == table)
+        for table in migrate.BASELINE_TABLES
+    }
 
     behind = hotline_cli(env, "db", "current")
     assert behind.returncode == 1, behind.stderr
@@ -98,13 +104,21 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert counts(engine) == before  # stamped, not re-created: every row is still there
     assert version_rows(engine) == [HEAD]
 
-    listed, shown, one = hotline_clis(env, ("incidents", "--status", "all", "--json"),
-                                      ("incident", "2", "--json"), ("incident", "1"))
+    listed, shown, one = hotline_clis(
+        env,
+        ("incidents", "--status", "all", "--json"),
+        ("incident", "2", "--json"),
+        ("incident", "1"),
+    )
     assert listed.returncode == 0, listed.stderr
     rows = {row["number"]: row for row in json.loads(listed.stdout)}
     assert sorted(rows) == [1, 2, 3, 4]
     assert [rows[n]["status"] for n in (1, 2, 3, 4)] == [
-        "open", "acknowledged", "resolved", "resolved"]
+        "open",
+        "acknowledged",
+        "resolved",
+        "resolved",
+    ]
     assert [rows[n]["channel"] for n in (1, 2, 3)] == ["sms", "whatsapp", "voice"]
     assert [rows[n]["language"] for n in (1, 2, 3)] == ["en", "fr", "es"]
     for number, (_address, masked) in release_0_1.DEFENDERS.items():
@@ -122,7 +136,8 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert "Ils ont pris mon ordinateur" in texts and "Nous arrivons, restez calme" in texts
     assert [e["kind"] for e in two["events"]] == ["opened", "paged", "acknowledged", "relayed"]
     assert [(p["staff"], p["method"], p["status"]) for p in two["pages"]] == [
-        ("amina", "sms", "delivered")]
+        ("amina", "sms", "delivered")
+    ]
 
     assert one.returncode == 0, one.stderr
     assert "from +44•••••111" in one.stdout and "Police at my door, please help" in one.stdout
@@ -173,9 +188,14 @@ def test_the_baseline_is_release_0_1s_schema(tmp_path):
 
 def _schema_sql(engine) -> list[str]:  # noqa: ANN001
     with engine.connect() as connection:
-        return sorted(connection.execute(text(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'alembic_version'"
-        )).scalars())
+        return sorted(
+            connection.execute(
+                text(
+                    "SELECT sql FROM sqlite_master "
+                    "WHERE sql IS NOT NULL AND name != 'alembic_version'"
+                )
+            ).scalars()
+        )
 
 
 # --- 3. stale databases are refused; legacy ones stamped; concurrent upgraders apply once -----
@@ -195,7 +215,8 @@ def test_db_current_says_behind_until_upgraded(engine, deployment):
     behind = hotline_cli(deployment.env, "db", "current")
     assert behind.returncode == 1
     assert behind.stdout.strip() == (
-        f"none (empty database): behind head {HEAD}; run `hotline db upgrade`")
+        f"none (empty database): behind head {HEAD}; run `hotline db upgrade`"
+    )
     assert migrate.current(engine) == (None, HEAD, True, False, False)
     migrate.upgrade(engine)
     at_head = hotline_cli(deployment.env, "db", "current")
@@ -265,9 +286,14 @@ def test_hotline_run_upgrades_its_own_database(tmp_path, deployment, engine):
     env = {k: v for k, v in deployment.env.items() if k != "REDIS_URL"}  # embedded Redis
     port = free_port()
     log = open(tmp_path / "run.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "run", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def serving() -> bool:
         if proc.poll() is not None:
@@ -297,7 +323,8 @@ def test_hotline_run_upgrades_its_own_database(tmp_path, deployment, engine):
 
 
 def test_sms_and_whatsapp_incidents_of_one_number_upgrade_and_stay_one_person(
-        release_0_1_db, deployment):
+    release_0_1_db, deployment
+):
     """Release 0.1 opened two incidents for one person who texted by SMS and by WhatsApp
     (their hashes differed by the `whatsapp:` prefix). After the upgrade both stay readable,
     and the person's next messages, on either channel, join one of them: no third incident."""
@@ -305,16 +332,24 @@ def test_sms_and_whatsapp_incidents_of_one_number_upgrade_and_stay_one_person(
 
     vault, number = Vault((SECRET,)), "+447700900199"
     with release_0_1_db.begin() as connection:
-        for incident_id, address, when in ((5, number, "2026-03-02 09:00:00"),
-                                           (6, f"whatsapp:{number}", "2026-03-02 09:05:00")):
-            connection.execute(text(
-                "INSERT INTO incident (id, status, channel, language, defender_hash, "
-                "defender_enc, opened_at, next_step, next_step_at, silent) VALUES (:id, 'open', "
-                ":channel, 'en', :hash, :enc, :at, 1, :at, false)"),
-                {"id": incident_id, "channel": address.split(":")[0] if ":" in address else "sms",
-                 "hash": vault.lookup_hash(address), "enc": vault.encrypt(address),
-                 "at": release_0_1._value("opened_at", when,
-                                          release_0_1_db.dialect.name)})
+        for incident_id, address, when in (
+            (5, number, "2026-03-02 09:00:00"),
+            (6, f"whatsapp:{number}", "2026-03-02 09:05:00"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO incident (id, status, channel, language, defender_hash, "
+                    "defender_enc, opened_at, next_step, next_step_at, silent) "
+                    "VALUES (:id, 'open', :channel, 'en', :hash, :enc, :at, 1, :at, false)"
+                ),
+                {
+                    "id": incident_id,
+                    "channel": address.split(":")[0] if ":" in address else "sms",
+                    "hash": vault.lookup_hash(address),
+                    "enc": vault.encrypt(address),
+                    "at": release_0_1._value("opened_at", when, release_0_1_db.dialect.name),
+                },
+            )
     upgraded = hotline_cli(deployment.env, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     listed = hotline_cli(deployment.env, "incidents", "--status", "all", "--json")

@@ -17,16 +17,24 @@ import oncall
 from hotline.logsafety import redact
 
 DEFENDER = "+447700900123"
-TEXTS = ("Kestrel office raided by uniformed police", "they are asking for passwords",
-         "Marguerite is calling your lawyer")
+TEXTS = (
+    "Kestrel office raided by uniformed police",
+    "they are asking for passwords",
+    "Marguerite is calling your lawyer",
+)
 
 
 def number_forms(e164: str) -> set[str]:
     """Every way a number might be written: E.164, digits, national with and without spaces."""
     parsed = phonenumbers.parse(e164, None)
     national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return {e164, e164.lstrip("+"), national, national.replace(" ", ""),
-            str(parsed.national_number)}
+    return {
+        e164,
+        e164.lstrip("+"),
+        national,
+        national.replace(" ", ""),
+        str(parsed.national_number),
+    }
 
 
 def forbidden(hotline) -> set[str]:
@@ -34,8 +42,11 @@ def forbidden(hotline) -> set[str]:
     words = set(TEXTS) | number_forms(DEFENDER)
     for person in rota.staff.values():
         words |= number_forms(person.phone)
-    words |= {line.split("phone:")[1].split('"')[1] for line in hotline.rota_path.read_text()
-              .splitlines() if "phone:" in line}  # as the coordinator typed them
+    words |= {
+        line.split("phone:")[1].split('"')[1]
+        for line in hotline.rota_path.read_text().splitlines()
+        if "phone:" in line
+    }  # as the coordinator typed them
     return words
 
 
@@ -50,8 +61,12 @@ def full_emergency(hotline, fake_twilio) -> None:
     hotline.sms(l1, f"R1 {TEXTS[2]}")
     fake_twilio.wait_for_messages(1, to=DEFENDER)
     hotline.sms(l1, "RESOLVE 1")
-    wait_until(lambda: all(m.status not in ("pending", "submitting")
-                           for m in hotline.messages(direction="out")), what="all sent")
+    wait_until(
+        lambda: all(
+            m.status not in ("pending", "submitting") for m in hotline.messages(direction="out")
+        ),
+        what="all sent",
+    )
 
 
 def test_no_number_or_text_in_any_log_or_the_database(hotline, fake_twilio, caplog):
@@ -88,8 +103,10 @@ def database_text(hotline) -> str:
 
 
 def test_log_redaction_blanks_numbers_but_not_ids_or_times():
-    line = ("rota.yaml:12: staff 'ben': phone '086 765 4321' invalid; +447700900123 and "
-            "447700900123 at 2026-11-02 09:00:00 for message SM0123456789abcdef0123 step 12")
+    line = (
+        "rota.yaml:12: staff 'ben': phone '086 765 4321' invalid; +447700900123 and "
+        "447700900123 at 2026-11-02 09:00:00 for message SM0123456789abcdef0123 step 12"
+    )
     cleaned = redact(line)
     assert "765 4321" not in cleaned and "447700900123" not in cleaned
     assert "2026-11-02 09:00:00" in cleaned and "SM0123456789abcdef0123" in cleaned

@@ -24,7 +24,6 @@ from oncall import (
 DUBLIN = ZoneInfo("Europe/Dublin")
 
 
-
 def dublin(*args: int) -> datetime:
     return datetime(*args, tzinfo=DUBLIN)  # type: ignore[misc]
 

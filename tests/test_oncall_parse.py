@@ -25,7 +25,6 @@ from oncall import (
 DUBLIN = ZoneInfo("Europe/Dublin")
 
 
-
 def edit(old: str, new: str, text: str = EXAMPLE) -> str:
     assert old in text, old
     return text.replace(old, new, 1)

@@ -50,8 +50,12 @@ def test_daily_handoffs_stay_at_nine_local_across_the_october_change(rota):
     shifts = shifts_between(rota, utc(2026, 10, 24, 12), utc(2026, 10, 27, 12), staff=None)
     primary = [s for s in shifts if s.rotation == "primary"]
     # 09:00 IST is 08:00 UTC; clocks go back at 02:00 on 25 October 2026; 09:00 GMT is 09:00
-    assert [s.start for s in primary] == [utc(2026, 10, 24, 8), utc(2026, 10, 25, 9),
-                                         utc(2026, 10, 26, 9), utc(2026, 10, 27, 9)]
+    assert [s.start for s in primary] == [
+        utc(2026, 10, 24, 8),
+        utc(2026, 10, 25, 9),
+        utc(2026, 10, 26, 9),
+        utc(2026, 10, 27, 9),
+    ]
     assert primary[0].end - primary[0].start == timedelta(hours=25)  # the long night
     assert [s.staff for s in primary] == ["amina", "ben", "amina", "ben"]
     assert [s.handover for s in primary] == ["ben", "amina", "ben", "amina"]
@@ -59,8 +63,9 @@ def test_daily_handoffs_stay_at_nine_local_across_the_october_change(rota):
 
 def test_an_override_cuts_a_shift_and_names_who_hands_over(rota):
     shifts = shifts_between(rota, utc(2026, 10, 22, 0), utc(2026, 10, 23, 12), staff=None)
-    primary = [(s.staff, s.start, s.end, s.handover, s.override)
-               for s in shifts if s.rotation == "primary"]
+    primary = [
+        (s.staff, s.start, s.end, s.handover, s.override) for s in shifts if s.rotation == "primary"
+    ]
     assert primary == [
         ("ben", utc(2026, 10, 21, 8), utc(2026, 10, 22, 8), "amina", None),
         ("amina", utc(2026, 10, 22, 8), utc(2026, 10, 22, 17), "ben", None),
@@ -78,7 +83,9 @@ def test_back_to_back_turns_of_one_person_are_one_shift(rota):
 def test_shifts_starting_excludes_the_one_already_running(rota):
     starting = shifts_starting(rota, utc(2026, 10, 22, 12), utc(2026, 10, 23, 8))
     assert [(s.rotation, s.staff, s.start) for s in starting] == [
-        ("primary", "dana", utc(2026, 10, 22, 17)), ("primary", "ben", utc(2026, 10, 23, 8))]
+        ("primary", "dana", utc(2026, 10, 22, 17)),
+        ("primary", "ben", utc(2026, 10, 23, 8)),
+    ]
 
 
 def test_naive_instants_are_refused(rota):

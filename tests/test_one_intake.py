@@ -62,12 +62,19 @@ def test_a_busy_web_process_stores_the_message_and_a_worker_threads_it(hotline, 
 def test_the_webhook_answers_a_defender_before_it_threads_the_message(hotline):
     # Flask's test client leaves the response open: what a server does once the answer is
     # written to Twilio, closing it, is in the test's hands
-    params = {"MessageSid": "SM" + "1" * 32, "AccountSid": hotline.fake.account_sid,
-              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + "1" * 32,
+        "AccountSid": hotline.fake.account_sid,
+        "From": DEFENDER,
+        "To": hotline.settings.number,
+        "Body": "help",
+        "NumMedia": "0",
+    }
     url = hotline.base_url + "/twilio/sms"
     signature = RequestValidator(hotline.fake.auth_token).compute_signature(url, params)
-    response = hotline.app.test_client().post(url, data=params,
-                                              headers={"X-Twilio-Signature": signature})
+    response = hotline.app.test_client().post(
+        url, data=params, headers={"X-Twilio-Signature": signature}
+    )
     assert response.status_code == 200
     assert auto_reply("en") in response.get_data(as_text=True)
     [stored] = hotline.messages(direction="in")
@@ -76,8 +83,9 @@ def test_the_webhook_answers_a_defender_before_it_threads_the_message(hotline):
     # finds the process busy, and is stored for a worker
     params = {**params, "MessageSid": "SM" + "2" * 32, "From": "+447700900999"}
     signature = RequestValidator(hotline.fake.auth_token).compute_signature(url, params)
-    meanwhile = hotline.app.test_client().post(url, data=params,
-                                               headers={"X-Twilio-Signature": signature})
+    meanwhile = hotline.app.test_client().post(
+        url, data=params, headers={"X-Twilio-Signature": signature}
+    )
     assert "<Message" not in meanwhile.get_data(as_text=True)
     meanwhile.close()
     response.close()
@@ -114,8 +122,7 @@ def test_a_message_every_few_ms_counts_as_a_surge_though_each_is_alone_in_flight
     assert load.enter().in_flight == 1
 
 
-def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hotline,
-                                                                             fake_twilio):
+def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hotline, fake_twilio):
     answer = hotline.sms(DEFENDER, "they are outside")
     assert "<Message" in answer.body  # alone in its process: threaded in the webhook
     [incident] = hotline.incidents()
@@ -132,8 +139,7 @@ def test_a_first_step_due_now_is_asked_on_a_redis_list_and_a_worker_pages_it(hot
         worker.stop()
 
 
-def test_a_send_a_web_process_asks_for_is_a_redis_list_item_a_worker_sends(hotline,
-                                                                            fake_twilio):
+def test_a_send_a_web_process_asks_for_is_a_redis_list_item_a_worker_sends(hotline, fake_twilio):
     hotline.sms(DEFENDER, "they are outside")
     [incident] = hotline.incidents()
     amina = hotline.staff_phone("amina")
@@ -144,15 +150,15 @@ def test_a_send_a_web_process_asks_for_is_a_redis_list_item_a_worker_sends(hotli
     assert len(hotline.rt.queue) == 0, "no RQ job for a send that is due now"
     worker = TestWorker(hotline).start()
     try:
-        wait_until(lambda: "we are on our way" in fake_twilio.sms_to(DEFENDER),
-                   what="the relay")
+        wait_until(lambda: "we are on our way" in fake_twilio.sms_to(DEFENDER), what="the relay")
         wait_until(lambda: queue.llen(SEND_LIST) == 0, what="the worker's waker to take it")
         assert fake_twilio.sms_to(DEFENDER).count("we are on our way") == 1
         # with the worker waiting, a relay leaves at once: not after the sweeper's grace
         hotline.sms(amina, f"REPLY {incident.id} stay inside")
         second = hotline.messages(direction="out", purpose="reply")[-1]
-        sent = fake_twilio.wait_for(lambda: next(
-            (m for m in fake_twilio.messages if m.body == "stay inside"), None))
+        sent = fake_twilio.wait_for(
+            lambda: next((m for m in fake_twilio.messages if m.body == "stay inside"), None)
+        )
         assert sent.received_at - second.created_at < SEND_GRACE
     finally:
         worker.stop()
@@ -176,13 +182,18 @@ def test_block_stops_sms_whatsapp_and_calls_alike(hotline, worker, fake_twilio):
 def test_signatures_are_checked_against_the_public_url_and_its_prefix(hotline):
     public = "https://hotline.example.org/line"
     hotline.rt.settings = dataclasses.replace(hotline.rt.settings, public_url=public)
-    params = {"MessageSid": "SM" + "1" * 32, "AccountSid": hotline.fake.account_sid,
-              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + "1" * 32,
+        "AccountSid": hotline.fake.account_sid,
+        "From": DEFENDER,
+        "To": hotline.settings.number,
+        "Body": "help",
+        "NumMedia": "0",
+    }
     validator = RequestValidator(hotline.fake.auth_token)
     as_requested = validator.compute_signature(hotline.base_url + "/twilio/sms", params)
     assert hotline.post("/twilio/sms", params, signature=as_requested).status == 403
-    without_prefix = validator.compute_signature("https://hotline.example.org/twilio/sms",
-                                                 params)
+    without_prefix = validator.compute_signature("https://hotline.example.org/twilio/sms", params)
     assert hotline.post("/twilio/sms", params, signature=without_prefix).status == 403
     assert hotline.incidents() == []
     public_signature = validator.compute_signature(public + "/twilio/sms", params)
@@ -190,12 +201,14 @@ def test_signatures_are_checked_against_the_public_url_and_its_prefix(hotline):
     assert len(hotline.incidents()) == 1
     # Twilio signs some requests over the URL with its default port: that form is Twilio's too
     params["MessageSid"] = "SM" + "2" * 32
-    with_port = validator.compute_signature("https://hotline.example.org:443/line/twilio/sms",
-                                            params)
+    with_port = validator.compute_signature(
+        "https://hotline.example.org:443/line/twilio/sms", params
+    )
     assert hotline.post("/twilio/sms", params, signature=with_port).status == 200
     params["MessageSid"] = "SM" + "3" * 32
-    other_port = validator.compute_signature("https://hotline.example.org:8443/line/twilio/sms",
-                                             params)
+    other_port = validator.compute_signature(
+        "https://hotline.example.org:8443/line/twilio/sms", params
+    )
     assert hotline.post("/twilio/sms", params, signature=other_port).status == 403
     assert len(hotline.messages(direction="in")) == 2
 
@@ -222,11 +235,21 @@ def test_the_incident_view_lists_what_a_defender_attached(hotline):
     hotline.sms(DEFENDER, "photos of the injuries", media=("image/jpeg",))
     [message] = hotline.messages(direction="in")
     [url] = json.loads(hotline.decrypt(message.media_enc))
-    shown = subprocess.run([sys.executable, "-m", "hotline", "incident", "1"], cwd=ROOT,
-                           env={**os.environ, **hotline.env}, capture_output=True, text=True,
-                           check=True).stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "hotline", "incident", "1"],
+        cwd=ROOT,
+        env={**os.environ, **hotline.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"attachment: {url}" in shown
-    listed = subprocess.run([sys.executable, "-m", "hotline", "incident", "1", "--json"],
-                            cwd=ROOT, env={**os.environ, **hotline.env}, capture_output=True,
-                            text=True, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "hotline", "incident", "1", "--json"],
+        cwd=ROOT,
+        env={**os.environ, **hotline.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(listed)["messages"][0]["media_urls"] == [url]

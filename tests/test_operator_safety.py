@@ -35,8 +35,12 @@ pytestmark = pytest.mark.one_database
 
 DEFENDER = "+447700900123"
 TOKEN = "health-token-0123456789abcdef"
-STATES = {"database": {"ok", "down"}, "redis": {"ok", "down"},
-          "rota": {"ok", "stale", "missing"}, "worker": {"ok", "down"}}
+STATES = {
+    "database": {"ok", "down"},
+    "redis": {"ok", "down"},
+    "rota": {"ok", "stale", "missing"},
+    "worker": {"ok", "down"},
+}
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, str]:
@@ -54,6 +58,7 @@ def level1(hotline) -> str:  # noqa: ANN001
 
 
 # --- item 2: /healthz is public, so it says nothing but states -----------------------------
+
 
 def assert_public_shape(raw: str) -> dict:
     body = json.loads(raw)
@@ -73,15 +78,20 @@ def test_healthz_reveals_only_states_even_with_a_broken_rota(make_hotline):
 
     status, raw = get(hotline.base_url + "/healthz")
     assert status == 503  # no worker
-    assert assert_public_shape(raw) == {"ok": False, "checks": {
-        "database": "ok", "redis": "ok", "rota": "stale", "worker": "down"}}
+    assert assert_public_shape(raw) == {
+        "ok": False,
+        "checks": {"database": "ok", "redis": "ok", "rota": "stale", "worker": "down"},
+    }
     for wrong in ("Bearer nope", f"Bearer {TOKEN}x", TOKEN, f"bearer {TOKEN}"):
         assert_public_shape(get(hotline.base_url + "/healthz", {"Authorization": wrong})[1])
 
     status, raw = get(hotline.base_url + "/healthz", {"Authorization": f"Bearer {TOKEN}"})
     details = json.loads(raw)
     assert status == 503 and details["checks"]["worker"] == {
-        "state": "down", "alive": 0, "last_heartbeat": None}
+        "state": "down",
+        "alive": 0,
+        "last_heartbeat": None,
+    }
     assert "086 765 43" in " ".join(details["checks"]["rota"]["errors"])
     assert len(details["checks"]["rota"]["sha256"]) == 64
 
@@ -119,17 +129,20 @@ ATTACK = "\x1b[2J\x1b[31mFAKE: #99 resolved by amina\x1b]0;pwned\x07 \u202eACK 1
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 
 
-@pytest.mark.parametrize("text, one_line, expected", [
-    (ATTACK, False, "[2J[31mFAKE: #99 resolved by amina]0;pwned ACK 1"),
-    ("a\r\nb\rc\u2028d\te", False, "a\nb\nc\nd\te"),
-    ("a\r\nb\tc", True, "a b c"),
-    ("\x00\x7f\x85\x9b\ufeff", True, " "),
-    ("الشرطة عند الباب، ساعدوني", False, "الشرطة عند الباب، ساعدوني"),
-    ("שלום, המשטרה כאן", True, "שלום, המשטרה כאן"),
-    ("می\u200cخواهم 🙏", True, "می\u200cخواهم 🙏"),  # Persian keeps its ZWNJ, emoji stay
-    ("\u2066\u2067\u2068\u2069\u202a\u202b\u202d\u200e\u200f\u061c", False, ""),
-    (None, False, ""),
-])
+@pytest.mark.parametrize(
+    "text, one_line, expected",
+    [
+        (ATTACK, False, "[2J[31mFAKE: #99 resolved by amina]0;pwned ACK 1"),
+        ("a\r\nb\rc\u2028d\te", False, "a\nb\nc\nd\te"),
+        ("a\r\nb\tc", True, "a b c"),
+        ("\x00\x7f\x85\x9b\ufeff", True, " "),
+        ("الشرطة عند الباب، ساعدوني", False, "الشرطة عند الباب، ساعدوني"),
+        ("שלום, המשטרה כאן", True, "שלום, המשטרה כאן"),
+        ("می\u200cخواهم 🙏", True, "می\u200cخواهم 🙏"),  # Persian keeps its ZWNJ, emoji stay
+        ("\u2066\u2067\u2068\u2069\u202a\u202b\u202d\u200e\u200f\u061c", False, ""),
+        (None, False, ""),
+    ],
+)
 def test_clean_text(text, one_line, expected):
     assert clean_text(text, one_line=one_line) == expected
 
@@ -142,20 +155,24 @@ def test_page_and_relay_texts_carry_no_controls():
 
 def test_console_sms_log_line_carries_no_controls(caplog):
     with caplog.at_level(logging.WARNING, logger="routing.notifier"):
-        ConsoleNotifier().send_message(to="+353861234567", from_="+35312100489", body=ATTACK,
-                                       status_callback=None)
+        ConsoleNotifier().send_message(
+            to="+353861234567", from_="+35312100489", body=ATTACK, status_callback=None
+        )
     (record,) = [r for r in caplog.records if "CONSOLE SMS" in r.getMessage()]
     assert not UNSAFE.search(record.getMessage())
     assert "FAKE: #99" in record.getMessage()
 
 
-def test_an_escape_sequence_by_sms_reaches_no_pager_and_no_terminal(hotline, worker,
-                                                                    fake_twilio):
+def test_an_escape_sequence_by_sms_reaches_no_pager_and_no_terminal(hotline, worker, fake_twilio):
     assert hotline.sms(DEFENDER, ATTACK).status == 200
     page = fake_twilio.wait_for_messages(1, to=level1(hotline))[0]
     assert "FAKE: #99" in page.body and not UNSAFE.search(page.body)
-    for args in (("incident", "1"), ("incident", "1", "--json"), ("incidents",),
-                 ("incidents", "--json")):
+    for args in (
+        ("incident", "1"),
+        ("incident", "1", "--json"),
+        ("incidents",),
+        ("incidents", "--json"),
+    ):
         shown = hotline.cli(*args)
         assert shown.returncode == 0, shown.stderr
         assert not UNSAFE.search(shown.stdout), args
@@ -165,14 +182,22 @@ def test_an_escape_sequence_by_sms_reaches_no_pager_and_no_terminal(hotline, wor
 
 # --- item 10: files only the hotline's user can read ---------------------------------------
 
+
 def console_env(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "rota.yaml").write_text(rota_text())
-    (tmp_path / "config.yaml").write_text('hotline: {number: "+35312100489"}\n'
-                                          "rota_file: rota.yaml\n")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO_", "HOTLINE_", "DATABASE_", "REDIS_"))}
-    return {**env, "HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
-            "HOTLINE_INSTANCE_DIR": str(tmp_path / "instance")}
+    (tmp_path / "config.yaml").write_text(
+        'hotline: {number: "+35312100489"}\nrota_file: rota.yaml\n'
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO_", "HOTLINE_", "DATABASE_", "REDIS_"))
+    }
+    return {
+        **env,
+        "HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
+        "HOTLINE_INSTANCE_DIR": str(tmp_path / "instance"),
+    }
 
 
 def test_the_instance_folder_and_database_are_private_whatever_the_umask(tmp_path):
@@ -180,8 +205,15 @@ def test_the_instance_folder_and_database_are_private_whatever_the_umask(tmp_pat
     old = os.umask(0o022)  # a typical shell: files 0644, folders 0755
     try:
         # the first command of a new install: it creates the instance folder and database
-        result = subprocess.run([sys.executable, "-m", "hotline", "db", "upgrade"], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "hotline", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         os.umask(old)
     assert result.returncode == 0, result.stderr
@@ -198,14 +230,22 @@ def test_a_readable_instance_folder_stops_the_worker_with_one_line(tmp_path):
     load_settings(env)  # makes the instance folder and its key
     instance = tmp_path / "instance"
     instance.chmod(0o755)
-    result = subprocess.run([sys.executable, "-m", "hotline", "worker"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "hotline", "worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert f"chmod 700 {instance}" in result.stderr
 
 
 # --- item 11: the signed URL never comes from the Host header ------------------------------
+
 
 def test_live_mode_requires_the_public_url(hotline):
     env = {k: v for k, v in hotline.env.items() if k != "HOTLINE_PUBLIC_URL"}
@@ -221,13 +261,23 @@ def test_console_mode_may_go_without_the_public_url(tmp_path):
 def test_a_request_signed_for_another_host_is_refused(hotline):
     import urllib.parse
 
-    params = {"MessageSid": "SM" + "d" * 32, "AccountSid": hotline.fake.account_sid,
-              "From": DEFENDER, "To": hotline.settings.number, "Body": "hi", "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + "d" * 32,
+        "AccountSid": hotline.fake.account_sid,
+        "From": DEFENDER,
+        "To": hotline.settings.number,
+        "Body": "hi",
+        "NumMedia": "0",
+    }
     forged = RequestValidator(hotline.fake.auth_token).compute_signature(
-        "http://evil.example/twilio/sms", params)
+        "http://evil.example/twilio/sms", params
+    )
     request = urllib.request.Request(
-        hotline.base_url + "/twilio/sms", data=urllib.parse.urlencode(params).encode(),
-        headers={"X-Twilio-Signature": forged, "Host": "evil.example"}, method="POST")
+        hotline.base_url + "/twilio/sms",
+        data=urllib.parse.urlencode(params).encode(),
+        headers={"X-Twilio-Signature": forged, "Host": "evil.example"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 403
@@ -236,18 +286,22 @@ def test_a_request_signed_for_another_host_is_refused(hotline):
 
 # --- item 12: the queue carries JSON, and Redis on the network needs a password ------------
 
-@pytest.mark.parametrize("url, ok", [
-    ("redis://10.0.0.5:6379/0", False),
-    ("redis://redis.internal:6379/0", False),
-    ("redis://user@redis.internal:6379/0", False),
-    ("rediss://:s3cret@redis.internal:6380/0", True),
-    ("redis://:s3cret@10.0.0.5:6379/0", True),
-    ("redis://127.0.0.1:6379/15", True),
-    ("redis://localhost/0", True),
-    ("redis://[::1]:6379", True),
-    ("unix:///run/redis/redis.sock", True),
-    ("http://10.0.0.5", False),
-])
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("redis://10.0.0.5:6379/0", False),
+        ("redis://redis.internal:6379/0", False),
+        ("redis://user@redis.internal:6379/0", False),
+        ("rediss://:s3cret@redis.internal:6380/0", True),
+        ("redis://:s3cret@10.0.0.5:6379/0", True),
+        ("redis://127.0.0.1:6379/15", True),
+        ("redis://localhost/0", True),
+        ("redis://[::1]:6379", True),
+        ("unix:///run/redis/redis.sock", True),
+        ("http://10.0.0.5", False),
+    ],
+)
 def test_redis_on_the_network_needs_a_password(hotline, url, ok):
     env = {**hotline.env, "REDIS_URL": url}
     if ok:
@@ -258,14 +312,16 @@ def test_redis_on_the_network_needs_a_password(hotline, url, ok):
 
 
 @pytest.mark.parametrize("serializer", [None, JSONSerializer], ids=["pickle", "json"])
-def test_a_foreign_job_put_in_the_queue_is_not_run(hotline, worker, tmp_path, fake_twilio,
-                                                   serializer):
+def test_a_foreign_job_put_in_the_queue_is_not_run(
+    hotline, worker, tmp_path, fake_twilio, serializer
+):
     marker = tmp_path / "pwned"
     connection = redis.Redis.from_url(hotline.env["REDIS_URL"])
     # what anyone with write access to Redis could queue: pickled code (RQ's default), or a
     # JSON job naming any importable function
     rq.Queue("hotline", connection=connection, serializer=serializer).enqueue(
-        os.makedirs, str(marker))
+        os.makedirs, str(marker)
+    )
     time.sleep(1.0)
     hotline.sms(DEFENDER, "help")  # the worker goes on with real work
     fake_twilio.wait_for_messages(1, to=level1(hotline))

@@ -57,8 +57,7 @@ def test_rotation_keeps_old_data_working_and_rekey_moves_it_to_the_new_key(hotli
     assert result.returncode == 0, result.stderr
     assert "remove the old key" in result.stdout
     again = hotline.cli("rekey")
-    assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es) and 0 block(s)" \
-        in again.stdout
+    assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es) and 0 block(s)" in again.stdout
 
     restart_with_keys(hotline, NEW_KEY)
     new_only = Vault([NEW_KEY])
@@ -68,8 +67,14 @@ def test_rotation_keeps_old_data_working_and_rekey_moves_it_to_the_new_key(hotli
     hotline.sms(OLD_DEFENDER, "still here")
     hotline.sms(BLOCKED, "spam once more")
     assert len(hotline.incidents()) == 2
-    assert [m.incident_id for m in hotline.messages(direction="in", purpose="defender")] == \
-        [1, 2, 1, None, 1, None]
+    assert [m.incident_id for m in hotline.messages(direction="in", purpose="defender")] == [
+        1,
+        2,
+        1,
+        None,
+        1,
+        None,
+    ]
     assert hotline.rt.rota.current()  # the stored rota copy opens too
     listed = json.loads(hotline.cli("incidents", "--json").stdout)
     assert listed[0]["defender"] == "+44•••••101"

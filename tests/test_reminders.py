@@ -62,8 +62,10 @@ def test_a_reminder_arrives_once_on_time_before_the_shift(world):
     world.now = SHIFT - timedelta(seconds=30)
     world.settle()
     [sms] = world.sms_to("amina")
-    assert sms == ("Hotline: you are on call for primary Tue 03 Nov 10:01 to Wed 04 Nov 10:01 "
-                   "(Europe/Dublin), taking over from Ben O.")
+    assert sms == (
+        "Hotline: you are on call for primary Tue 03 Nov 10:01 to Wed 04 Nov 10:01 "
+        "(Europe/Dublin), taking over from Ben O."
+    )
     [message] = world.messages(purpose="reminder", staff_id="amina")
     assert message.created_at == SHIFT - timedelta(seconds=30) < SHIFT
     # the sweeper again, the job again, a re-plan: still one
@@ -90,8 +92,10 @@ def test_an_override_that_moves_shifts_tells_each_person_once(world):
     world.advance(seconds=1)
     world.settle()
     [dana] = world.sms_to("dana")
-    assert dana == ("Hotline rota change: your next shift is primary, Wed 04 Nov 10:01 to "
-                    "Thu 05 Nov 10:01 (Europe/Dublin), taking over from Amina K.")
+    assert dana == (
+        "Hotline rota change: your next shift is primary, Wed 04 Nov 10:01 to "
+        "Thu 05 Nov 10:01 (Europe/Dublin), taking over from Amina K."
+    )
     [ben] = world.sms_to("ben")  # his Wednesday went to dana: his next is Friday
     assert ben.startswith("Hotline rota change: your next shift is primary, Fri 06 Nov 10:01")
     assert world.sms_to("amina") == [], "amina's next shift did not move"
@@ -110,17 +114,23 @@ def test_an_override_that_moves_shifts_tells_each_person_once(world):
 
 def test_a_shift_taken_away_with_none_to_replace_it_is_told(world):
     world.settle()
-    cover = ROTA.replace('fallback: [dana]\n', 'fallback: [dana]\noverrides:\n'
-                         '  - {rotation: quiet, staff: dana, from: "2026-11-03 10:01", '
-                         'to: "2026-11-12 10:01"}\n')
+    cover = ROTA.replace(
+        "fallback: [dana]\n",
+        "fallback: [dana]\noverrides:\n"
+        '  - {rotation: quiet, staff: dana, from: "2026-11-03 10:01", '
+        'to: "2026-11-12 10:01"}\n',
+    )
     world.write_rota(cover)
     world.advance(seconds=1)
     world.settle()
     [told] = world.sms_to("dana")
     assert told.startswith("Hotline rota change: your next shift is quiet, Tue 03 Nov 10:01")
     assert world.sms_to("eli") == [], "eli wrote remind: false"
-    assert {r.status for r in rows(world) if r.staff_id == "eli"} <= {"skipped", "cancelled",
-                                                                       "planned"}
+    assert {r.status for r in rows(world) if r.staff_id == "eli"} <= {
+        "skipped",
+        "cancelled",
+        "planned",
+    }
 
 
 def test_staff_who_texted_stop_get_no_reminder(world):
@@ -134,7 +144,7 @@ def test_staff_who_texted_stop_get_no_reminder(world):
 
 
 def test_remind_false_gets_none(tmp_path, database_url, fake_twilio):
-    rota = ROTA.replace('languages: [en]}\n  ben', 'languages: [en], remind: false}\n  ben')
+    rota = ROTA.replace("languages: [en]}\n  ben", "languages: [en], remind: false}\n  ben")
     quiet = World(tmp_path, database_url, fake_twilio, rota, config=CONFIG)
     try:
         quiet.now = SHIFT - timedelta(seconds=30)

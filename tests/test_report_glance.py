@@ -35,8 +35,9 @@ CHARTS = ("volume", "first_page", "ack", "levels", "hours", "coverage")
 
 @pytest.fixture
 def world(tmp_path, database_url, fake_twilio, monkeypatch):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"),
-                 config=DURESS)
+    made = World(
+        tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m"), config=DURESS
+    )
     for key, value in cli_env(made).items():
         monkeypatch.setenv(key, value)
     yield made
@@ -56,6 +57,7 @@ def leaks(text: str, forbidden: set[str]) -> list[str]:
 
 # --- the figures --------------------------------------------------------------------------
 
+
 def test_json_gives_the_figures_of_the_window_as_worked_out_by_hand(world, capsys):
     seeded = seed_week(world)
     code, out, err = report(capsys, "--json")
@@ -66,30 +68,42 @@ def test_json_gives_the_figures_of_the_window_as_worked_out_by_hand(world, capsy
     assert figures["window"]["zone"] == "Europe/Dublin"
     start = datetime.fromisoformat(figures["window"]["start"])
     end = datetime.fromisoformat(figures["window"]["end"])
-    assert end - start == timedelta(days=30) and abs(datetime.now(UTC) - end) < timedelta(
-        minutes=1)
+    assert end - start == timedelta(days=30) and abs(datetime.now(UTC) - end) < timedelta(minutes=1)
 
-    by_day = {row["date"]: {c: row[c] for c in CHANNELS if row[c]} for row in
-              figures["per_day"]}
+    by_day = {row["date"]: {c: row[c] for c in CHANNELS if row[c]} for row in figures["per_day"]}
     assert {day: counts for day, counts in by_day.items() if counts} == {
-        day.isoformat(): counts for day, counts in seeded.days.items()}
+        day.isoformat(): counts for day, counts in seeded.days.items()
+    }
     assert len(by_day) in (30, 31)  # every local day the window touches, empty ones too
     totals = {c: sum(row[c] for row in figures["per_day"]) for c in CHANNELS}
     assert totals == {"sms": 3, "whatsapp": 1, "voice": 1, "web": 1}
 
     # paged after 1, 2, 3, 4 and 5 s; the call answered while it rang was never paged
-    assert figures["time_to_first_page"] == {"count": 5, "p50": 3.0, "p90": 5.0, "p99": 5.0,
-                                             "max": 5.0, "seconds": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    assert figures["time_to_first_page"] == {
+        "count": 5,
+        "p50": 3.0,
+        "p90": 5.0,
+        "p99": 5.0,
+        "max": 5.0,
+        "seconds": [1.0, 2.0, 3.0, 4.0, 5.0],
+    }
     # taken after 20 s (on the call), 40 s, 60 s (the first ACK, not the one after the
     # missed check-in reopened it) and 6 min 1 s (level 2)
-    assert figures["time_to_ack"] == {"count": 4, "p50": 40.0, "p90": 361.0, "p99": 361.0,
-                                      "max": 361.0, "seconds": [20.0, 40.0, 60.0, 361.0]}
+    assert figures["time_to_ack"] == {
+        "count": 4,
+        "p50": 40.0,
+        "p90": 361.0,
+        "p99": 361.0,
+        "max": 361.0,
+        "seconds": [20.0, 40.0, 60.0, 361.0],
+    }
     assert figures["levels_needed"] == {"1": 2, "2": 1, "before_page": 1, "not_taken": 2}
 
     hours = figures["busiest_hours"]
     assert len(hours) == 7 and all(len(row) == 24 for row in hours)
-    assert {(d, h): n for d, row in enumerate(hours) for h, n in enumerate(row) if n} == \
-        seeded.hours
+    assert {
+        (d, h): n for d, row in enumerate(hours) for h, n in enumerate(row) if n
+    } == seeded.hours
 
     # one missed check-in on #2, one raised on #7 for #6 (two events, one miss); one duress
     assert figures["checkins"] == {"set": 3, "missed": 2, "duress": 1}
@@ -113,10 +127,8 @@ def test_since_narrows_the_window(world, capsys):
 def test_percentiles_are_nearest_rank_observed_values():
     timing = Timing(tuple(float(s) for s in range(1, 101)))
     assert [timing.percentile(p) for p in (50, 90, 99, 100)] == [50.0, 90.0, 99.0, 100.0]
-    assert Timing((7.0,)).summary() == {"count": 1, "p50": 7.0, "p90": 7.0, "p99": 7.0,
-                                         "max": 7.0}
-    assert Timing(()).summary() == {"count": 0, "p50": None, "p90": None, "p99": None,
-                                    "max": None}
+    assert Timing((7.0,)).summary() == {"count": 1, "p50": 7.0, "p90": 7.0, "p99": 7.0, "max": 7.0}
+    assert Timing(()).summary() == {"count": 0, "p50": None, "p90": None, "p99": None, "max": None}
 
 
 @pytest.mark.one_database  # the figures' SQL runs on both above
@@ -126,8 +138,11 @@ def test_coverage_is_what_rota_check_warns_about(world, capsys):
         assert code == 0
         coverage = json.loads(out)["coverage"]
         assert main(["rota", "check"]) == 0
-        warnings = [line.strip().removeprefix("WARNING ") for line in
-                    capsys.readouterr().out.splitlines() if line.strip().startswith("WARNING")]
+        warnings = [
+            line.strip().removeprefix("WARNING ")
+            for line in capsys.readouterr().out.splitlines()
+            if line.strip().startswith("WARNING")
+        ]
         if [gap["message"] for gap in coverage["gaps"]] == warnings:
             break
     assert [gap["message"] for gap in coverage["gaps"]] == warnings
@@ -143,9 +158,9 @@ def test_coverage_is_what_rota_check_warns_about(world, capsys):
 
 # --- the page -----------------------------------------------------------------------------
 
+
 @pytest.mark.one_database  # the figures' SQL runs on both above
-def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tmp_path,
-                                                                       capsys):
+def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tmp_path, capsys):
     seeded = seed_week(world)
     target = tmp_path / "glance.html"
     code, out, err = report(capsys, "--html", str(target))
@@ -161,17 +176,31 @@ def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tm
         assert re.search(rf'<section id="{name}">\s*<h2>[^<]+</h2>\s*<figure>\s*<svg ', page)
     assert "no incidents in this window" not in page
     # self-contained: no script, nothing fetched from anywhere, not even a URL
-    for thing in ("<script", "http://", "https://", "<img", "<image", "<link", "<iframe",
-                  "@import", "src=", "data:", "<?xml", "<!-- "):
+    for thing in (
+        "<script",
+        "http://",
+        "https://",
+        "<img",
+        "<image",
+        "<link",
+        "<iframe",
+        "@import",
+        "src=",
+        "data:",
+        "<?xml",
+        "<!-- ",
+    ):
         assert thing not in page.lower(), thing
     assert set(re.findall(r"url\(([^)]*)\)", page)) <= {
-        f"#{i}" for i in re.findall(r'id="([^"]+)"', page)}, "a url() that is not on the page"
+        f"#{i}" for i in re.findall(r'id="([^"]+)"', page)
+    }, "a url() that is not on the page"
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "two charts share an id"
     # the figures are on the page as words and tables too
-    assert "<th scope=\"row\">1 level</th><td>2</td>" in page
-    assert "<th scope=\"row\">missed check-ins (each one paged MISSED CHECK-IN)</th><td>2</td>" \
-        in page
+    assert '<th scope="row">1 level</th><td>2</td>' in page
+    assert (
+        '<th scope="row">missed check-ins (each one paged MISSED CHECK-IN)</th><td>2</td>' in page
+    )
     assert "nobody on call speaks &#x27;fr&#x27;" in page  # the warning, escaped as text
 
     words = leaks(page, seeded.forbidden)
@@ -185,15 +214,21 @@ def test_the_console_script_writes_the_page_over_an_old_one_privately(world, tmp
     target.write_text("an old report")
     target.chmod(0o644)
     env = {**os.environ, **cli_env(world)}
-    done = subprocess.run([sys.executable, "-m", "hotline", "report", "--since", "2w",
-                           "--html", str(target)], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline", "report", "--since", "2w", "--html", str(target)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert stat.S_IMODE(target.stat().st_mode) == 0o600, "replaced, not rewritten in place"
     assert target.read_text().count("<svg") == len(CHARTS)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".board")] == [], \
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".board")] == [], (
         "a temporary file left behind"
+    )
 
 
 @pytest.mark.one_database  # the figures' SQL runs on both above
@@ -201,8 +236,13 @@ def test_the_same_figures_draw_the_same_bytes(world):
     seed_week(world)
     rota = world.rt.rota.current()
     with Session(world.rt.engine) as session:
-        figures = collect(session, rota, now=world.now + timedelta(hours=1),
-                          since=timedelta(days=30), languages=("en", "fr"))
+        figures = collect(
+            session,
+            rota,
+            now=world.now + timedelta(hours=1),
+            since=timedelta(days=30),
+            languages=("en", "fr"),
+        )
     first, second = chart_svgs(figures), chart_svgs(figures)
     assert first == second
     assert list(first) == list(CHARTS)
@@ -222,22 +262,32 @@ def test_an_empty_database_gives_a_page_that_says_so(world, tmp_path, capsys):
     code, out, _ = report(capsys, "--json")
     figures = json.loads(out)
     assert figures["incidents"] == 0
-    assert figures["time_to_ack"] == {"count": 0, "p50": None, "p90": None, "p99": None,
-                                      "max": None, "seconds": []}
+    assert figures["time_to_ack"] == {
+        "count": 0,
+        "p50": None,
+        "p90": None,
+        "p99": None,
+        "max": None,
+        "seconds": [],
+    }
     assert figures["levels_needed"] == {"before_page": 0, "not_taken": 0}
     assert figures["checkins"] == {"set": 0, "missed": 0, "duress": 0}
 
 
 # --- used wrongly -------------------------------------------------------------------------
 
+
 @pytest.mark.one_database  # the command's own checks, before any SQL
-@pytest.mark.parametrize(("since", "says"), [
-    ("30", "needs a unit"),
-    ("3x", "invalid duration"),
-    ("0d", "from 1s to 366d"),
-    ("400d", "from 1s to 366d"),
-    ("-1d", "invalid duration"),
-])
+@pytest.mark.parametrize(
+    ("since", "says"),
+    [
+        ("30", "needs a unit"),
+        ("3x", "invalid duration"),
+        ("0d", "from 1s to 366d"),
+        ("400d", "from 1s to 366d"),
+        ("-1d", "invalid duration"),
+    ],
+)
 def test_a_bad_since_is_one_line_and_writes_nothing(world, tmp_path, capsys, since, says):
     target = tmp_path / "report.html"
     code, out, err = report(capsys, f"--since={since}", "--html", str(target))
@@ -280,11 +330,15 @@ def test_figures_never_select_a_personal_column(world):
 
     from sqlalchemy import event
 
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, *_: statements.append(sql))
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
     with Session(engine) as session:
-        collect(session, world.rt.rota.current(), now=datetime.now(UTC),
-                since=timedelta(days=30), languages=("en",))
+        collect(
+            session,
+            world.rt.rota.current(),
+            now=datetime.now(UTC),
+            since=timedelta(days=30),
+            languages=("en",),
+        )
     engine.dispose()
     assert statements
     for sql in statements:

@@ -39,8 +39,14 @@ def three_incidents(hotline, fake_twilio) -> str:
     fake_twilio.wait_for_messages(1, to="+447700900101")
     hotline.sms(l1, "RESOLVE 1")
     hotline.sms(l1, "RESOLVE 2")
-    wait_until(lambda: all(m.sid for m in hotline.messages(direction="out", incident_id=1)
-                           if m.purpose != "auto_reply"), what="all sends recorded")
+    wait_until(
+        lambda: all(
+            m.sid
+            for m in hotline.messages(direction="out", incident_id=1)
+            if m.purpose != "auto_reply"
+        ),
+        what="all sends recorded",
+    )
     resolved_days_ago(hotline, 1, 91)
     resolved_days_ago(hotline, 2, 89)
     return l1
@@ -49,13 +55,16 @@ def three_incidents(hotline, fake_twilio) -> str:
 def worker_purged_once(hotline) -> None:
     """Wait for the worker's own start-up purge: run after the test ages its incidents (a
     loaded machine delays it), it would erase them before the command under test."""
-    wait_until(lambda: any(e.kind == "purge_ran" for e in hotline.events()),
-               what="the worker's start-up purge")
+    wait_until(
+        lambda: any(e.kind == "purge_ran" for e in hotline.events()),
+        what="the worker's start-up purge",
+    )
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
-def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hotline, worker,
-                                                                             fake_twilio):
+def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(
+    hotline, worker, fake_twilio
+):
     worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     timeline_before = [(e.kind, e.actor) for e in hotline.events(1)]
@@ -81,7 +90,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(hot
 
     # the audit trail is kept whole; the erasure is in it
     timeline = [(e.kind, e.actor) for e in hotline.events(1)]
-    assert timeline[:len(timeline_before)] == timeline_before
+    assert timeline[: len(timeline_before)] == timeline_before
     assert timeline[-1] == ("erased", "operator")
 
     listed = json.loads(hotline.cli("incidents", "--status", "all", "--json").stdout)
@@ -124,10 +133,10 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
 def test_a_defender_message_not_yet_threaded_is_never_erased(hotline):
     # stored as the fallback URL does, and answered by a webhook whose process then died:
     # the sweeper has yet to thread both, however old
-    intake.receive(hotline.rt, TextMessage("SM" + "1" * 32, "+447700900101", "help"),
-                   route=False)
-    assert intake.receive(hotline.rt, TextMessage("SM" + "2" * 32, "+447700900102",
-                                                  "help")).to_thread
+    intake.receive(hotline.rt, TextMessage("SM" + "1" * 32, "+447700900101", "help"), route=False)
+    assert intake.receive(
+        hotline.rt, TextMessage("SM" + "2" * 32, "+447700900102", "help")
+    ).to_thread
     long_ago = datetime.now(UTC) - timedelta(days=100)
     with hotline.session() as s:
         s.exec(update(Message).values(created_at=long_ago))
@@ -139,8 +148,9 @@ def test_a_defender_message_not_yet_threaded_is_never_erased(hotline):
 
 
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
-def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(hotline, worker,
-                                                                            fake_twilio):
+def test_a_failed_twilio_deletion_is_retried_next_run_and_404_counts_as_done(
+    hotline, worker, fake_twilio
+):
     worker_purged_once(hotline)
     three_incidents(hotline, fake_twilio)
     fake_twilio.fail_next(count=1, kind="deletions", code=20500, status=500)
@@ -162,11 +172,15 @@ def test_the_worker_purges_once_a_day_by_itself(hotline, fake_twilio):
     resolved_days_ago(hotline, 1, 91)
     worker = TestWorker(hotline).start()
     try:
-        runs = wait_until(lambda: [e for e in hotline.events() if e.kind == "purge_ran"],
-                          timeout=15, what="daily purge")
+        runs = wait_until(
+            lambda: [e for e in hotline.events() if e.kind == "purge_ran"],
+            timeout=15,
+            what="daily purge",
+        )
     finally:
         worker.stop()
     assert [r.actor for r in runs] == ["system"]  # once: the next run is due tomorrow
     assert hotline.incident(1).purged_at is not None
-    assert {d.sid for d in fake_twilio.deletions} == \
-        {m.sid for m in hotline.messages(incident_id=1) if m.sid}
+    assert {d.sid for d in fake_twilio.deletions} == {
+        m.sid for m in hotline.messages(incident_id=1) if m.sid
+    }

@@ -72,11 +72,21 @@ fallback: [amina]
 """
 
 
-def config(folder: Path, *, rota: str | None = None, rota_file: str | None = None,
-           languages: str = "[en, fr]", reveal: bool = False) -> Path:
+def config(
+    folder: Path,
+    *,
+    rota: str | None = None,
+    rota_file: str | None = None,
+    languages: str = "[en, fr]",
+    reveal: bool = False,
+) -> Path:
     """A config.yaml in `folder`: the rota inline (`rota`) or named by `rota_file`."""
-    lines = ["hotline:", '  number: "+35312100489"', f"  languages: {languages}",
-             f"  reveal_numbers: {str(reveal).lower()}"]
+    lines = [
+        "hotline:",
+        '  number: "+35312100489"',
+        f"  languages: {languages}",
+        f"  reveal_numbers: {str(reveal).lower()}",
+    ]
     if rota_file is not None:
         lines.append(f"rota_file: {rota_file}")
     text = "\n".join(lines) + "\n"
@@ -113,12 +123,16 @@ def test_check_prints_every_mistake_with_its_line_and_exits_1(live, capsys):
     code, out, _ = run(capsys, "check", "rota.yaml")
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].startswith("rota.yaml:1: unknown timezone 'Europe/Dubln' (did you mean "
-                               "'Europe/Dublin'?)")
-    assert lines[1] == "rota.yaml:6: staff 'dna' in rotation 'primary' is not defined " \
-                       "(did you mean 'dana'?)"
-    assert lines[2].startswith("rota.yaml:8: wait of escalation level 1: invalid duration "
-                               "'5 minutes'")
+    assert lines[0].startswith(
+        "rota.yaml:1: unknown timezone 'Europe/Dubln' (did you mean 'Europe/Dublin'?)"
+    )
+    assert (
+        lines[1] == "rota.yaml:6: staff 'dna' in rotation 'primary' is not defined "
+        "(did you mean 'dana'?)"
+    )
+    assert lines[2].startswith(
+        "rota.yaml:8: wait of escalation level 1: invalid duration '5 minutes'"
+    )
     assert lines[3].startswith("3 problems: not applied.")
 
 
@@ -154,7 +168,10 @@ def test_check_of_a_config_with_the_rota_inline(live, capsys):
     code, out, _ = run(capsys, "check", str(path))
     assert code == 1
     assert [line.split(": ")[0] for line in out.splitlines()[:3]] == [
-        "config.yaml:6", "config.yaml:11", "config.yaml:13"]
+        "config.yaml:6",
+        "config.yaml:11",
+        "config.yaml:13",
+    ]
 
     config(live, rota=PAIR_ROTA)
     code, out, _ = run(capsys, "check", "config.yaml")
@@ -181,8 +198,10 @@ def test_check_with_broken_settings_says_so_in_one_line_and_exits_2(live, capsys
     (live / "config.yaml").write_text("hotline:\n  nubmer: '+35312100489'\nrota_file: rota.yaml\n")
     code, out, err = run(capsys, "check")
     assert code == 2 and out == ""
-    assert err == "hotline: config.yaml: unknown setting 'hotline.nubmer' " \
-                  "(did you mean 'hotline.number'?)\n"
+    assert (
+        err == "hotline: config.yaml: unknown setting 'hotline.nubmer' "
+        "(did you mean 'hotline.number'?)\n"
+    )
 
 
 def test_check_of_a_missing_file_exits_2(live, capsys):
@@ -229,31 +248,45 @@ def test_who_with_a_language_puts_its_speakers_first(live, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "On call at 2026-11-09 08:00 (Europe/Dublin), speakers of 'fr' first:"
-    level2 = lines[lines.index("level 2 (then wait 10m):") + 1:][:2]
+    level2 = lines[lines.index("level 2 (then wait 10m):") + 1 :][:2]
     assert [line.split(" (")[0].strip() for line in level2] == ["Ben O.", "Amina K."]
     assert "+353867654321" in level2[0]  # reveal_numbers: true shows numbers in clear
-    assert lines[-2:] == ["  Ben O. (ben)  +353867654321  [en, fr]  by sms",
-                          "  Fiona C. (fiona)  +353864445566  [en]  by sms"]
+    assert lines[-2:] == [
+        "  Ben O. (ben)  +353867654321  [en, fr]  by sms",
+        "  Fiona C. (fiona)  +353864445566  [en]  by sms",
+    ]
 
 
 def test_who_marks_an_override(live, capsys):
     config(live, rota_file="rota.yaml")
     (live / "rota.yaml").write_text(
-        PAIR_ROTA.replace("escalation:", 'overrides:\n  - {rotation: primary, staff: fiona, '
-                          'from: "2026-12-24 18:00", to: "2026-12-27 09:00", note: swap}\n'
-                          "escalation:"))
+        PAIR_ROTA.replace(
+            "escalation:",
+            "overrides:\n  - {rotation: primary, staff: fiona, "
+            'from: "2026-12-24 18:00", to: "2026-12-27 09:00", note: swap}\n'
+            "escalation:",
+        )
+    )
     _, out, _ = run(capsys, "who", "--at", "2026-12-25 12:00")
-    assert out.splitlines()[2:4] == ["  Fiona C. (fiona)  +353•••••566  [en]  by sms",
-                                     "  (override of primary until 2026-12-27 09:00: swap)"]
+    assert out.splitlines()[2:4] == [
+        "  Fiona C. (fiona)  +353•••••566  [en]  by sms",
+        "  (override of primary until 2026-12-27 09:00: swap)",
+    ]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--at", "tomorrow"], "hotline: --at: invalid date and time 'tomorrow'"),
-    (["--at", "2026-13-01 09:00"], "hotline: --at: invalid date and time '2026-13-01 09:00'"),
-    (["--language", "klingon"], "hotline: --language 'klingon': not a two-letter ISO 639-1 "
-                                "code; the hotline's languages are en, fr"),
-    (["--language", "xx"], "hotline: --language 'xx': not a two-letter"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--at", "tomorrow"], "hotline: --at: invalid date and time 'tomorrow'"),
+        (["--at", "2026-13-01 09:00"], "hotline: --at: invalid date and time '2026-13-01 09:00'"),
+        (
+            ["--language", "klingon"],
+            "hotline: --language 'klingon': not a two-letter ISO 639-1 "
+            "code; the hotline's languages are en, fr",
+        ),
+        (["--language", "xx"], "hotline: --language 'xx': not a two-letter"),
+    ],
+)
 def test_who_rejects_bad_input_with_exit_2(live, capsys, argv, message):
     config(live, rota_file="rota.yaml")
     (live / "rota.yaml").write_text(PAIR_ROTA)
@@ -272,8 +305,9 @@ def test_who_with_a_broken_file_shows_the_rota_the_hotline_still_uses(live, caps
     rota_path.write_text(THREE_MISTAKES)
     code, out, err = run(capsys, "who", "--at", "2026-11-09 09:00")
     assert code == 0
-    assert err.startswith("WARNING rota.yaml has 3 problems (run `hotline rota check`); showing "
-                          "the last valid rota")
+    assert err.startswith(
+        "WARNING rota.yaml has 3 problems (run `hotline rota check`); showing the last valid rota"
+    )
     assert "Ben O. (ben)" in out.splitlines()[2]
 
 
@@ -291,18 +325,31 @@ def test_who_without_any_valid_rota_exits_1(live, capsys):
 def test_console_script_checks_the_config_in_the_working_folder(tmp_path):
     config(tmp_path, rota_file="rota.yaml")
     (tmp_path / "rota.yaml").write_text(THREE_MISTAKES)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HOTLINE_", "TWILIO_")) and k != "DATABASE_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HOTLINE_", "TWILIO_")) and k != "DATABASE_URL"
+    }
     env["PYTHONPATH"] = str(ROOT)
 
     def hotline(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "hotline", "rota", *argv], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "hotline", "rota", *argv],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     broken = hotline("check")
     assert broken.returncode == 1
     assert [line.split(": ")[0] for line in broken.stdout.splitlines()] == [
-        "rota.yaml:1", "rota.yaml:6", "rota.yaml:8", "3 problems"]
+        "rota.yaml:1",
+        "rota.yaml:6",
+        "rota.yaml:8",
+        "3 problems",
+    ]
 
     (tmp_path / "rota.yaml").write_text(rota_text(at=datetime.fromisoformat("2026-11-02T09:00Z")))
     fixed = hotline("check", "--days", "7")

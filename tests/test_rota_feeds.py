@@ -33,14 +33,19 @@ def utc(*args: int) -> datetime:
 
 def events(body: bytes) -> list[tuple[str, datetime, datetime]]:
     cal = icalendar.Calendar.from_ical(body)
-    return [(str(e["summary"]), e.decoded("dtstart").astimezone(UTC),
-             e.decoded("dtend").astimezone(UTC)) for e in cal.walk("VEVENT")]
+    return [
+        (
+            str(e["summary"]),
+            e.decoded("dtstart").astimezone(UTC),
+            e.decoded("dtend").astimezone(UTC),
+        )
+        for e in cal.walk("VEVENT")
+    ]
 
 
 def test_ics_has_the_shifts_at_the_right_instants_across_the_dst_change():
     rota = oncall.parse_rota(ROTA, "rota.yaml")
-    body = rota_calendar(rota, utc(2026, 10, 24, 12), utc(2026, 10, 27, 12),
-                         now=utc(2026, 10, 1))
+    body = rota_calendar(rota, utc(2026, 10, 24, 12), utc(2026, 10, 27, 12), now=utc(2026, 10, 1))
     # 09:00 in Dublin is 08:00 UTC before Sunday 25 October 2026 (02:00 IST -> 01:00 GMT),
     # 09:00 UTC after; dana's swap is 18:00 GMT Sunday to 09:00 GMT Monday
     assert events(body) == [
@@ -54,8 +59,9 @@ def test_ics_has_the_shifts_at_the_right_instants_across_the_dst_change():
 
 def test_a_staff_members_ics_has_only_their_shifts_and_no_phone_numbers():
     rota = oncall.parse_rota(ROTA, "rota.yaml")
-    body = rota_calendar(rota, utc(2026, 10, 20), utc(2026, 10, 30), now=utc(2026, 10, 1),
-                         staff="dana")
+    body = rota_calendar(
+        rota, utc(2026, 10, 20), utc(2026, 10, 30), now=utc(2026, 10, 1), staff="dana"
+    )
     assert events(body) == [("On call: primary", utc(2026, 10, 25, 18), utc(2026, 10, 26, 9))]
     [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
     assert str(event["description"]) == "taking over from Ben O.; override: swap"
@@ -65,12 +71,18 @@ def test_a_staff_members_ics_has_only_their_shifts_and_no_phone_numbers():
 
 @pytest.fixture
 def live(tmp_path, monkeypatch):
-    for name in ("DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
-                 "HOTLINE_PUBLIC_URL"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "HOTLINE_PUBLIC_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "rota.yaml").write_text(ROTA)
-    (tmp_path / "config.yaml").write_text('hotline:\n  number: "+35312100489"\n'
-                                          "rota_file: rota.yaml\nrota_feeds: true\n")
+    (tmp_path / "config.yaml").write_text(
+        'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\nrota_feeds: true\n'
+    )
     monkeypatch.setenv("HOTLINE_CONFIG", str(tmp_path / "config.yaml"))
     monkeypatch.setenv("HOTLINE_SECRET_KEY", "feed-test-secret-0123456789")
     monkeypatch.setenv("HOTLINE_PUBLIC_URL", "https://hotline.example.org")
@@ -109,10 +121,13 @@ def test_the_feed_answers_only_with_the_right_token(make_hotline):
     # every 'ben' shift, and no one else's: amina's token gives amina's, not ben's
     amina = events(hotline.get(f"/rota/{feed_token(secret, 'amina')}.ics").body.encode())
     assert not {start for _, start, _ in amina} & {start for _, start, _ in found}
-    wrong = feed_token(secret, "ben")[:-1] + ("0" if feed_token(secret, "ben")[-1] != "0"
-                                              else "1")
-    for path in (f"/rota/{wrong}.ics", "/rota/ben.ics", f"/rota/{feed_token('x' * 20, 'ben')}.ics",
-                 "/rota/.ics"):
+    wrong = feed_token(secret, "ben")[:-1] + ("0" if feed_token(secret, "ben")[-1] != "0" else "1")
+    for path in (
+        f"/rota/{wrong}.ics",
+        "/rota/ben.ics",
+        f"/rota/{feed_token('x' * 20, 'ben')}.ics",
+        "/rota/.ics",
+    ):
         assert hotline.get(path).status == 404, path
 
 

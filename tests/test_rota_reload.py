@@ -39,9 +39,14 @@ def healthz(hotline) -> tuple[int, dict]:
 
 def health_details(hotline) -> dict:
     """`hotline health --json`, as an operator runs it."""
-    result = subprocess.run([sys.executable, "-m", "hotline", "health", "--json"],
-                            env={**os.environ, **hotline.env}, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "hotline", "health", "--json"],
+        env={**os.environ, **hotline.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return json.loads(result.stdout)
 
 
@@ -63,8 +68,10 @@ def test_an_edited_rota_pages_the_new_people_without_a_restart(make_hotline, fak
         fake_twilio.wait_for(lambda: pages_to(fake_twilio, CHEN, 1))  # level 2, by the worker
 
         hotline.write_rota(rota("ben", "dana", wait1="1s"))
-        wait_until(lambda: hotline.rt.rota.current().rotations["primary"].members == ("ben",),
-                   what="the web process to reload the rota")
+        wait_until(
+            lambda: hotline.rt.rota.current().rotations["primary"].members == ("ben",),
+            what="the web process to reload the rota",
+        )
         hotline.sms(DEFENDERS[1], "police at the office")
         fake_twilio.wait_for(lambda: pages_to(fake_twilio, BEN, 2))
         fake_twilio.wait_for(lambda: pages_to(fake_twilio, DANA, 2))  # the worker reloaded too
@@ -106,7 +113,10 @@ def test_a_broken_edit_leaves_the_last_valid_rota_live_until_fixed(make_hotline,
         assert status == 200 and body["checks"]["rota"] == "ok"
         assert health_details(hotline)["checks"]["rota"]["errors"] == []
         assert [kind for kind, _ in rota_events(hotline)] == [
-            "rota_loaded", "rota_rejected", "rota_loaded"]
+            "rota_loaded",
+            "rota_rejected",
+            "rota_loaded",
+        ]
         assert hotline.rt.rota.current().rotations["primary"].members == ("ben",)
     finally:
         worker.stop()
@@ -170,7 +180,8 @@ def test_no_valid_rota_ever_is_unavailable(tmp_path, store):
 
 
 def test_an_edit_first_read_inside_a_transaction_neither_stalls_it_nor_goes_unstored(
-        tmp_path, store):
+    tmp_path, store
+):
     """Any read of the live rota may be the first after an edit, inside a step or an ack:
     storing the new version must not wait for the very transaction it was read in (on
     SQLite, that transaction's write lock: 30 s, then the copy was lost)."""
@@ -187,5 +198,7 @@ def test_an_edit_first_read_inside_a_transaction_neither_stalls_it_nor_goes_unst
         assert time.monotonic() - started < 2
         assert live.status().sha256 != before  # the edit is live at once
     wait_until(lambda: events(store).count("rota_loaded") == 2, what="the edit stored")
-    assert rotasource.stored_rota(store, Vault((SECRET,)), path.name, None)[1].sha256 \
+    assert (
+        rotasource.stored_rota(store, Vault((SECRET,)), path.name, None)[1].sha256
         == live.status().sha256
+    )

@@ -36,7 +36,8 @@ DEFENDER = "+447700900123"
 EXAMPLE = ROOT / "deploy" / "nginx" / "hotline.conf"
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
-    None)
+    None,
+)
 SLOW_CLIENTS = 20
 SLOW_HEADERS = b"POST /twilio/sms HTTP/1.1\r\nHost: hotline\r\n"  # ...and no more, ever
 # A slow client that reached gunicorn would pin a thread until nginx's 5 s header timeout
@@ -69,31 +70,47 @@ def nginx_main_conf(folder: Path, server_conf: Path) -> str:
     """A main nginx.conf that keeps everything (pid, logs, temp files) inside `folder` and
     includes the rendered example in its `http` block, as /etc/nginx/nginx.conf includes
     conf.d/*.conf."""
-    temp = "\n".join(f"    {kind}_temp_path {folder / kind};"
-                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"worker_processes 1;\npid {folder / 'nginx.pid'};\n"
-            f"error_log {folder / 'main-error.log'} error;\n"
-            "events { worker_connections 256; }\n"
-            f"http {{\n{temp}\n    include {server_conf};\n}}\n")
+    temp = "\n".join(
+        f"    {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"worker_processes 1;\npid {folder / 'nginx.pid'};\n"
+        f"error_log {folder / 'main-error.log'} error;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{\n{temp}\n    include {server_conf};\n}}\n"
+    )
 
 
 def active_lines(text: str) -> list[str]:
     """The directives of a config, comments removed."""
-    return [line.split("#", 1)[0].strip() for line in text.splitlines()
-            if line.split("#", 1)[0].strip()]
+    return [
+        line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()
+    ]
 
 
 def test_the_example_buffers_whole_requests_under_short_timeouts():
     lines = active_lines(EXAMPLE.read_text())
-    for directive in ("proxy_request_buffering on;", "client_header_timeout 5s;",
-                      "client_body_timeout 5s;", "client_max_body_size 64k;", "access_log off;",
-                      "proxy_set_header Host $host;"):
+    for directive in (
+        "proxy_request_buffering on;",
+        "client_header_timeout 5s;",
+        "client_body_timeout 5s;",
+        "client_max_body_size 64k;",
+        "access_log off;",
+        "proxy_set_header Host $host;",
+    ):
         assert directive in lines, directive
-    assert not any(re.search(r"remote_addr|x-forwarded-for|x-real-ip", line, re.IGNORECASE)
-                   for line in lines)
+    assert not any(
+        re.search(r"remote_addr|x-forwarded-for|x-real-ip", line, re.IGNORECASE) for line in lines
+    )
     proxied = {line.removesuffix("{").strip() for line in lines if line.startswith("location")}
-    assert proxied == {"location /twilio/", "location = /healthz", "location = /help",
-                       "location /help/", "location /"}  # and `location /` only says 404
+    assert proxied == {
+        "location /twilio/",
+        "location = /healthz",
+        "location = /help",
+        "location /help/",
+        "location /",
+    }  # and `location /` only says 404
     assert "return 404;" in lines
 
 
@@ -113,9 +130,15 @@ def test_serve_keeps_no_access_log_and_names_no_client():
     assert options["worker_class"] == "gthread"
     assert options["accesslog"] is None
     assert "%(h)s" not in options.get("access_log_format", "")
-    record = logging.LogRecord("gunicorn.error", logging.WARNING, __file__, 1,
-                               "Invalid request from ip=%s: %s",
-                               ("203.0.113.5", "Invalid HTTP Header: 'X'"), None)
+    record = logging.LogRecord(
+        "gunicorn.error",
+        logging.WARNING,
+        __file__,
+        1,
+        "Invalid request from ip=%s: %s",
+        ("203.0.113.5", "Invalid HTTP Header: 'X'"),
+        None,
+    )
     _NoClientAddress().filter(record)
     assert record.getMessage() == "Invalid request from ip=[address]: Invalid HTTP Header: 'X'"
 
@@ -142,15 +165,27 @@ def served(hotline, tmp_path, front_port) -> Iterator[str]:
         path.chmod(0o600)  # the file, its WAL and shared memory
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **hotline.env, "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{front_port}",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **hotline.env,
+        "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{front_port}",
+        "PYTHONUNBUFFERED": "1",
+    }
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "hotline", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_until(lambda: answers(base + "/healthz", proc, tmp_path / "serve.log"),
-                   timeout=30, what="hotline serve")
+        wait_until(
+            lambda: answers(base + "/healthz", proc, tmp_path / "serve.log"),
+            timeout=30,
+            what="hotline serve",
+        )
         yield base
     finally:
         stop_group(proc, signal.SIGTERM)
@@ -165,19 +200,37 @@ def nginx(served, tmp_path, front_port) -> Iterator[str]:
     folder = tmp_path / "nginx"
     folder.mkdir()
     server_conf = folder / "hotline.conf"
-    server_conf.write_text(render_example(listen_port=front_port,
-                                          upstream_port=int(served.rsplit(":", 1)[1]),
-                                          log_dir=folder))
+    server_conf.write_text(
+        render_example(
+            listen_port=front_port, upstream_port=int(served.rsplit(":", 1)[1]), log_dir=folder
+        )
+    )
     main_conf = folder / "nginx.conf"
     main_conf.write_text(nginx_main_conf(folder, server_conf))
     log = open(folder / "stderr.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([NGINX, "-p", str(folder), "-e", str(folder / "main-error.log"),
-                             "-c", str(main_conf), "-g", "daemon off;"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            NGINX,
+            "-p",
+            str(folder),
+            "-e",
+            str(folder / "main-error.log"),
+            "-c",
+            str(main_conf),
+            "-g",
+            "daemon off;",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{front_port}"
     try:
-        wait_until(lambda: answers(base + "/healthz", proc, folder / "stderr.log"),
-                   timeout=15, what="nginx")
+        wait_until(
+            lambda: answers(base + "/healthz", proc, folder / "stderr.log"),
+            timeout=15,
+            what="nginx",
+        )
         yield base
     finally:
         stop_group(proc, signal.SIGQUIT)  # nginx's graceful stop
@@ -216,13 +269,23 @@ def stop_group(proc: subprocess.Popen, sig: int) -> None:
 def signed_sms(hotline, base: str, public_url: str, timeout: float = 20) -> float:  # noqa: ANN001
     """Seconds for one /twilio/sms, signed for `public_url` as Twilio signs it and sent to
     `base`, to be answered 200."""
-    params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": hotline.fake.account_sid,
-              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": hotline.fake.account_sid,
+        "From": DEFENDER,
+        "To": hotline.settings.number,
+        "Body": "help",
+        "NumMedia": "0",
+    }
     signature = RequestValidator(hotline.fake.auth_token).compute_signature(
-        public_url + "/twilio/sms", params)
-    request = urllib.request.Request(base + "/twilio/sms",
-                                     data=urllib.parse.urlencode(params).encode(),
-                                     headers={"X-Twilio-Signature": signature}, method="POST")
+        public_url + "/twilio/sms", params
+    )
+    request = urllib.request.Request(
+        base + "/twilio/sms",
+        data=urllib.parse.urlencode(params).encode(),
+        headers={"X-Twilio-Signature": signature},
+        method="POST",
+    )
     started = time.monotonic()
     with urllib.request.urlopen(request, timeout=timeout) as response:
         assert response.status == 200
@@ -265,8 +328,11 @@ def still_open(sock: socket.socket) -> bool:
 # --------------------------------------------------------------------------- the measurements
 
 
-@pytest.mark.skipif(NGINX is None, reason="no nginx binary on PATH: this test runs the shipped "
-                    "configuration, nginx in front of hotline serve (CI installs nginx: .ci/run)")
+@pytest.mark.skipif(
+    NGINX is None,
+    reason="no nginx binary on PATH: this test runs the shipped "
+    "configuration, nginx in front of hotline serve (CI installs nginx: .ci/run)",
+)
 def test_twenty_slow_header_clients_do_not_delay_a_webhook_through_nginx(hotline, nginx):
     baseline = statistics.median(signed_sms(hotline, nginx, nginx) for _ in range(5))
     with slow_clients(nginx) as slow:
@@ -274,10 +340,16 @@ def test_twenty_slow_header_clients_do_not_delay_a_webhook_through_nginx(hotline
         # they were still pending while the webhooks went through...
         assert all(still_open(sock) for sock in slow)
         # ...and nginx drops them at its header timeout (5 s), without gunicorn ever seeing them
-        wait_until(lambda: not any(still_open(sock) for sock in slow), timeout=10,
-                   what="nginx to close the slow clients", interval=0.2)
-    print(f"baseline {baseline * 1000:.1f} ms; with {SLOW_CLIENTS} slow clients: "
-          + ", ".join(f"{d * 1000:.1f}" for d in delayed) + " ms")
+        wait_until(
+            lambda: not any(still_open(sock) for sock in slow),
+            timeout=10,
+            what="nginx to close the slow clients",
+            interval=0.2,
+        )
+    print(
+        f"baseline {baseline * 1000:.1f} ms; with {SLOW_CLIENTS} slow clients: "
+        + ", ".join(f"{d * 1000:.1f}" for d in delayed)
+        + " ms"
+    )
     assert max(delayed) - baseline < MAX_DELAY_S, (baseline, delayed)
     assert len(hotline.messages(direction="in")) == 10
-

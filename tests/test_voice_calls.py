@@ -41,9 +41,11 @@ def test_language_menu_speaks_each_option_in_its_own_language(hotline):
     assert gather.get("numDigits") == "1"
     assert gather.get("actionOnEmptyResult") == "true"
     says = [(say.get("language"), say.text) for say in gather.findall("Say")]
-    assert says == [("en-GB", "For English, press 1."),
-                    ("fr-FR", "Pour le français, appuyez sur 2."),
-                    ("es-ES", "Para español, pulse 3.")]
+    assert says == [
+        ("en-GB", "For English, press 1."),
+        ("fr-FR", "Pour le français, appuyez sur 2."),
+        ("es-ES", "Para español, pulse 3."),
+    ]
     # no key pressed: the Redirect reaches the same step, never a hang-up
     assert root.find("Redirect").text == gather.get("action")
     incident = hotline.incidents()[0]
@@ -82,8 +84,14 @@ def test_screening_accepted_acknowledges_for_whoever_pressed_one(hotline):
     dial = dial_of(_ring_level_one(hotline, sid, digits="1"))
     number = dial.find("Number")
     leg = new_sid()
-    leg_params = {"CallSid": leg, "ParentCallSid": sid, "From": hotline.settings.number,
-                  "To": number.text, "Called": number.text, "CallStatus": "in-progress"}
+    leg_params = {
+        "CallSid": leg,
+        "ParentCallSid": sid,
+        "From": hotline.settings.number,
+        "To": number.text,
+        "Called": number.text,
+        "CallStatus": "in-progress",
+    }
     prompt = post_to(hotline, number.get("url"), leg_params)
     assert verbs(prompt) == ["Gather", "Hangup"]  # no key: that leg hangs up
     gather = prompt.find("Gather")
@@ -94,8 +102,11 @@ def test_screening_accepted_acknowledges_for_whoever_pressed_one(hotline):
     incident = hotline.incident(1)
     assert incident.status == "acknowledged"
     assert incident.acknowledged_by == staff_id(hotline, number.text)
-    done = post_to(hotline, dial.get("action"),
-                   call_params(hotline, sid, DialCallStatus="completed", DialCallSid=leg))
+    done = post_to(
+        hotline,
+        dial.get("action"),
+        call_params(hotline, sid, DialCallStatus="completed", DialCallSid=leg),
+    )
     assert verbs(done) == ["Hangup"]
     assert hotline.incident(1).next_step is None
     assert hotline.pages() == []  # nobody was paged by SMS: a human took the call
@@ -109,8 +120,11 @@ def test_screening_ignored_moves_on_to_the_next_level(hotline):
     # a personal voicemail picks up: it hears the prompt, presses nothing, and is hung up on
     prompt = post_to(hotline, number.get("url"), {"CallSid": leg, "To": number.text})
     assert verbs(prompt)[-1] == "Hangup"
-    after = post_to(hotline, dial.get("action"),
-                    call_params(hotline, sid, DialCallStatus="completed", DialCallSid=leg))
+    after = post_to(
+        hotline,
+        dial.get("action"),
+        call_params(hotline, sid, DialCallStatus="completed", DialCallSid=leg),
+    )
     assert verbs(after) == ["Say", "Dial"]
     stay = after.find("Say")
     assert stay.get("language") == "es-ES" and "no cuelgue" in stay.text
@@ -119,13 +133,17 @@ def test_screening_ignored_moves_on_to_the_next_level(hotline):
     assert hotline.incident(1).status == "open"
 
 
-def test_no_answer_through_every_level_ends_in_a_voicemail_paged_by_sms(hotline, worker,
-                                                                       fake_twilio):
+def test_no_answer_through_every_level_ends_in_a_voicemail_paged_by_sms(
+    hotline, worker, fake_twilio
+):
     sid = new_sid()
     root = _ring_level_one(hotline, sid)
     for _level in levels(hotline):
-        root = post_to(hotline, dial_of(root).get("action"),
-                       call_params(hotline, sid, DialCallStatus="no-answer"))
+        root = post_to(
+            hotline,
+            dial_of(root).get("action"),
+            call_params(hotline, sid, DialCallStatus="no-answer"),
+        )
     assert verbs(root) == ["Say", "Record", "Say", "Hangup"]
     record = root.find("Record")
     assert record.get("maxLength") == "120" and record.get("playBeep") == "true"
@@ -134,13 +152,25 @@ def test_no_answer_through_every_level_ends_in_a_voicemail_paged_by_sms(hotline,
     assert hotline.pages() == [] and hotline.incident(1).first_paged_at is None
 
     recording_url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
-    callback = {"AccountSid": fake_twilio.account_sid, "CallSid": sid,
-                "RecordingSid": "RE" + "1" * 32, "RecordingUrl": recording_url,
-                "RecordingStatus": "completed", "RecordingDuration": "14"}
-    assert hotline.post(record.get("recordingStatusCallback")[len(hotline.base_url):],
-                        callback).status == 204
-    bye = post_to(hotline, record.get("action"),
-                  call_params(hotline, sid, RecordingUrl=recording_url, RecordingDuration="14"))
+    callback = {
+        "AccountSid": fake_twilio.account_sid,
+        "CallSid": sid,
+        "RecordingSid": "RE" + "1" * 32,
+        "RecordingUrl": recording_url,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "14",
+    }
+    assert (
+        hotline.post(
+            record.get("recordingStatusCallback")[len(hotline.base_url) :], callback
+        ).status
+        == 204
+    )
+    bye = post_to(
+        hotline,
+        record.get("action"),
+        call_params(hotline, sid, RecordingUrl=recording_url, RecordingDuration="14"),
+    )
     assert verbs(bye) == ["Say", "Hangup"]
 
     level1 = levels(hotline)[0][0]
@@ -155,7 +185,7 @@ def test_no_answer_through_every_level_ends_in_a_voicemail_paged_by_sms(hotline,
 
     # a repeated recording callback changes nothing
     events = len(hotline.events(1))
-    hotline.post(record.get("recordingStatusCallback")[len(hotline.base_url):], callback)
+    hotline.post(record.get("recordingStatusCallback")[len(hotline.base_url) :], callback)
     assert len(hotline.events(1)) == events
 
 

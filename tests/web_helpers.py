@@ -31,16 +31,23 @@ class Page:
 
 
 class WebClient:
-    def __init__(self, base_url: str, *, source: str = "127.0.0.1",
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, base_url: str, *, source: str = "127.0.0.1", headers: dict[str, str] | None = None
+    ):
         parsed = urllib.parse.urlsplit(base_url)
         self.host, self.port, self.source = parsed.hostname, parsed.port, source
         self.headers = headers or {}
 
-    def request(self, method: str, path: str, fields: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> Page:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30,
-                                                source_address=(self.source, 0))
+    def request(
+        self,
+        method: str,
+        path: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Page:
+        connection = http.client.HTTPConnection(
+            self.host, self.port, timeout=30, source_address=(self.source, 0)
+        )
         body = urllib.parse.urlencode(fields).encode() if fields is not None else None
         sent = {**self.headers, **(headers or {})}
         if body is not None:
@@ -49,8 +56,12 @@ class WebClient:
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
             text = response.read().decode()
-            return Page(response.status, text, dict(response.getheaders()),
-                        response.headers.get_all("Set-Cookie") or [])
+            return Page(
+                response.status,
+                text,
+                dict(response.getheaders()),
+                response.headers.get_all("Set-Cookie") or [],
+            )
         finally:
             connection.close()
 
@@ -63,5 +74,6 @@ class WebClient:
     def send(self, message: str, contact: str = "", lang: str = "en") -> Page:
         """What a browser does: fetch the form, then post it with its token."""
         token = self.get(f"/help?lang={lang}").token()
-        return self.post("/help", {"token": token, "lang": lang, "message": message,
-                                   "contact": contact})
+        return self.post(
+            "/help", {"token": token, "lang": lang, "message": message, "contact": contact}
+        )

@@ -38,8 +38,10 @@ def fallback():  # noqa: ANN201
         except forms.BadWebhook as exc:
             log.warning("fallback: not a call Twilio sends (%s); voicemail anyway", exc)
         except Exception:
-            log.exception("fallback: call %s not stored; answering with a voicemail anyway",
-                          form.get("CallSid"))
+            log.exception(
+                "fallback: call %s not stored; answering with a voicemail anyway",
+                form.get("CallSid"),
+            )
         return twiml(fallback_call_twiml(rt, incident_id))
     try:
         # stored only: a staff command is kept for the log, never threaded as a defender's

@@ -28,8 +28,9 @@ def text_message(form: Mapping[str, str]) -> TextMessage:
     indexes = range(min(max(count, 0), MAX_MEDIA))
     media = tuple(form.get(f"MediaContentType{i}") or "unknown" for i in indexes)
     urls = tuple(url for i in indexes if (url := form.get(f"MediaUrl{i}")))
-    return TextMessage(sid=sid, sender=sender, body=cut(form.get("Body") or ""),
-                       media_types=media, media_urls=urls)
+    return TextMessage(
+        sid=sid, sender=sender, body=cut(form.get("Body") or ""), media_types=media, media_urls=urls
+    )
 
 
 def cut(body: str, limit: int = MAX_BODY) -> str:
@@ -48,15 +49,19 @@ def voice_call(form: Mapping[str, str]) -> VoiceCall:
 
 
 def recording(form: Mapping[str, str]) -> Recording:
-    return Recording(call_sid=form.get("CallSid") or "",
-                     recording_sid=form.get("RecordingSid") or None,
-                     url=form.get("RecordingUrl") or None,
-                     status=(form.get("RecordingStatus") or "completed").lower())
+    return Recording(
+        call_sid=form.get("CallSid") or "",
+        recording_sid=form.get("RecordingSid") or None,
+        url=form.get("RecordingUrl") or None,
+        status=(form.get("RecordingStatus") or "completed").lower(),
+    )
 
 
 def transcript(form: Mapping[str, str]) -> Transcript | None:
     if not form.get("RecordingSid"):
         return None
-    return Transcript(recording_sid=form["RecordingSid"],
-                      status=(form.get("TranscriptionStatus") or "").lower(),
-                      text=form.get("TranscriptionText") or "")
+    return Transcript(
+        recording_sid=form["RecordingSid"],
+        status=(form.get("TranscriptionStatus") or "").lower(),
+        text=form.get("TranscriptionText") or "",
+    )

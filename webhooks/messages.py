@@ -34,8 +34,9 @@ def sms():  # noqa: ANN201
     load = in_flight.enter()  # counted out once the work after the answer is done too
     try:
         config = current_app.config
-        busy = load.busy(config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT),
-                         config.get(SURGE_AT, SURGE_ARRIVALS))
+        busy = load.busy(
+            config.get(INLINE_LIMIT, DEFAULT_INLINE_LIMIT), config.get(SURGE_AT, SURGE_ARRIVALS)
+        )
         answer = receive_message(current_app.extensions["hotline"], message, defer=busy)
     except BaseException:
         in_flight.leave()
@@ -63,10 +64,19 @@ def status():  # noqa: ANN201
     sid = form.get("MessageSid") or form.get("SmsSid")
     if sid:
         # an id past the bound names nothing of ours: an unknown callback, answered politely
-        sending.message_status(rt, sid, form.get("MessageStatus") or form.get("SmsStatus") or "",
-                               bounded_id(form.get("ErrorCode")),
-                               bounded_id(request.args.get("message")))
+        sending.message_status(
+            rt,
+            sid,
+            form.get("MessageStatus") or form.get("SmsStatus") or "",
+            bounded_id(form.get("ErrorCode")),
+            bounded_id(request.args.get("message")),
+        )
     elif form.get("CallSid"):
-        sending.call_status(rt, form["CallSid"], form.get("CallStatus") or "",
-                            form.get("AnsweredBy"), bounded_id(request.args.get("call")))
+        sending.call_status(
+            rt,
+            form["CallSid"],
+            form.get("CallStatus") or "",
+            form.get("AnsweredBy"),
+            bounded_id(request.args.get("call")),
+        )
     return ("", 204)

@@ -42,14 +42,17 @@ def signed_url() -> str:
     return base + request.path + (f"?{query}" if query else "")
 
 
-def signature_matches(validator: RequestValidator, url: str, form: Mapping[str, str],
-                      signature: str) -> bool:
+def signature_matches(
+    validator: RequestValidator, url: str, form: Mapping[str, str], signature: str
+) -> bool:
     """`RequestValidator.validate` for a form post: Twilio signs the URL without its port or
     with its default port, and the SDK computes both HMACs for every request; here the
     second is computed only when the first does not match."""
     parsed = urlparse(url)
-    return any(compare(validator.compute_signature(signed, form), signature)
-               for signed in (remove_port(parsed), add_port(parsed)))
+    return any(
+        compare(validator.compute_signature(signed, form), signature)
+        for signed in (remove_port(parsed), add_port(parsed))
+    )
 
 
 def _refuse(status: int, text: str) -> None:
@@ -80,8 +83,9 @@ def twilio_signed(view):  # noqa: ANN001, ANN201
         refuse_cheap_fakes()
         runtime = current_app.extensions["hotline"]
         signature = request.headers["X-Twilio-Signature"]
-        if not signature_matches(RequestValidator(runtime.settings.webhook_token),
-                                 signed_url(), request.form, signature):
+        if not signature_matches(
+            RequestValidator(runtime.settings.webhook_token), signed_url(), request.form, signature
+        ):
             _refuse(403, "invalid signature")
         try:
             check_twilio_form(request.form, runtime.settings.twilio_account_sid)

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 # Twilio <Say> language attribute for each hotline language code we can speak.
 SAY_LANGUAGE = {
-    "en": "en-GB", "fr": "fr-FR", "es": "es-ES", "ru": "ru-RU", "ar": "arb", "pt": "pt-PT",
-    "tr": "tr-TR", "de": "de-DE", "it": "it-IT", "nl": "nl-NL", "pl": "pl-PL", "uk": "uk-UA",
+    "en": "en-GB",
+    "fr": "fr-FR",
+    "es": "es-ES",
+    "ru": "ru-RU",
+    "ar": "arb",
+    "pt": "pt-PT",
+    "tr": "tr-TR",
+    "de": "de-DE",
+    "it": "it-IT",
+    "nl": "nl-NL",
+    "pl": "pl-PL",
+    "uk": "uk-UA",
 }
 
 # "For <language>, press N", spoken in that language.
@@ -40,22 +50,22 @@ STAY_ON_LINE = {
 
 LEAVE_MESSAGE = {
     "en": "Nobody could answer right now. Please leave a message after the tone. "
-          "The team will get it at once and contact you.",
+    "The team will get it at once and contact you.",
     "fr": "Personne ne peut répondre pour le moment. Laissez un message après le bip. "
-          "L'équipe le recevra tout de suite et vous recontactera.",
+    "L'équipe le recevra tout de suite et vous recontactera.",
     "es": "Nadie puede atender en este momento. Deje un mensaje después del tono. "
-          "El equipo lo recibirá enseguida y se pondrá en contacto con usted.",
+    "El equipo lo recibirá enseguida y se pondrá en contacto con usted.",
     "ru": "Сейчас никто не может ответить. Оставьте сообщение после сигнала. "
-          "Команда сразу его получит и свяжется с вами.",
+    "Команда сразу его получит и свяжется с вами.",
     "ar": "لا يمكن لأحد الرد الآن. اترك رسالة بعد الصافرة. سيستلمها الفريق فورًا ويتواصل معك.",
     "pt": "Ninguém pode atender agora. Deixe uma mensagem depois do sinal. "
-          "A equipa vai recebê-la de imediato e contactá-lo.",
+    "A equipa vai recebê-la de imediato e contactá-lo.",
     "tr": "Şu anda kimse cevap veremiyor. Lütfen sinyal sesinden sonra mesaj bırakın. "
-          "Ekip mesajınızı hemen alacak ve size ulaşacak.",
+    "Ekip mesajınızı hemen alacak ve size ulaşacak.",
     "de": "Im Moment kann niemand abheben. Bitte hinterlassen Sie nach dem Ton eine Nachricht. "
-          "Das Team erhält sie sofort und meldet sich bei Ihnen.",
+    "Das Team erhält sie sofort und meldet sich bei Ihnen.",
     "it": "Al momento nessuno può rispondere. Lasci un messaggio dopo il segnale. "
-          "Il team lo riceverà subito e la contatterà.",
+    "Il team lo riceverà subito e la contatterà.",
 }
 
 THANK_YOU = {
@@ -71,9 +81,19 @@ THANK_YOU = {
 }
 
 LANGUAGE_NAME = {
-    "en": "English", "fr": "French", "es": "Spanish", "ru": "Russian", "ar": "Arabic",
-    "pt": "Portuguese", "tr": "Turkish", "fa": "Persian", "de": "German", "it": "Italian",
-    "uk": "Ukrainian", "nl": "Dutch", "pl": "Polish",
+    "en": "English",
+    "fr": "French",
+    "es": "Spanish",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+    "fa": "Persian",
+    "de": "German",
+    "it": "Italian",
+    "uk": "Ukrainian",
+    "nl": "Dutch",
+    "pl": "Polish",
 }
 
 FALLBACK_GREETING = (
@@ -96,7 +116,7 @@ def spoken(table: dict[str, str], language: str) -> tuple[str, str]:
 
 
 def menu_option(language: str, digit: int) -> tuple[str, str]:
-    """"For French, press 2", in French where we can say it, else in English."""
+    """ "For French, press 2", in French where we can say it, else in English."""
     if language in MENU_OPTION and language in SAY_LANGUAGE:
         return MENU_OPTION[language].format(digit=digit), SAY_LANGUAGE[language]
     name = LANGUAGE_NAME.get(language, language)

@@ -168,8 +168,14 @@ def notify():  # noqa: ANN201
     incident_id, page_id = _id_arg("incident"), _id_arg("page")
     if incident_id is None or page_id is None:
         return _hang_up()
-    plan = staff_calls.notify_call(rt, incident_id, page_id, _digits(),
-                                   request.form.get("AnsweredBy"), request.form.get("CallSid"))
+    plan = staff_calls.notify_call(
+        rt,
+        incident_id,
+        page_id,
+        _digits(),
+        request.form.get("AnsweredBy"),
+        request.form.get("CallSid"),
+    )
     return twiml(staff_call_twiml(rt, plan, page_id=page_id))
 
 

@@ -32,8 +32,9 @@ def caller_twiml(rt: Runtime, plan: Plan) -> VoiceResponse:
     response = VoiceResponse()
     if isinstance(plan, Menu):
         action = flow_url(rt, "/twilio/voice/language", incident=plan.incident_id)
-        gather = Gather(num_digits=1, timeout=MENU_TIMEOUT_S, action=action,
-                        action_on_empty_result=True)
+        gather = Gather(
+            num_digits=1, timeout=MENU_TIMEOUT_S, action=action, action_on_empty_result=True
+        )
         for digit, language in enumerate(plan.languages, start=1):
             text, voice_language = speech.menu_option(language, digit)
             gather.say(text, language=voice_language)
@@ -44,9 +45,13 @@ def caller_twiml(rt: Runtime, plan: Plan) -> VoiceResponse:
         if plan.stay_on_line:
             text, voice_language = speech.spoken(speech.STAY_ON_LINE, plan.language)
             response.say(text, language=voice_language)
-        dial = Dial(caller_id=rt.settings.number, timeout=DIAL_TIMEOUT_S,
-                    action=flow_url(rt, "/twilio/voice/dial-result", incident=plan.incident_id,
-                                    level=plan.level))
+        dial = Dial(
+            caller_id=rt.settings.number,
+            timeout=DIAL_TIMEOUT_S,
+            action=flow_url(
+                rt, "/twilio/voice/dial-result", incident=plan.incident_id, level=plan.level
+            ),
+        )
         screen = flow_url(rt, "/twilio/voice/screen", incident=plan.incident_id)
         for phone in plan.phones:
             dial.number(phone, url=screen)
@@ -63,21 +68,26 @@ def caller_twiml(rt: Runtime, plan: Plan) -> VoiceResponse:
     return response
 
 
-def record_voicemail(rt: Runtime, response: VoiceResponse, incident_id: int | None,
-                     language: str) -> None:
+def record_voicemail(
+    rt: Runtime, response: VoiceResponse, incident_id: int | None, language: str
+) -> None:
     """`<Record>` a voicemail with its callbacks, then a goodbye (reached when nothing was
     recorded, since Twilio then skips the action)."""
     transcribe = language == "en"  # Twilio transcribes English only
     extra = {}
     if transcribe:
-        extra = {"transcribe": True,
-                 "transcribe_callback": flow_url(rt, "/twilio/voice/transcript",
-                                                 incident=incident_id)}
+        extra = {
+            "transcribe": True,
+            "transcribe_callback": flow_url(rt, "/twilio/voice/transcript", incident=incident_id),
+        }
     response.record(
-        max_length=VOICEMAIL_MAX_S, play_beep=True, timeout=10,
+        max_length=VOICEMAIL_MAX_S,
+        play_beep=True,
+        timeout=10,
         action=flow_url(rt, "/twilio/voice/recorded", incident=incident_id),
         recording_status_callback=flow_url(rt, "/twilio/voice/recording", incident=incident_id),
-        recording_status_callback_event="completed", **extra,
+        recording_status_callback_event="completed",
+        **extra,
     )
     text, voice_language = speech.spoken(speech.THANK_YOU, language)
     response.say(text, language=voice_language)
@@ -101,10 +111,16 @@ def screen_twiml(rt: Runtime, incident_id: int, result: str, language: str) -> V
     response = VoiceResponse()
     staff_voice = speech.say_language(rt.settings.default_language)
     if result == "prompt":
-        gather = Gather(num_digits=1, timeout=SCREEN_TIMEOUT_S,
-                        action=flow_url(rt, "/twilio/voice/screen", incident=incident_id))
-        gather.say(f"Hotline emergency call, incident {incident_id}, in "
-                   f"{speech.language_name(language)}. Press 1 to accept.", language=staff_voice)
+        gather = Gather(
+            num_digits=1,
+            timeout=SCREEN_TIMEOUT_S,
+            action=flow_url(rt, "/twilio/voice/screen", incident=incident_id),
+        )
+        gather.say(
+            f"Hotline emergency call, incident {incident_id}, in "
+            f"{speech.language_name(language)}. Press 1 to accept.",
+            language=staff_voice,
+        )
         response.append(gather)
         response.hangup()  # no key: a personal voicemail must never take the call
     elif result == "accept":
@@ -114,8 +130,9 @@ def screen_twiml(rt: Runtime, incident_id: int, result: str, language: str) -> V
     return response
 
 
-def staff_call_twiml(rt: Runtime, plan: StaffCallPlan, *, page_id: int | None = None
-                     ) -> VoiceResponse:
+def staff_call_twiml(
+    rt: Runtime, plan: StaffCallPlan, *, page_id: int | None = None
+) -> VoiceResponse:
     """Notification calls and CALL bridges, in the hotline's default language."""
     response = VoiceResponse()
     voice = speech.say_language(rt.settings.default_language)
@@ -125,12 +142,22 @@ def staff_call_twiml(rt: Runtime, plan: StaffCallPlan, *, page_id: int | None = 
         return response
     if plan.kind == "prompt" and page_id is not None:
         label = CHANNEL_LABEL.get(plan.channel, plan.channel)
-        what = ("a voicemail" if plan.voicemail
-                else "a call" if plan.channel == "voice" else f"by {label}")
-        gather = Gather(num_digits=1, timeout=STAFF_KEY_TIMEOUT_S,
-                        action=flow_url(rt, "/twilio/voice/notify", incident=n, page=page_id))
-        line = (f"Hotline emergency. Incident {n}, {what}, in "
-                f"{speech.language_name(plan.language)}. Press 1 to take it. Press 2 to pass.")
+        what = (
+            "a voicemail"
+            if plan.voicemail
+            else "a call"
+            if plan.channel == "voice"
+            else f"by {label}"
+        )
+        gather = Gather(
+            num_digits=1,
+            timeout=STAFF_KEY_TIMEOUT_S,
+            action=flow_url(rt, "/twilio/voice/notify", incident=n, page=page_id),
+        )
+        line = (
+            f"Hotline emergency. Incident {n}, {what}, in "
+            f"{speech.language_name(plan.language)}. Press 1 to take it. Press 2 to pass."
+        )
         gather.say(line, language=voice)
         gather.pause(length=1)
         gather.say(line, language=voice)
@@ -138,22 +165,31 @@ def staff_call_twiml(rt: Runtime, plan: StaffCallPlan, *, page_id: int | None = 
         response.say("No key pressed. Goodbye.", language=voice)
     elif plan.kind == "acked":
         response.say(f"You have taken incident {n}.", language=voice)
-        gather = Gather(num_digits=1, timeout=STAFF_KEY_TIMEOUT_S,
-                        action=flow_url(rt, "/twilio/voice/bridge", incident=n))
-        gather.say("To call the defender now, press 1. Or hang up and reply by SMS.",
-                   language=voice)
+        gather = Gather(
+            num_digits=1,
+            timeout=STAFF_KEY_TIMEOUT_S,
+            action=flow_url(rt, "/twilio/voice/bridge", incident=n),
+        )
+        gather.say(
+            "To call the defender now, press 1. Or hang up and reply by SMS.", language=voice
+        )
         response.append(gather)
         response.say("Goodbye.", language=voice)
     elif plan.kind == "passed":
         response.say(f"Incident {n} passed. Paging the next level. Goodbye.", language=voice)
     elif plan.kind == "taken":
-        response.say(f"Incident {n} was already taken by {plan.by}. No action needed.",
-                     language=voice)
+        response.say(
+            f"Incident {n} was already taken by {plan.by}. No action needed.", language=voice
+        )
     elif plan.kind == "prompt":  # a bridge
-        gather = Gather(num_digits=1, timeout=STAFF_KEY_TIMEOUT_S,
-                        action=flow_url(rt, "/twilio/voice/bridge", incident=n))
-        gather.say(f"Hotline. Press 1 to be connected to the defender of incident {n}.",
-                   language=voice)
+        gather = Gather(
+            num_digits=1,
+            timeout=STAFF_KEY_TIMEOUT_S,
+            action=flow_url(rt, "/twilio/voice/bridge", incident=n),
+        )
+        gather.say(
+            f"Hotline. Press 1 to be connected to the defender of incident {n}.", language=voice
+        )
         response.append(gather)
         response.say("No key pressed. Goodbye.", language=voice)
     elif plan.kind == "connect":
@@ -162,8 +198,10 @@ def staff_call_twiml(rt: Runtime, plan: StaffCallPlan, *, page_id: int | None = 
         dial.number(plan.dial)
         response.append(dial)
     elif plan.kind == "withheld":
-        response.say(f"The defender of incident {n} cannot be called back: the number is "
-                     "withheld. Goodbye.", language=voice)
+        response.say(
+            f"The defender of incident {n} cannot be called back: the number is withheld. Goodbye.",
+            language=voice,
+        )
     else:  # closed, not_staff
         by = f" It was taken or closed by {plan.by}." if plan.by else ""
         response.say(f"Incident {n} needs no action from you.{by} Goodbye.", language=voice)

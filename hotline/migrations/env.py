@@ -38,8 +38,7 @@ def _render_item(type_: str, obj: object, _autogen_context: object) -> str | boo
 
 def _options() -> dict:
     return {
-        "target_metadata": context.config.attributes.get("target_metadata")
-        or _target_metadata(),
+        "target_metadata": context.config.attributes.get("target_metadata") or _target_metadata(),
         # SQLite cannot ALTER most things: batch mode recreates the table (copy and rename)
         "render_as_batch": True,
         # one transaction for the whole upgrade, where the database allows it; hotline.migrate

@@ -30,14 +30,16 @@ def register(app: Flask) -> None:
     from webhooks.webform.privacy import forget_the_client, protect
     from webhooks.webform.views import bp
 
-    Babel(app, locale_selector=current_language,
-          default_translation_directories=str(TRANSLATIONS))
+    Babel(app, locale_selector=current_language, default_translation_directories=str(TRANSLATIONS))
     connection = getattr(runtime.queue, "connection", None)
     app.extensions["hotline_web_limiter"] = Limiter(
-        key_func=lambda: "web-form", app=app,
+        key_func=lambda: "web-form",
+        app=app,
         storage_uri="redis://" if connection is not None else "memory://",
         storage_options={"connection_pool": connection.connection_pool} if connection else {},
-        strategy="fixed-window", headers_enabled=False, swallow_errors=True,
+        strategy="fixed-window",
+        headers_enabled=False,
+        swallow_errors=True,
     )
     app.register_blueprint(bp)
     app.after_request(protect)

@@ -7,8 +7,17 @@ from flask import current_app, g, request
 
 RIGHT_TO_LEFT = frozenset({"ar", "fa", "he", "ur"})
 # each language named in itself, so a reader finds theirs whatever the page's language
-NATIVE = {"en": "English", "fr": "Français", "es": "Español", "ru": "Русский",
-          "ar": "العربية", "fa": "فارسی", "pt": "Português", "tr": "Türkçe", "uk": "Українська"}
+NATIVE = {
+    "en": "English",
+    "fr": "Français",
+    "es": "Español",
+    "ru": "Русский",
+    "ar": "العربية",
+    "fa": "فارسی",
+    "pt": "Português",
+    "tr": "Türkçe",
+    "uk": "Українська",
+}
 
 
 def offered() -> tuple[str, ...]:

@@ -18,8 +18,14 @@ from webhooks.webform import tokens
 from webhooks.webform.languages import choose, direction, switcher
 
 log = logging.getLogger(__name__)
-bp = Blueprint("webform", __name__, url_prefix="/help", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "webform",
+    __name__,
+    url_prefix="/help",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 MAX_MESSAGE = 5000  # characters (SPEC): a page, a relay and the log stay readable
 MAX_CONTACT = 200
 
@@ -30,15 +36,28 @@ def _rt():  # noqa: ANN202
 
 def _page(template: str, status: int = 200, **context: object) -> tuple[str, int]:
     language = choose()
-    return render_template(f"webform/{template}", lang=language, dir=direction(language),
-                           languages=switcher(), max_message=MAX_MESSAGE,
-                           max_contact=MAX_CONTACT, **context), status
+    return render_template(
+        f"webform/{template}",
+        lang=language,
+        dir=direction(language),
+        languages=switcher(),
+        max_message=MAX_MESSAGE,
+        max_contact=MAX_CONTACT,
+        **context,
+    ), status
 
 
-def _form(status: int = 200, error: str | None = None, message: str = "",
-          contact: str = "") -> tuple[str, int]:
-    return _page("form.html", status, token=tokens.issue(_rt()), error=error, message=message,
-                 contact=contact)
+def _form(
+    status: int = 200, error: str | None = None, message: str = "", contact: str = ""
+) -> tuple[str, int]:
+    return _page(
+        "form.html",
+        status,
+        token=tokens.issue(_rt()),
+        error=error,
+        message=message,
+        contact=contact,
+    )
 
 
 def _allowed(limit: str, *keys: str) -> bool:
@@ -71,15 +90,25 @@ def submit():  # noqa: ANN201
         return _too_many()
     why = tokens.problem(rt, request.form.get("token"))
     if why == "expired":
-        return _form(400, _("This form was open too long and has expired. Your message is "
-                            "still below: send it again."), message, contact)
+        return _form(
+            400,
+            _(
+                "This form was open too long and has expired. Your message is "
+                "still below: send it again."
+            ),
+            message,
+            contact,
+        )
     if why is not None:
-        return _form(400, _("This form could not be checked. Your message is still below: "
-                            "send it again."), message, contact)
+        return _form(
+            400,
+            _("This form could not be checked. Your message is still below: send it again."),
+            message,
+            contact,
+        )
     error = _message_problem(message)
     if error is None and len(contact) > MAX_CONTACT:
-        error = _("The line on how to reach you holds at most %(max)d characters.",
-                  max=MAX_CONTACT)
+        error = _("The line on how to reach you holds at most %(max)d characters.", max=MAX_CONTACT)
     if error is not None:
         return _form(400, error, message, contact)
     sent = web.submit(rt, message.strip(), contact or None)
@@ -94,8 +123,10 @@ def receipt():  # noqa: ANN201
     message = request.form.get("message")
     # the per-receipt count is kept under a keyed hash: Redis never holds a receipt either
     per_receipt = rt.vault.lookup_hash("web-receipt-limit:" + web.normalise(typed))
-    if not (_allowed(settings.lookup_limit, "lookup")
-            and _allowed(settings.receipt_limit, "receipt", per_receipt)):
+    if not (
+        _allowed(settings.lookup_limit, "lookup")
+        and _allowed(settings.receipt_limit, "receipt", per_receipt)
+    ):
         return _too_many()
     person = web.find(rt, typed)
     if person is None:
@@ -108,16 +139,26 @@ def receipt():  # noqa: ANN201
             web.write_more(rt, person, message.strip())
             notice, message = _("Your message reached the hotline."), ""
     conversation = web.conversation(rt, person)
-    return _page("conversation.html", 400 if error else 200, receipt=typed.strip(),
-                 lines=conversation.lines, error=error, notice=notice, message=message or "",
-                 answered=any(line.from_hotline for line in conversation.lines))
+    return _page(
+        "conversation.html",
+        400 if error else 200,
+        receipt=typed.strip(),
+        lines=conversation.lines,
+        error=error,
+        notice=notice,
+        message=message or "",
+        answered=any(line.from_hotline for line in conversation.lines),
+    )
 
 
 def _message_problem(message: str) -> str | None:
     if not message.strip():
         return _("Please write your message: it is empty.")
     if len(message) > MAX_MESSAGE:
-        return _("Your message has %(count)d characters; at most %(max)d fit. Shorten it, or "
-                 "send the first part now and the rest after it.",
-                 count=len(message), max=MAX_MESSAGE)
+        return _(
+            "Your message has %(count)d characters; at most %(max)d fit. Shorten it, or "
+            "send the first part now and the rest after it.",
+            count=len(message),
+            max=MAX_MESSAGE,
+        )
     return None

@@ -34,16 +34,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("call", schema=None) as batch_op:
         batch_op.add_column(sa.Column("error_code", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0",
-                                      nullable=False))
-        batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True),
-                                      nullable=True))
-        batch_op.create_index(batch_op.f("ix_call_next_attempt_at"), ["next_attempt_at"],
-                              unique=False)
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_call_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
 
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("media_enc", sa.String(), nullable=True))
-
 
 
 def downgrade() -> None:
@@ -55,4 +53,3 @@ def downgrade() -> None:
         batch_op.drop_column("next_attempt_at")
         batch_op.drop_column("attempts")
         batch_op.drop_column("error_code")
-

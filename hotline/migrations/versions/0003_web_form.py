@@ -41,8 +41,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("receipt_hash"),
     )
     with op.batch_alter_table("webreceipt", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_webreceipt_person_hash"), ["person_hash"],
-                              unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_webreceipt_person_hash"), ["person_hash"], unique=False
+        )
 
 
 def downgrade() -> None:

@@ -40,8 +40,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["message_id"], ["message.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("kind", "staff_id", "rotation", "shift_start",
-                            name="uq_shift_reminder_key"),
+        sa.UniqueConstraint(
+            "kind", "staff_id", "rotation", "shift_start", name="uq_shift_reminder_key"
+        ),
     )
     op.create_index("ix_shift_reminder_due_at", "shift_reminder", ["due_at"], unique=False)
     op.create_index("ix_shift_reminder_status", "shift_reminder", ["status"], unique=False)

@@ -29,11 +29,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_incident_opened_at"), ["opened_at"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("incident", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_incident_opened_at"))
 
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.drop_index("ix_event_kind_at")
-
