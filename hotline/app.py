@@ -58,8 +58,6 @@ def build_runtime(
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
     """The webhook receiver. Tests pass their own settings (or a whole runtime)."""
-    from hotline.calendar import bp as feeds_bp
-    from hotline.health import bp as health_bp
     from webhooks import register
 
     if runtime is None:
@@ -68,8 +66,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # Twilio's forms are a few KB
     app.extensions["hotline"] = runtime
     register(app)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(feeds_bp)  # GET /rota/<token>.ics: 404 unless rota_feeds: true
     runtime.rota.current()  # fail at start-up, not at the first emergency, when no rota is valid
     return app
 

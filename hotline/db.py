@@ -18,7 +18,7 @@ import time
 import weakref
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
@@ -146,9 +146,3 @@ def _wal(cursor: sqlite3.Cursor) -> None:
             if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
                 raise
             time.sleep(0.05)
-
-
-def ping(engine: Engine) -> None:
-    """Raises when the database cannot answer a trivial query."""
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))

@@ -133,7 +133,7 @@ def ical(
     (default standard output), of `staff` only when given; or, with `urls`, print each staff
     member's feed URL. Returns 0; 1 when there is no valid rota; 2 for an unknown staff id,
     or `urls` while `rota_feeds` is off."""
-    from hotline.calendar import feed_urls, rota_calendar
+    from webhooks.feeds import feed_urls, rota_calendar
 
     shown = _shown(settings.rota_path)
     try:

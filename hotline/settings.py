@@ -6,11 +6,9 @@ whose message is one line naming the key and the fix; the CLI prints it and exit
 
 from __future__ import annotations
 
-import difflib
 import hmac
 import os
 import secrets
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,13 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import phonenumbers
 import yaml
 
-from hotline.webformsettings import WebFormSettings, parse_web_form
+from hotline import configsections as sections
+from hotline.configsections import SettingsError, WebFormSettings
+
+__all__ = ["Settings", "SettingsError", "WebFormSettings", "load_settings"]
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
-HOTLINE_KEYS = ("number", "whatsapp", "languages", "auto_reply", "reveal_numbers")
 TOP_KEYS = (
     "hotline",
     "retention_days",
@@ -37,11 +36,6 @@ TOP_KEYS = (
     "rota_feeds",
     "checkins",
 )
-CHECKIN_KEYS = ("duress_words",)
-
-
-class SettingsError(Exception):
-    """A setting is missing or wrong; the message names the key and the fix."""
 
 
 @dataclass(frozen=True)
@@ -100,74 +94,81 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
     base = Path.cwd() if cwd is None else cwd
     config_path = (base / env.get("HOTLINE_CONFIG", "config.yaml")).resolve()
     name = config_path.name
-    if not config_path.is_file():
+    data = _config(config_path)
+    sections.reject_unknown(data, TOP_KEYS, name, "")
+    line = sections.hotline_section(data.get("hotline"), name)
+    rota_path, rota_key = _rota_location(data, config_path)
+    instance_dir = (base / env.get("HOTLINE_INSTANCE_DIR", "instance")).resolve()
+    secrets_ = _secrets(env, instance_dir)
+    return Settings(
+        config_path=config_path,
+        number=line.number,
+        whatsapp=line.whatsapp,
+        languages=line.languages,
+        auto_reply=line.auto_reply,
+        reveal_numbers=line.reveal_numbers,
+        retention_days=sections.whole_number(
+            data.get("retention_days", 90), name, "retention_days", 1, None, "of days >= 1"
+        ),
+        send_concurrency=sections.whole_number(
+            data.get("send_concurrency", 8), name, "send_concurrency", 1, 64, "from 1 to 64"
+        ),
+        flood_threshold=sections.whole_number(
+            data.get("flood_threshold", 25),
+            name,
+            "flood_threshold",
+            2,
+            None,
+            "of new incidents >= 2 (within 10 minutes), e.g. 25",
+        ),
+        reminder_before=sections.reminders(data.get("reminders", {}), name),
+        rota_feeds=sections.boolean(data.get("rota_feeds", False), name, "rota_feeds"),
+        duress_words=sections.duress_words(data.get("checkins", {}), name),
+        rota_path=rota_path,
+        rota_key=rota_key,
+        instance_dir=instance_dir,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
+        twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
+        web_form=sections.web_form(data.get("web_form"), name),
+        **secrets_,
+    )
+
+
+def _config(path: Path) -> dict:
+    """config.yaml as a mapping; SettingsError when it is missing, not YAML, or not a mapping."""
+    if not path.is_file():
         raise SettingsError(
-            f"{config_path}: config file not found; set HOTLINE_CONFIG to your config.yaml "
+            f"{path}: config file not found; set HOTLINE_CONFIG to your config.yaml "
             "or run from the folder that holds it"
         )
     try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f":{line + 1}" if line is not None else ""
-        raise SettingsError(f"{name}{where}: not valid YAML ({exc.__class__.__name__})") from exc
+        raise SettingsError(
+            f"{path.name}{where}: not valid YAML ({exc.__class__.__name__})"
+        ) from exc
     if not isinstance(data, dict):
-        raise SettingsError(f"{name}: expected a mapping with a 'hotline:' section at the top")
-    _reject_unknown(data, TOP_KEYS, name, "")
-    section = data.get("hotline")
-    if not isinstance(section, dict):
-        raise SettingsError(f"{name}: hotline: missing; add a 'hotline:' section with 'number:'")
-    _reject_unknown(section, HOTLINE_KEYS, name, "hotline.")
+        raise SettingsError(f"{path.name}: expected a mapping with a 'hotline:' section at the top")
+    return data
 
-    number = _phone(section.get("number"), name, "hotline.number")
-    whatsapp = section.get("whatsapp")
-    if whatsapp is not None:
-        raw = str(whatsapp).removeprefix("whatsapp:")
-        whatsapp = "whatsapp:" + _phone(raw, name, "hotline.whatsapp")
-    languages = section.get("languages", ["en"])
-    if (
-        not isinstance(languages, list)
-        or not languages
-        or not all(isinstance(c, str) and len(c) == 2 and c.isalpha() for c in languages)
-    ):
-        raise SettingsError(
-            f"{name}: hotline.languages: expected a non-empty list of two-letter codes, "
-            "e.g. [en, fr, es]"
-        )
-    retention = data.get("retention_days", 90)
-    if not isinstance(retention, int) or isinstance(retention, bool) or retention < 1:
-        raise SettingsError(f"{name}: retention_days: expected a whole number of days >= 1")
 
-    concurrency = data.get("send_concurrency", 8)
-    if (
-        not isinstance(concurrency, int)
-        or isinstance(concurrency, bool)
-        or not 1 <= concurrency <= 64
-    ):
-        raise SettingsError(f"{name}: send_concurrency: expected a whole number from 1 to 64")
-
-    flood = data.get("flood_threshold", 25)
-    if not isinstance(flood, int) or isinstance(flood, bool) or flood < 2:
-        raise SettingsError(
-            f"{name}: flood_threshold: expected a whole number of new "
-            "incidents >= 2 (within 10 minutes), e.g. 25"
-        )
-
-    reminder_before = _reminders(data.get("reminders", {}), name)
-    rota_feeds = _bool(data.get("rota_feeds", False), name, "rota_feeds")
-    duress_words = _duress_words(data.get("checkins", {}), name)
-
+def _rota_location(data: dict, config_path: Path) -> tuple[Path, str | None]:
+    """Where the rota is: a file of its own (`rota_file:`) or the `rota:` key of config.yaml."""
+    name = config_path.name
     if "rota" in data and "rota_file" in data:
         raise SettingsError(f"{name}: use either 'rota:' or 'rota_file:', not both")
     if "rota_file" in data:
-        rota_path = (config_path.parent / str(data["rota_file"])).resolve()
-        rota_key = None
-    elif "rota" in data:
-        rota_path, rota_key = config_path, "rota"
-    else:
-        raise SettingsError(f"{name}: no rota; add 'rota:' or 'rota_file: rota.yaml'")
+        return (config_path.parent / str(data["rota_file"])).resolve(), None
+    if "rota" in data:
+        return config_path, "rota"
+    raise SettingsError(f"{name}: no rota; add 'rota:' or 'rota_file: rota.yaml'")
 
-    instance_dir = (base / env.get("HOTLINE_INSTANCE_DIR", "instance")).resolve()
+
+def _secrets(env: Mapping[str, str], instance_dir: Path) -> dict[str, Any]:
+    """What the environment holds: Twilio's credentials, the secret keys, the public URL, Redis
+    and the health token, checked together (live mode needs all of its parts)."""
     sid = env.get("TWILIO_ACCOUNT_SID") or None
     token = env.get("TWILIO_AUTH_TOKEN") or None
     if bool(sid) != bool(token):
@@ -185,7 +186,6 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         keys = (_console_key(instance_dir),)
     if any(len(k) < 16 for k in keys):
         raise SettingsError("HOTLINE_SECRET_KEY: each key must be at least 16 characters long")
-
     public_url = env.get("HOTLINE_PUBLIC_URL") or None
     if public_url and not public_url.startswith(("http://", "https://")):
         raise SettingsError(
@@ -204,32 +204,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
     health_token = env.get("HOTLINE_HEALTH_TOKEN") or None
     if health_token is not None and len(health_token) < 16:
         raise SettingsError("HOTLINE_HEALTH_TOKEN: must be at least 16 characters long")
-    return Settings(
-        config_path=config_path,
-        number=number,
-        whatsapp=whatsapp,
-        languages=tuple(code.lower() for code in languages),
-        auto_reply=_bool(section.get("auto_reply", True), name, "hotline.auto_reply"),
-        reveal_numbers=_bool(section.get("reveal_numbers", False), name, "hotline.reveal_numbers"),
-        retention_days=retention,
-        send_concurrency=concurrency,
-        flood_threshold=flood,
-        reminder_before=reminder_before,
-        rota_feeds=rota_feeds,
-        duress_words=duress_words,
-        rota_path=rota_path,
-        rota_key=rota_key,
-        instance_dir=instance_dir,
-        database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
-        redis_url=redis_url,
-        health_token=health_token,
-        secret_keys=keys,
-        twilio_account_sid=sid,
-        twilio_auth_token=token,
-        twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
-        public_url=public_url.rstrip("/") if public_url else None,
-        web_form=parse_web_form(data.get("web_form"), name),
-    )
+    return {
+        "twilio_account_sid": sid,
+        "twilio_auth_token": token,
+        "secret_keys": keys,
+        "public_url": public_url.rstrip("/") if public_url else None,
+        "redis_url": redis_url,
+        "health_token": health_token,
+    }
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -254,101 +236,6 @@ def _check_redis_url(url: str) -> None:
             "(redis://:PASSWORD@host:6379/0, better rediss:// with TLS); only loopback or a "
             "unix socket may go without"
         )
-
-
-def _reject_unknown(mapping: dict, known: tuple[str, ...], name: str, prefix: str) -> None:
-    for key in mapping:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = (
-                f" (did you mean '{prefix}{close[0]}'?)"
-                if close
-                else f"; known: {', '.join(known)}"
-            )
-            raise SettingsError(f"{name}: unknown setting '{prefix}{key}'{hint}")
-
-
-def _duress_words(section: Any, name: str) -> tuple[str, ...]:
-    """`checkins: {duress_words: [sunflower, "blue kite"]}`: words or short phrases of letters
-    and digits, matched whole, ignoring case and accents (routing.checkins)."""
-    if section is None:
-        return ()
-    if not isinstance(section, dict):
-        raise SettingsError(
-            f"{name}: checkins: expected a mapping, e.g. 'checkins: {{duress_words: [sunflower]}}'"
-        )
-    _reject_unknown(section, CHECKIN_KEYS, name, "checkins.")
-    words = section.get("duress_words") or []
-    example = 'e.g. [sunflower, "blue kite"]'
-    if not isinstance(words, list):
-        raise SettingsError(f"{name}: checkins.duress_words: expected a list of words, {example}")
-    seen: dict[str, str] = {}
-    for word in words:
-        if (
-            not isinstance(word, str)
-            or not 2 <= len(word.strip()) <= 40
-            or not all(ch.isalnum() or ch in " '-" for ch in word.strip())
-        ):
-            raise SettingsError(
-                f"{name}: checkins.duress_words: {word!r} is not a word; use letters and digits "
-                f"(2 to 40 characters), {example}"
-            )
-        folded = "".join(
-            ch
-            for ch in unicodedata.normalize("NFKD", word.strip().casefold())
-            if not unicodedata.combining(ch)
-        )
-        if folded in seen:
-            raise SettingsError(
-                f"{name}: checkins.duress_words: {word!r} repeats "
-                f"{seen[folded]!r} (case and accents are ignored)"
-            )
-        seen[folded] = word.strip()
-    return tuple(seen.values())
-
-
-def _phone(value: Any, name: str, key: str) -> str:
-    example = 'write it in international format, e.g. "+35312100489"'
-    if value is None:
-        raise SettingsError(f"{name}: {key}: missing; {example}")
-    try:
-        parsed = phonenumbers.parse(str(value), None)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
-        raise SettingsError(f"{name}: {key}: {value!r} is not a valid phone number; {example}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _reminders(section: Any, name: str) -> timedelta | None:
-    """`reminders: {before: 30m}`; `before: off` (or `reminders: false`) sends none."""
-    from oncall import parse_duration
-
-    if section is False:
-        return None
-    if not isinstance(section, dict):
-        raise SettingsError(
-            f"{name}: reminders: expected a mapping, e.g. reminders: {{before: 30m}}"
-        )
-    _reject_unknown(section, ("before",), name, "reminders.")
-    raw = section.get("before", "30m")
-    if raw is False or raw == "off":
-        return None
-    try:
-        before = parse_duration(str(raw))
-    except ValueError as exc:
-        raise SettingsError(f"{name}: reminders.before: {exc}") from None
-    if before <= timedelta(0) or before > timedelta(days=1):
-        raise SettingsError(
-            f"{name}: reminders.before: give a duration from 1s to 1d, e.g. 30m, or 'off'"
-        )
-    return before
-
-
-def _bool(value: Any, name: str, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise SettingsError(f"{name}: {key}: expected true or false, got {value!r}")
-    return value
 
 
 def _console_key(instance_dir: Path) -> str:

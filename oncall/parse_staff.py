@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import phonenumbers
 import yaml
 
 from oncall.languages import ISO_639_1
 from oncall.model import NOTIFY_METHODS, Staff
+from oncall.phones import e164
 from oncall.reader import Reader
 from oncall.yamltree import Entry, check_keys, did_you_mean, entries
 
@@ -103,11 +103,7 @@ def _phone(r: Reader, where: str, entry: Entry) -> str | None:
     fix = "write it in international format, e.g. '+353 86 123 4567'"
     if r.region is None and not raw.startswith("+"):
         fix += ", or set default_region"
-    try:
-        number = phonenumbers.parse(raw, r.region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+    number = e164(raw, r.region)
+    if number is None:
         r.add(entry.line, f"{where} has invalid phone number '{raw}'; {fix}")
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number

@@ -8,8 +8,8 @@ import icalendar
 import pytest
 
 import oncall
-from hotline.calendar import feed_token, rota_calendar
 from hotline.cli import main
+from webhooks.feeds import feed_token, rota_calendar
 
 ROTA = """\
 timezone: Europe/Dublin

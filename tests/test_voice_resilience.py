@@ -22,7 +22,7 @@ from voice_helpers import (
     verbs,
 )
 
-from hotline.simulate_call import walk_call
+from hotline.simulate import walk_call
 from routing.tables import Call
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)

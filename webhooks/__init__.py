@@ -1,4 +1,5 @@
-"""Thin Flask blueprints for Twilio: parse the form, call routing, render TwiML."""
+"""The hotline's HTTP: thin Flask blueprints that parse a request, call routing once and render
+the answer. Twilio's webhooks (TwiML), the secure web form, /healthz and the rota feeds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from webhooks.forms import BadWebhook
 
 def register(app: Flask) -> None:
     from webhooks.fallback import bp as fallback_bp
+    from webhooks.feeds import bp as feeds_bp
+    from webhooks.health import bp as health_bp
     from webhooks.messages import bp as messages_bp
     from webhooks.voice import bp as voice_bp
     from webhooks.webform import register as register_webform
@@ -19,6 +22,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(voice_bp)
     app.register_blueprint(fallback_bp)
     register_webform(app)  # /help, when web_form.enabled
+    app.register_blueprint(health_bp)
+    app.register_blueprint(feeds_bp)  # GET /rota/<token>.ics: 404 unless rota_feeds: true
 
     @app.errorhandler(BadWebhook)
     def _bad_webhook(exc: BadWebhook) -> Response:
