@@ -112,7 +112,7 @@ class Example:
 def defender_texts(ex: Example, sender: str, body: str) -> int:
     """A defender's text message, stored and then threaded as the webhook does (it answers
     in between); returns its incident."""
-    received = intake.receive(ex.rt, TextMessage(ex.sid("SM"), sender, body))
+    received = intake.answer_then_thread(ex.rt, TextMessage(ex.sid("SM"), sender, body))
     return intake.thread(ex.rt, "message", received.row_id).incident_id
 
 

@@ -32,29 +32,27 @@ class Answer:
     then: Callable[[], None] | None = None
 
 
-def receive_message(
-    rt: Runtime, message: TextMessage, *, route: bool = True, defer: bool = False
-) -> Answer:
+def receive_message(rt: Runtime, message: TextMessage, *, defer: bool = False) -> Answer:
     """Store, then route, one inbound message.
 
     The message is committed before anything else; if routing fails after that, the error is
     logged and the sweeper threads the stored message, so the defender is never lost. A
-    defender's message is answered first and threaded after (`Answer.then`). With `route`
-    False (the fallback URL) it is only stored: a staff command is kept for the log, a
-    defender's message is threaded by the sweeper. With `defer` (a busy web process), a
-    defender's message is stored and a worker threads it (intake.receive); a staff command
-    is always carried out here, since its answer is the reply.
+    defender's message is answered first and threaded after (`Answer.then`); with `defer` (a
+    busy web process) it is stored and a worker threads it. A staff command is always carried
+    out here, since its answer is the reply.
     """
     who = party(message.sender, message.channel, message.sid)
     staff = staff_sender(rt, who)
-    received = intake.receive(
-        rt, message, staff_id=staff.id if staff else None, route=route, defer=defer, who=who
-    )
-    if received.to_thread:
+    if staff is None:
+        if defer:
+            intake.store_for_a_worker(rt, message, who)
+            return Answer()
+        received = intake.answer_then_thread(rt, message, who)
+        if received.row_id is None:
+            return Answer()  # a repeated delivery: all done the first time
         return Answer(received.auto_reply, partial(intake.thread_after_answer, rt, received.row_id))
-    if received.row_id is None or staff is None or not route:
-        # a repeated delivery (all done the first time), or stored for a worker or the
-        # sweeper: nothing to say now
+    received = intake.store_command(rt, message, who, staff.id)
+    if received.row_id is None:
         return Answer()
     try:
         reply = handle_staff_message(rt, staff, message.body)
@@ -63,6 +61,17 @@ def receive_message(
         return Answer()
     _record_reply(rt, received.row_id, staff.id, reply)
     return Answer(reply)
+
+
+def store_message(rt: Runtime, message: TextMessage) -> None:
+    """Store one inbound message and nothing more (the fallback URL): a staff command is kept
+    for the log, a defender's message is threaded by the sweeper."""
+    who = party(message.sender, message.channel, message.sid)
+    staff = staff_sender(rt, who)
+    if staff is None:
+        intake.store_only(rt, message, who)
+    else:
+        intake.store_command(rt, message, who, staff.id)
 
 
 def staff_sender(rt: Runtime, who: Party) -> Staff | None:

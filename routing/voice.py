@@ -84,7 +84,7 @@ def answer_call(rt: Runtime, call: VoiceCall) -> Plan:
     caller's incident opened or joined). A repeated CallSid gets the same plan again and
     opens nothing new."""
     rota = rt.rota.current()
-    received = intake.receive(rt, call, hold=ring_hold(rota))
+    received = intake.take_call(rt, call, hold=ring_hold(rota))
     if received.incident_id is None:
         return Hangup(rt.settings.default_language)
     if len(rt.settings.languages) > 1:

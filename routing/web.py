@@ -99,7 +99,7 @@ def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:
             continue
     else:
         raise RuntimeError("could not issue a unique receipt")
-    received = intake.receive(rt, WebMessage(_sid(), person, body))
+    received = intake.take_web_message(rt, WebMessage(_sid(), person, body))
     return Submitted(receipt, received.incident_id)
 
 
@@ -155,7 +155,7 @@ def write_more(rt: Runtime, person: str, body: str) -> intake.Received:
     """A further message on the receipt page: through the one intake, so it joins the open
     incident (relayed to whoever took it), or opens a new one after a resolve, or is kept
     and pages nobody when staff blocked this conversation."""
-    return intake.receive(rt, WebMessage(_sid(), person, body))
+    return intake.take_web_message(rt, WebMessage(_sid(), person, body))
 
 
 def _sid() -> str:

@@ -114,7 +114,7 @@ class World:
         return answer.reply
 
     def call(self, sender: str) -> intake.Received:
-        received = intake.receive(self.rt, VoiceCall(self.sid("CA"), sender), hold=timedelta(0))
+        received = intake.take_call(self.rt, VoiceCall(self.sid("CA"), sender), hold=timedelta(0))
         self.settle()
         return received
 

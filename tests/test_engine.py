@@ -141,7 +141,7 @@ def test_withheld_callers_are_each_their_own_contact(world):
 
 def test_the_sweeper_threads_a_message_that_was_stored_but_not_routed(world):
     # what the fallback URL does, or a web process that died after the commit
-    intake.receive(world.rt, TextMessage(world.sid("SM"), DEFENDER, "are you there"), route=False)
+    intake.store_only(world.rt, TextMessage(world.sid("SM"), DEFENDER, "are you there"))
     assert world.incidents() == []
     world.settle()
     [incident] = world.incidents()

@@ -133,8 +133,8 @@ def test_old_staff_commands_and_blocked_messages_are_erased_too(hotline):
 def test_a_defender_message_not_yet_threaded_is_never_erased(hotline):
     # stored as the fallback URL does, and answered by a webhook whose process then died:
     # the sweeper has yet to thread both, however old
-    intake.receive(hotline.rt, TextMessage("SM" + "1" * 32, "+447700900101", "help"), route=False)
-    assert intake.receive(
+    intake.store_only(hotline.rt, TextMessage("SM" + "1" * 32, "+447700900101", "help"))
+    assert intake.answer_then_thread(
         hotline.rt, TextMessage("SM" + "2" * 32, "+447700900102", "help")
     ).to_thread
     long_ago = datetime.now(UTC) - timedelta(days=100)

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from routing import intake
-from routing.inbound import receive_message
+from routing.inbound import store_message
 from webhooks import forms
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml
@@ -33,7 +33,7 @@ def fallback():  # noqa: ANN201
         incident_id = None
         try:
             # no live ringing here: the incident is due for paging at once, by the sweeper
-            received = intake.receive(rt, forms.voice_call(form), schedule=False)
+            received = intake.take_call(rt, forms.voice_call(form), schedule=False)
             incident_id = received.incident_id
         except forms.BadWebhook as exc:
             log.warning("fallback: not a call Twilio sends (%s); voicemail anyway", exc)
@@ -45,7 +45,7 @@ def fallback():  # noqa: ANN201
         return twiml(fallback_call_twiml(rt, incident_id))
     try:
         # stored only: a staff command is kept for the log, never threaded as a defender's
-        receive_message(rt, forms.text_message(form), route=False)
+        store_message(rt, forms.text_message(form))
     except forms.BadWebhook as exc:
         log.warning("fallback: not a message Twilio sends (%s); nothing stored", exc)
     except Exception:
