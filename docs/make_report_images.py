@@ -31,10 +31,10 @@ from hotline.db import make_engine
 from hotline.rotasource import RotaSource
 from hotline.settings import load_settings
 from hotline.twilio_client import make_notifier
-from routing import intake, voice, web
+from routing import intake, voice, webform
 from routing.figures import collect
-from routing.inbound import receive_message
 from routing.intake import TextMessage, VoiceCall
+from routing.messages import receive_message
 from routing.runtime import Runtime
 from routing.sweeper import sweep
 
@@ -132,7 +132,7 @@ def incident(ex: Example, rng: random.Random, number: int, sender: str) -> None:
             return
         voice.release_hold(ex.rt, incident_id, "voicemail_left", "the caller left a voicemail")
     elif channel == "web":
-        incident_id = web.submit(ex.rt, body, None).incident_id
+        incident_id = webform.submit(ex.rt, body, None).incident_id
     else:
         prefix = "whatsapp:" if channel == "whatsapp" else ""
         incident_id = defender_texts(ex, prefix + sender, body)

@@ -103,21 +103,21 @@ def cmd_rota(args: argparse.Namespace) -> int:
 
 @_needs_schema
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from hotline.report import list_incidents
+    from hotline.incidents import list_incidents
 
     return list_incidents(_settings(), status=args.status, as_json=args.json)
 
 
 @_needs_schema
 def cmd_incident(args: argparse.Namespace) -> int:
-    from hotline.report import show_incident
+    from hotline.incidents import show_incident
 
     return show_incident(_settings(), args.number, as_json=args.json)
 
 
 @_needs_schema
 def cmd_report(args: argparse.Namespace) -> int:
-    from hotline.glance import run_report
+    from hotline.report import run_report
 
     return run_report(_settings(), since=args.since, html=args.html, as_json=args.json)
 

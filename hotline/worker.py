@@ -33,18 +33,11 @@ from hotline.migrate import require_current_database
 from hotline.purger import Purger
 from hotline.settings import Settings
 from routing import runtime as runtime_module
+from routing.handover import THREADS_AT_ONCE, run_soon, send_soon, thread_backlog
 from routing.jobqueue import take_now, take_threading
 from routing.pool import Pool
 from routing.runtime import Runtime
-from routing.sweeper import (
-    SWEEP_INTERVAL_S,
-    THREADS_AT_ONCE,
-    next_due,
-    run_soon,
-    send_soon,
-    sweep,
-    thread_backlog,
-)
+from routing.sweeper import SWEEP_INTERVAL_S, next_due, sweep
 from routing.tables import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -167,7 +160,7 @@ class _ListReader(threading.Thread):
 class Threader(_ListReader):
     """Threads the messages busy webhooks stored and left for a worker (routing.jobqueue
     THREADING_LIST), and the contacts the sweeper found unthreaded, one batch at a time
-    (routing.sweeper.thread_backlog): beside the pool, so a backlog never takes the threads
+    (routing.handover.thread_backlog): beside the pool, so a backlog never takes the threads
     that run due steps and send pages. What it took and did not finish (the process died) is
     still stored: a sweeper threads it."""
 

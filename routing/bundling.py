@@ -45,6 +45,28 @@ def recent_pages(session: Session, staff_id: str, now: datetime) -> int:
     ).one()
 
 
+class Burst:
+    """The people one batch of escalation steps pages (their rows locked): who SMS cannot
+    reach, how many pages of their own each has had in the surge window, and so whether the
+    next one folds into their digest (`folds`: PAGE_BURST reached), and the digests the batch
+    added to (rewritten once, after the batch)."""
+
+    def __init__(self, unreachable_by_sms: set[str]):
+        self.unreachable_by_sms = unreachable_by_sms
+        self.digests: set[int] = set()
+        self._recent: dict[str, int] = {}
+
+    def folds(self, session: Session, staff_id: str, now: datetime) -> bool:
+        """True when `staff_id`'s next page joins their digest instead of going out alone."""
+        if staff_id not in self._recent:
+            self._recent[staff_id] = recent_pages(session, staff_id, now)
+        return self._recent[staff_id] >= PAGE_BURST
+
+    def paged(self, staff_id: str) -> None:
+        """Count a page of their own that `staff_id` has just been sent."""
+        self._recent[staff_id] = self._recent.get(staff_id, 0) + 1
+
+
 def bundle_page(uow: UnitOfWork, person: Staff, incident_id: int, step: int, now: datetime) -> Page:
     """Add the incident to the person's held digest, starting one if none is held. `now` is
     the step's own instant, so the page row tells the step's time like the others. The

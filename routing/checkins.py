@@ -34,10 +34,10 @@ from sqlmodel import Session, select
 import oncall
 from oncall import Staff, format_duration
 from routing import jobqueue, outbox
-from routing.commands import CheckinSpec, Command
 from routing.directory import staff_name, staff_phone
 from routing.locks import lock_incident
 from routing.masking import show_number
+from routing.parse_commands import CheckinSpec, Command
 from routing.runtime import Runtime
 from routing.tables import Acknowledgement, Checkin, Event, Incident, Message
 from routing.texts import CHANNEL_LABEL, alarm_text, local_time

@@ -20,17 +20,17 @@ from sqlmodel import Session, select
 
 import oncall
 from routing import checkins, outbox
-from routing.bundling import PAGE_BURST, bundle_page, recent_pages, rewrite_digest
-from routing.commands import OPTED_OUT_EVENT
+from routing.bundling import Burst, bundle_page, rewrite_digest
 from routing.history import first_words, voicemail_transcript
 from routing.locks import lock_incident, lock_incidents
 from routing.masking import show_number
+from routing.parse_commands import OPTED_OUT_EVENT
 from routing.runtime import Runtime
 from routing.staffstate import lock_staff
 from routing.tables import Event, Incident, Message, Page
 from routing.texts import page_text
 from routing.uow import UnitOfWork, unit_of_work
-from routing.webchannel import contact_line
+from routing.webconversation import contact_line
 
 log = logging.getLogger(__name__)
 DEAD_PAGE = frozenset({"failed", "undelivered", "cancelled", "skipped"})
@@ -95,7 +95,8 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
             bodies[planned[0][0].id]()
         # From here to the commit, steps paging the same people run one at a time (a surge
         # pages one person for hundreds of incidents): read everything else before this.
-        people = _Paged(lock_staff(session, [s.id for *_, plan in planned for s in plan.staff]))
+        unreachable = lock_staff(session, [s.id for *_, plan in planned for s in plan.staff])
+        people = Burst(unreachable)
         if lone:
             incident, step, plan = planned[0]
             _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
@@ -123,31 +124,13 @@ def _later(rt: Runtime, session: Session, incident: Incident, fallback: bool) ->
     return functools.cache(lambda: _page_body(rt, session, incident, fallback))
 
 
-class _Paged:
-    """The people a batch of steps pages, locked: who SMS cannot reach, how many pages of
-    their own each has had in the surge window, and the digests the batch added to."""
-
-    def __init__(self, unreachable_by_sms: set[str]):
-        self.unreachable_by_sms = unreachable_by_sms
-        self.digests: set[int] = set()
-        self._recent: dict[str, int] = {}
-
-    def over_burst(self, session: Session, staff_id: str, now: datetime) -> bool:
-        if staff_id not in self._recent:
-            self._recent[staff_id] = recent_pages(session, staff_id, now)
-        return self._recent[staff_id] >= PAGE_BURST
-
-    def paged(self, staff_id: str) -> None:
-        self._recent[staff_id] = self._recent.get(staff_id, 0) + 1
-
-
 def _write_step(
     uow: UnitOfWork,
     incident: Incident,
     step: int,
     planned: oncall.Step,
     body: Callable[[], str],
-    people: _Paged,
+    people: Burst,
     now: datetime,
 ) -> None:
     """Write one step's pages (the people locked), move the cursor, schedule the next."""
@@ -180,7 +163,7 @@ def _write_step(
                     created_at=now,
                 )
             )
-        elif people.over_burst(session, person.id, now):
+        elif people.folds(session, person.id, now):
             page = bundle_page(uow, person, incident.id, step, now)
             people.digests.add(page.message_id)
             pages.append(page)

@@ -25,7 +25,7 @@ from routing.tables import Block, Incident
 # What Twilio puts in From for anonymous, restricted, blocked or unknown callers.
 WITHHELD = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
 WHATSAPP = "whatsapp:"
-# A web form conversation (routing.web): no phone behind it, so its key is its own, unique to
+# A web form conversation (routing.webform): no phone behind it, so its key is its own, unique to
 # the receipt it was given; nothing else ever threads with it.
 WEB = "web:"
 

@@ -25,7 +25,7 @@ from routing.checkins import end_for_erased
 from routing.notifier import SendError
 from routing.runtime import Runtime
 from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message, TwilioDeletion
-from routing.webchannel import forget_receipts
+from routing.webconversation import forget_receipts
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from oncall import Staff
-from routing.commands import Command
 from routing.identity import is_web, key_of, person_hashes
 from routing.incidents import tell_taker
 from routing.locks import lock_incident
+from routing.parse_commands import Command
 from routing.runtime import Runtime
 from routing.tables import Block, Event, Incident
 from routing.uow import unit_of_work

@@ -117,7 +117,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     direction: str  # in | out
-    channel: str  # sms | whatsapp | web (the secure web form: routing.web)
+    channel: str  # sms | whatsapp | web (the secure web form: routing.webform)
     purpose: str  # defender, command, page, relay, reply, confirm, standdown, auto_reply, alert
     sid: str | None = Field(default=None, unique=True)
     staff_id: str | None = None
@@ -247,7 +247,7 @@ class WorkerHeartbeat(SQLModel, table=True):
 
 
 class WebReceipt(SQLModel, table=True):
-    """A web form conversation (routing.web): the receipt the defender keeps, and who it is.
+    """A web form conversation (routing.webform): the receipt the defender keeps, and who it is.
 
     The receipt itself is never stored: only a slow keyed hash of it (hotline.crypto), made
     under the key current when it was issued. `person_enc` is the conversation's identity key

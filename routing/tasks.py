@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from routing import reminders
 from routing import runtime as runtime_module
-from routing.sweeper import checkin_soon, run_soon, send_soon
+from routing.handover import checkin_soon, run_soon, send_soon
 
 
 def run_step_job(incident_id: int, step: int) -> None:

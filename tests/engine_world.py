@@ -23,8 +23,8 @@ from hotline.rotasource import RotaSource
 from hotline.settings import load_settings
 from hotline.twilio_client import make_notifier
 from routing import intake
-from routing.inbound import receive_message
 from routing.intake import TextMessage, VoiceCall
+from routing.messages import receive_message
 from routing.runtime import Runtime
 from routing.sweeper import sweep
 from routing.tables import Event, Incident, Message, Page

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 import oncall
-from routing import voice, web
+from routing import voice, webform
 from routing.intake import VoiceCall
 from routing.masking import mask_number, mask_numbers_in
 from routing.tables import Checkin
@@ -148,7 +148,7 @@ def seed_week(world: World) -> Seeded:
 
     # #5 the web form, day 2 13:00: paged after 3 s, nobody takes it, resolved after 12 min
     opening("web", 2, 13)
-    sent = web.submit(world.rt, BODIES["web"], WEB_CONTACT)
+    sent = webform.submit(world.rt, BODIES["web"], WEB_CONTACT)
     assert sent.incident_id == 5
     world.advance(seconds=3)
     world.settle()

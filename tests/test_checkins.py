@@ -16,10 +16,10 @@ from conftest import rota_text
 from engine_world import START, World
 from sqlmodel import Session, select
 
-from hotline.report import list_incidents, show_incident
+from hotline.incidents import list_incidents, show_incident
 from hotline.settings import SettingsError, load_settings
 from routing.checkins import Refused, deadline, has_duress_word, miss
-from routing.commands import (
+from routing.parse_commands import (
     CheckinSpec,
     Command,
     NoSuchIncident,
@@ -471,16 +471,16 @@ def test_the_log_shows_checkins(world, capsys):
 
 
 def test_a_web_incident_is_kept_safe_by_a_message_on_its_receipt_page(world):
-    from routing import web
+    from routing import webform
 
-    sent = web.submit(world.rt, "they follow me after the trial", None)
+    sent = webform.submit(world.rt, "they follow me after the trial", None)
     world.settle()
     amina = world.staff_phone("amina")
     world.text(amina, f"ACK {sent.incident_id}")
     answer = world.text(amina, f"CHECKIN {sent.incident_id} every 2h")
     assert answer.startswith(f"#{sent.incident_id}: standing check-in every 2h"), answer
     world.advance(minutes=110)
-    web.write_more(world.rt, web.find(world.rt, sent.receipt), "still fine")
+    webform.write_more(world.rt, webform.find(world.rt, sent.receipt), "still fine")
     world.advance(minutes=100)  # past the first deadline, within 2 h of the message
     world.settle()
     assert not [t for t in world.sms_to("amina") if "MISSED" in t]

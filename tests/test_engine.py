@@ -24,13 +24,14 @@ from hotline.worker import Sweeper
 from routing import groupcommit, intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
-from routing.inbound import Answer, receive_message
+from routing.handover import send_soon
 from routing.incidents import acknowledge, resolve
 from routing.intake import TextMessage
+from routing.messages import Answer, receive_message
 from routing.outbox import PRIORITY, priority_of
 from routing.pool import Pool
 from routing.sending import deliver
-from routing.sweeper import send_soon, sweep
+from routing.sweeper import sweep
 from routing.tables import Incident, Message
 from routing.texts import auto_reply
 

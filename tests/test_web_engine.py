@@ -11,7 +11,7 @@ from conftest import rota_text
 from engine_world import START, World
 from sqlmodel import Session, select
 
-from routing import web
+from routing import webform
 from routing.retention import purge
 from routing.tables import WebReceipt
 
@@ -26,8 +26,8 @@ def world(tmp_path, database_url, fake_twilio):
 
 
 def test_a_web_message_pages_like_an_sms_with_its_contact_line_masked(world):
-    sent = web.submit(world.rt, "They raided our office", "Signal +44 7700 900789 after 6pm")
-    plain = web.submit(world.rt, "They raided our office", "Signal, evenings")
+    sent = webform.submit(world.rt, "They raided our office", "Signal +44 7700 900789 after 6pm")
+    plain = webform.submit(world.rt, "They raided our office", "Signal, evenings")
     world.settle()
     [incident, second] = world.incidents()
     assert incident.channel == "web" and sent.incident_id == incident.id
@@ -39,8 +39,8 @@ def test_a_web_message_pages_like_an_sms_with_its_contact_line_masked(world):
 
 
 def test_each_receipt_is_its_own_person_and_escalates_like_an_sms(world):
-    web.submit(world.rt, "first", None)
-    web.submit(world.rt, "second", None)
+    webform.submit(world.rt, "first", None)
+    webform.submit(world.rt, "second", None)
     world.settle()
     assert len(world.incidents()) == 2, "two conversations are never threaded together"
     world.advance(minutes=5)
@@ -49,7 +49,7 @@ def test_each_receipt_is_its_own_person_and_escalates_like_an_sms(world):
 
 
 def test_a_receipt_opens_the_conversation_and_staff_replies_show_as_the_hotline(world):
-    sent = web.submit(world.rt, "we need a lawyer", None)
+    sent = webform.submit(world.rt, "we need a lawyer", None)
     world.settle()
     amina = world.staff_phone("amina")
     before = len(world.fake.messages)
@@ -58,8 +58,8 @@ def test_a_receipt_opens_the_conversation_and_staff_replies_show_as_the_hotline(
     world.settle()
     sms_after = [m for m in world.fake.messages[before:] if m.to != amina]
     assert sms_after == [], "a web reply is never texted to anyone"
-    person = web.find(world.rt, sent.receipt)
-    lines = web.conversation(world.rt, person).lines
+    person = webform.find(world.rt, sent.receipt)
+    lines = webform.conversation(world.rt, person).lines
     assert [(line.from_hotline, line.text) for line in lines] == [
         (False, "we need a lawyer"),
         (True, "A lawyer will call you at 6"),
@@ -68,10 +68,10 @@ def test_a_receipt_opens_the_conversation_and_staff_replies_show_as_the_hotline(
 
 
 def test_writing_more_joins_the_incident_and_is_relayed_to_the_taker(world):
-    sent = web.submit(world.rt, "help", None)
+    sent = webform.submit(world.rt, "help", None)
     world.settle()
     world.text(world.staff_phone("amina"), f"ACK {sent.incident_id}")
-    web.write_more(world.rt, web.find(world.rt, sent.receipt), "they left now")
+    webform.write_more(world.rt, webform.find(world.rt, sent.receipt), "they left now")
     world.settle()
     assert len(world.incidents()) == 1
     relays = [m for m in world.sms_to("amina") if "they left now" in m]
@@ -79,35 +79,35 @@ def test_writing_more_joins_the_incident_and_is_relayed_to_the_taker(world):
 
 
 def test_block_blocks_that_receipt_only(world):
-    spam = web.submit(world.rt, "spam", None)
-    other = web.submit(world.rt, "real emergency", None)
+    spam = webform.submit(world.rt, "spam", None)
+    other = webform.submit(world.rt, "real emergency", None)
     world.settle()
     amina = world.staff_phone("amina")
     confirmation = world.text(amina, f"BLOCK {spam.incident_id}")
     assert "messages on its receipt are kept but page nobody" in confirmation
     world.text(amina, f"RESOLVE {spam.incident_id}")
-    received = web.write_more(world.rt, web.find(world.rt, spam.receipt), "more spam")
+    received = webform.write_more(world.rt, webform.find(world.rt, spam.receipt), "more spam")
     assert received.blocked
-    fresh = web.write_more(world.rt, web.find(world.rt, other.receipt), "still here")
+    fresh = webform.write_more(world.rt, webform.find(world.rt, other.receipt), "still here")
     assert not fresh.blocked and fresh.incident_id == other.incident_id
-    web.submit(world.rt, "a new defender", None)
+    webform.submit(world.rt, "a new defender", None)
     world.settle()
     assert len(world.incidents()) == 3, "a new form submission is a new person, not blocked"
 
 
 def test_a_wrong_or_malformed_receipt_opens_nothing(world):
-    sent = web.submit(world.rt, "hello", None)
+    sent = webform.submit(world.rt, "hello", None)
     digits = sent.receipt.replace(" ", "")
     wrong = digits[:-1] + str((int(digits[-1]) + 1) % 10)
-    assert web.find(world.rt, sent.receipt) is not None
-    assert web.find(world.rt, digits) == web.find(world.rt, sent.receipt)
-    assert web.find(world.rt, wrong) is None
-    assert web.find(world.rt, "1234") is None
-    assert web.find(world.rt, "") is None
+    assert webform.find(world.rt, sent.receipt) is not None
+    assert webform.find(world.rt, digits) == webform.find(world.rt, sent.receipt)
+    assert webform.find(world.rt, wrong) is None
+    assert webform.find(world.rt, "1234") is None
+    assert webform.find(world.rt, "") is None
 
 
 def test_the_receipt_is_stored_only_as_a_slow_keyed_hash(world):
-    sent = web.submit(world.rt, "hello", "my email x@example.org")
+    sent = webform.submit(world.rt, "hello", "my email x@example.org")
     with Session(world.rt.engine) as session:
         [row] = session.exec(select(WebReceipt)).all()
     digits = sent.receipt.replace(" ", "")
@@ -117,24 +117,24 @@ def test_the_receipt_is_stored_only_as_a_slow_keyed_hash(world):
 
 
 def test_retention_erases_the_receipt_with_the_incident(world):
-    sent = web.submit(world.rt, "hello", "call +44 7700 900789")
+    sent = webform.submit(world.rt, "hello", "call +44 7700 900789")
     world.settle()
     world.text(world.staff_phone("amina"), f"RESOLVE {sent.incident_id}")
     world.advance(days=91)
     purge(world.rt, 90)
-    assert web.find(world.rt, sent.receipt) is None
+    assert webform.find(world.rt, sent.receipt) is None
     with Session(world.rt.engine) as session:
         assert session.exec(select(WebReceipt)).all() == []
 
 
 def test_a_message_after_resolve_opens_a_new_incident_on_the_same_page(world):
-    sent = web.submit(world.rt, "first time", None)
+    sent = webform.submit(world.rt, "first time", None)
     world.settle()
     world.text(world.staff_phone("amina"), f"RESOLVE {sent.incident_id}")
-    person = web.find(world.rt, sent.receipt)
+    person = webform.find(world.rt, sent.receipt)
     world.advance(hours=1)
-    again = web.write_more(world.rt, person, "it happened again")
+    again = webform.write_more(world.rt, person, "it happened again")
     world.settle()
     assert again.opened and again.incident_id != sent.incident_id
-    texts = [line.text for line in web.conversation(world.rt, person).lines]
+    texts = [line.text for line in webform.conversation(world.rt, person).lines]
     assert texts == ["first time", "it happened again"]

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from voice_helpers import call_params, new_sid
 
 import oncall
-from routing.commands import NoSuchIncident, parse_staff_reply
+from routing.parse_commands import NoSuchIncident, parse_staff_reply
 
 # webhook parsing does not depend on the database: one each (tests/conftest.py); huge
 # numbers reach it, so those run on both

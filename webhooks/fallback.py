@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from routing import intake
-from routing.inbound import store_message
+from routing.messages import store_message
 from webhooks import forms
 from webhooks.security import twilio_signed
 from webhooks.twiml import twiml

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from routing import sending
-from routing.inbound import receive_message
+from routing.messages import receive_message
 from webhooks import forms
 from webhooks.busy import (
     DEFAULT_INLINE_LIMIT,

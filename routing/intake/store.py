@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from routing import jobqueue
-from routing.commands import is_opt_out
 from routing.groupcommit import GroupCommit
 from routing.identity import Party, has_unresolved, is_blocked, person_hashes, was_silenced
 from routing.intake.contacts import Contact, Received, TextMessage, VoiceCall, WebMessage
 from routing.language import guess_language
+from routing.parse_commands import is_opt_out
 from routing.runtime import Runtime
 from routing.tables import ANSWERED, Call, Message
 from routing.texts import auto_reply

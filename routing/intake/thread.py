@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from routing import checkins, outbox
-from routing.commands import OPTED_OUT_EVENT, is_opt_out
 from routing.identity import (
     Party,
     is_blocked,
@@ -27,6 +26,7 @@ from routing.intake.contacts import Received
 from routing.intake.flood import watch_for_a_flood
 from routing.intake.relay import media_note, relay_in_uow
 from routing.intake.store import auto_reply_to, language_of
+from routing.parse_commands import OPTED_OUT_EVENT, is_opt_out
 from routing.runtime import Runtime
 from routing.tables import ANSWERED, UNTHREADED, Call, Event, Incident, Message
 from routing.texts import auto_reply

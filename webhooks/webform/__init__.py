@@ -1,7 +1,7 @@
 """The secure web form at `/help`: the hotline's third door, for defenders with no safe phone.
 
 Plain HTML that works with scripts disabled (Tor Browser's "Safest"): no JavaScript, no
-resource from anywhere else, no cookie. What is written here goes through routing.web (the
+resource from anywhere else, no cookie. What is written here goes through routing.webform (the
 one intake) and reaches the on-call person like an SMS. Mounted only when
 `web_form.enabled: true`.
 """

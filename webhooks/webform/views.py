@@ -1,4 +1,4 @@
-"""`GET /help`, `POST /help`, `POST /help/receipt`: parse, check, call routing.web, render.
+"""`GET /help`, `POST /help`, `POST /help/receipt`: parse, check, call routing.webform, render.
 
 Checks come cheapest first and before anything is stored: the rate limit, the form's token,
 the message's length. A refused form comes back with the reason and what was written, so
@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from limits import parse
 
-from routing import web
+from routing import webform
 from webhooks.webform import tokens
 from webhooks.webform.languages import choose, direction, switcher
 
@@ -111,7 +111,7 @@ def submit():  # noqa: ANN201
         error = _("The line on how to reach you holds at most %(max)d characters.", max=MAX_CONTACT)
     if error is not None:
         return _form(400, error, message, contact)
-    sent = web.submit(rt, message.strip(), contact or None)
+    sent = webform.submit(rt, message.strip(), contact or None)
     return _page("receipt.html", receipt=sent.receipt)
 
 
@@ -122,13 +122,13 @@ def receipt():  # noqa: ANN201
     typed = request.form.get("receipt", "")
     message = request.form.get("message")
     # the per-receipt count is kept under a keyed hash: Redis never holds a receipt either
-    per_receipt = rt.vault.lookup_hash("web-receipt-limit:" + web.normalise(typed))
+    per_receipt = rt.vault.lookup_hash("web-receipt-limit:" + webform.normalise(typed))
     if not (
         _allowed(settings.lookup_limit, "lookup")
         and _allowed(settings.receipt_limit, "receipt", per_receipt)
     ):
         return _too_many()
-    person = web.find(rt, typed)
+    person = webform.find(rt, typed)
     if person is None:
         # one answer for every receipt that opens nothing: malformed, mistyped, erased
         return _page("unknown.html", 404)
@@ -136,9 +136,9 @@ def receipt():  # noqa: ANN201
     if message is not None and message.strip():
         error = _message_problem(message)
         if error is None:
-            web.write_more(rt, person, message.strip())
+            webform.write_more(rt, person, message.strip())
             notice, message = _("Your message reached the hotline."), ""
-    conversation = web.conversation(rt, person)
+    conversation = webform.conversation(rt, person)
     return _page(
         "conversation.html",
         400 if error else 200,

@@ -5,7 +5,7 @@ Revises: 0002_one_outbox
 Create Date: 2026-12-08
 
 Expand only: a new table the release before this one never reads. `webreceipt` holds, per web
-form conversation (routing.web), a slow keyed hash of its receipt (never the receipt), the
+form conversation (routing.webform), a slow keyed hash of its receipt (never the receipt), the
 keyed hash and the encrypted form of the conversation's identity (`web:<random>`), and the
 defender's encrypted "how to reach you safely" line. Web messages and replies are ordinary
 `message` rows with channel `web`, a value the older release never writes and ignores.

@@ -9,10 +9,10 @@ from functools import partial
 
 from oncall import Staff
 from routing import intake
+from routing.commands import handle_staff_message
 from routing.identity import Party, is_phone_number, party
 from routing.intake import TextMessage
 from routing.runtime import Runtime
-from routing.staff import handle_staff_message
 from routing.tables import Message
 from routing.uow import unit_of_work
 

@@ -1,6 +1,6 @@
 """The web channel inside the engine: what a conversation with no phone behind it needs.
 
-A web form conversation (routing.web) is a person whose address is `web:<random>`
+A web form conversation (routing.webform) is a person whose address is `web:<random>`
 (routing.identity): nothing can be texted or called there. Staff see the defender's own
 "how to reach you safely" line instead of a number (masked like one where it holds one), and a
 staff reply is posted to the conversation, where the defender reads it with their receipt.

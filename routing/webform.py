@@ -5,7 +5,7 @@ one intake (routing.intake: stored first, then threaded, then escalated exactly 
 as a `WebMessage` from a person of its own, `web:<random>`: no phone identity, so BLOCK and
 SILENT apply to that conversation only. The defender gets a receipt, 16 digits shown once;
 it is stored only as a slow keyed hash (hotline.crypto's `slow_hashes`). With it they come
-back to read the staff replies (posted by `R17 text`, routing.webchannel) and to write more,
+back to read the staff replies (posted by `R17 text`, routing.webconversation) and to write more,
 which joins their incident like a further SMS.
 
 The web edge (webhooks.webform) checks the form's token, the message's length and the rate

@@ -1,0 +1,205 @@
+"""`hotline incidents` and `hotline incident N`: the log, numbers masked."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from hotline.crypto import Vault
+from hotline.db import make_engine
+from hotline.migrate import require_current
+from hotline.settings import Settings
+from routing.checkins import active_checkins
+from routing.display import clean_text
+from routing.masking import show_number
+from routing.tables import Checkin, Event, Incident, Message, Page
+
+
+def shown(value: Any) -> Any:
+    """`value` with every string in it cleaned of control and bidi characters: what reaches
+    an operator's terminal came, in part, from whoever texted the hotline."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def incident_summary(
+    incident: Incident, vault: Vault, reveal: bool, checkin_due: datetime | None = None
+) -> dict:
+    """The public fields of an incident (SPEC's `--json` contract), number masked.
+    `checkin_due`: the deadline of its active check-in, if any."""
+    return {
+        "number": incident.id,
+        "status": incident.status,
+        "channel": incident.channel,
+        "language": incident.language,
+        "defender": show_number(vault.decrypt(incident.defender_enc), reveal)
+        if incident.defender_enc
+        else "erased",
+        "opened_at": _iso(incident.opened_at),
+        "first_paged_at": _iso(incident.first_paged_at),
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by,
+        "resolved_at": _iso(incident.resolved_at),
+        "resolved_by": incident.resolved_by,
+        "seconds_to_first_page": _seconds(incident.opened_at, incident.first_paged_at),
+        "seconds_to_ack": _seconds(incident.opened_at, incident.acknowledged_at),
+        "checkin_due": _iso(checkin_due),
+    }
+
+
+def _open(settings: Settings):  # noqa: ANN202
+    """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`."""
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    return engine, Vault(settings.secret_keys)
+
+
+def list_incidents(settings: Settings, *, status: str, as_json: bool) -> int:
+    engine, vault = _open(settings)
+    with Session(engine) as session:
+        query = select(Incident).order_by(Incident.id)
+        if status == "open":
+            query = query.where(Incident.status != "resolved")
+        due = {number: row.due_at for number, row in active_checkins(session).items()}
+        rows = [
+            shown(incident_summary(i, vault, settings.reveal_numbers, due.get(i.id)))
+            for i in session.exec(query).all()
+        ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No incidents." if status == "all" else "No open incidents.")
+        return 0
+    print(
+        f"{'#':>5}  {'status':<12} {'channel':<9} {'lang':<4} {'defender':<16} "
+        f"{'opened (UTC)':<19} {'1st page':>8} {'ack':>8}  by"
+    )
+    for row in rows:
+        print(
+            f"{row['number']:>5}  {row['status']:<12} {row['channel']:<9} {row['language']:<4} "
+            f"{row['defender']:<16} {row['opened_at'][:19]:<19} "
+            f"{_fmt(row['seconds_to_first_page']):>8} {_fmt(row['seconds_to_ack']):>8}  "
+            f"{row['acknowledged_by'] or '-'}"
+        )
+    return 0
+
+
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
+def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
+    engine, vault = _open(settings)
+    with Session(engine) as session:
+        incident = session.get(Incident, number)
+        if incident is None:
+            print(f"hotline: no incident #{number}")
+            return 1
+        checkins = session.exec(
+            select(Checkin).where(Checkin.incident_id == number).order_by(Checkin.id)
+        ).all()
+        active = [c.due_at for c in checkins if c.status == "active"]
+        summary = incident_summary(
+            incident, vault, settings.reveal_numbers, active[0] if active else None
+        )
+        events = session.exec(
+            select(Event).where(Event.incident_id == number).order_by(Event.at, Event.id)
+        ).all()
+        messages = session.exec(
+            select(Message)
+            .where(Message.incident_id == number)
+            .order_by(Message.created_at, Message.id)
+        ).all()
+        pages = session.exec(select(Page).where(Page.incident_id == number).order_by(Page.id)).all()
+    summary["events"] = [
+        {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events
+    ]
+    summary["messages"] = [
+        {
+            "at": _iso(m.created_at),
+            "direction": m.direction,
+            "purpose": m.purpose,
+            "channel": m.channel,
+            "staff": m.staff_id,
+            "status": m.status,
+            "error_code": m.error_code,
+            "media": m.media_types or None,
+            # what the defender sent, to fetch with the Twilio credentials (operators only)
+            "media_urls": json.loads(vault.decrypt(m.media_enc)) if m.media_enc else [],
+            "text": vault.decrypt(m.body_enc) if m.body_enc else None,
+        }
+        for m in messages
+    ]
+    summary["checkins"] = [
+        {
+            "set_by": c.set_by,
+            "due_at": _iso(c.due_at),
+            "every_s": c.every_s,
+            "notify": c.notify,
+            "status": c.status,
+            "set_at": _iso(c.created_at),
+            "ended_at": _iso(c.ended_at),
+        }
+        for c in checkins
+    ]
+    summary["pages"] = [
+        {
+            "step": p.step,
+            "staff": p.staff_id,
+            "method": p.method,
+            "status": p.status,
+            "error_code": p.error_code,
+        }
+        for p in pages
+    ]
+    summary = shown(summary)
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"#{number}  {summary['status']}  {summary['channel']}  {summary['language']}  "
+        f"from {summary['defender']}"
+    )
+    print(
+        f"  opened {summary['opened_at']}, first page after "
+        f"{_fmt(summary['seconds_to_first_page'])}, ack after {_fmt(summary['seconds_to_ack'])}"
+        f" by {summary['acknowledged_by'] or '-'}"
+    )
+    if summary["checkin_due"]:
+        print(f"  check-in due {summary['checkin_due']}")
+    print("  timeline:")
+    for event in summary["events"]:
+        print(
+            f"    {event['at'][11:19]}  {event['kind']:<16} {event['actor']:<10} {event['detail']}"
+        )
+    print("  messages:")
+    for m in summary["messages"]:
+        arrow = "<-" if m["direction"] == "in" else "->"
+        who = m["staff"] or "defender"
+        text = clean_text(m["text"], one_line=True)
+        print(
+            f"    {m['at'][11:19]} {arrow} {who:<10} {m['purpose']:<10} {m['status']:<10} "
+            f"{text[:60]}"
+        )
+        for url in m["media_urls"]:
+            print(f"             attachment: {clean_text(url, one_line=True)}")
+    return 0
