@@ -41,7 +41,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 def incident_summary(
     incident: Incident, vault: Vault, reveal: bool, checkin_due: datetime | None = None
 ) -> dict:
-    """The public fields of an incident (SPEC's `--json` contract), number masked.
+    """The public fields of an incident (the `--json` contract: README.md, "The incident
+    log"), number masked.
     `checkin_due`: the deadline of its active check-in, if any."""
     return {
         "number": incident.id,

@@ -1,7 +1,8 @@
 """Parse and validate a rota file, reporting every problem at once with its line and fix.
 
-See SPEC.md "Rota YAML". The parser walks the composed YAML node tree (`oncall.yamltree`) so
-duplicate keys are caught and every problem has a line. Reading the file is the caller's job.
+See README.md, "Rota for coordinators", and oncall/schema.json. The parser walks the composed
+YAML node tree (`oncall.yamltree`) so duplicate keys are caught and every problem has a line.
+Reading the file is the caller's job.
 """
 
 from __future__ import annotations

@@ -138,7 +138,8 @@ def _write_step(
     pages: list[Page] = []
     for person in planned.staff:
         if "call" in person.notify:
-            # a call goes out to opted-out staff too: STOP blocks only SMS (SPEC)
+            # a call goes out to opted-out staff too: STOP blocks only SMS (README.md, "Staff
+            # SMS commands")
             call = outbox.add_call(
                 uow, to=person.phone, purpose="notify", incident_id=incident.id, staff_id=person.id
             )

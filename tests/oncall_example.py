@@ -1,4 +1,5 @@
-"""The SPEC's example rota, shared by the oncall unit tests (their line numbers refer to it)."""
+"""An example rota like the repository's rota.yaml, shared by the oncall unit tests (their line
+numbers refer to it)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 runs it, which reads the WSGI environ) sees a `/help` request, its client address, forwarding
 headers and user agent are blanked. werkzeug's development server logs REMOTE_ADDR from the
 environ it handed the app, so it logs `-`; waitress keeps no access log. `protect` puts the
-SPEC's headers on every `/help` answer, errors and the stylesheet included.
+README's headers ("The secure web form") on every `/help` answer, errors and the
+stylesheet included.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def forget_the_client(app: WSGIApp) -> WSGIApp:
 
 
 def protect(response: Response) -> Response:
-    """Flask after_request: the SPEC's headers on every `/help` answer; no cookie, ever."""
+    """Flask after_request: the README's headers on every `/help` answer; no cookie, ever."""
     if is_help(request.path):
         response.headers.update(HEADERS)
         response.headers.pop("Set-Cookie", None)

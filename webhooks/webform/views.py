@@ -26,7 +26,8 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-MAX_MESSAGE = 5000  # characters (SPEC): a page, a relay and the log stay readable
+# characters (README.md, "The secure web form"): a page, a relay and the log stay readable
+MAX_MESSAGE = 5000
 MAX_CONTACT = 200
 
 
