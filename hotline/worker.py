@@ -24,6 +24,7 @@ from datetime import datetime
 
 import redis
 from rq.job import Job
+from rq.utils import now as rq_now
 from rq.worker import SimpleWorker
 from sqlmodel import Session
 
@@ -85,6 +86,15 @@ class HotlineWorker(SimpleWorker):
     unsubscribe came first), `hotline worker` hung for a minute on SIGTERM: 6 stops in 24 under
     load in the test suite. With PUBSUB_WAIT_S the stop takes at most that long.
     """
+
+    stop_event: threading.Event | None = None  # run_worker's: a stop asked for before RQ ran
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        if self.stop_event is not None and self.stop_event.is_set():
+            # SIGTERM came before RQ's handlers were in place: stop at the loop's first check
+            self._shutdown_requested_date = rq_now()
+            self._stop_requested = True
 
     def subscribe(self) -> None:
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
@@ -254,6 +264,8 @@ def run_worker(settings: Settings) -> None:
     Raises hotline.migrate.SchemaBehind, before touching Redis, when the database needs
     `hotline db upgrade`.
     """
+    stop = threading.Event()
+    _stop_on_signals(stop)  # from here on a SIGTERM is a graceful stop, even before RQ runs
     require_current_database(settings.database_url)
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection, lock_turn_ms=WORKER_LOCK_TURN_MS)
@@ -271,7 +283,6 @@ def run_worker(settings: Settings) -> None:
     threader.start()
     waker = Waker(rt, connection)
     waker.start()
-    stop = threading.Event()
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
     freeze_startup_heap()
@@ -286,7 +297,9 @@ def run_worker(settings: Settings) -> None:
                     serializer=JOB_SERIALIZER,
                     job_class=HotlineJob,
                 )
+                worker.stop_event = stop
                 worker.work(with_scheduler=True, logging_level=_rq_log_level())
+                _stop_on_signals(stop)  # RQ leaves its own handlers, for a worker now gone
                 if worker._shutdown_requested_date is not None:  # rq's SIGINT/SIGTERM handling
                     stop.set()
                     break
@@ -313,17 +326,18 @@ def _rq_log_level() -> str:
 
 
 def _wait_or_stop(stop: threading.Event, seconds: float) -> None:
-    """Wait between Redis reconnects, returning early on SIGINT/SIGTERM."""
+    """Wait between Redis reconnects, returning early on SIGINT/SIGTERM (`_stop_on_signals`)."""
+    stop.wait(seconds)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (RQ's own handlers take over while its worker runs)."""
 
     def handler(signum, _frame):  # noqa: ANN001
         stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        stop.wait(seconds)
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def _worker_redis(settings: Settings) -> redis.Redis:

@@ -264,13 +264,13 @@ def _waiting_for(rt: Runtime, staff_id: str) -> list[int]:
 def _error_reply(rt: Runtime, staff_id: str, text: str) -> str | None:
     """`text`, unless this number already had its share of error replies this hour."""
     now = rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         state = session.get(StaffState, staff_id) or StaffState(staff_id=staff_id)
         if state.error_window_start is None or now - state.error_window_start > timedelta(hours=1):
             state.error_window_start, state.error_replies = now, 0
         state.error_replies += 1
         session.add(state)
-        session.commit()
         allowed = state.error_replies <= ERROR_REPLIES_PER_HOUR
     if not allowed:
         log.info(

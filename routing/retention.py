@@ -25,6 +25,7 @@ from routing.checkins import end_for_erased
 from routing.notifier import SendError
 from routing.runtime import Runtime
 from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message, TwilioDeletion
+from routing.uow import unit_of_work
 from routing.webconversation import forget_receipts
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,12 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
         pass
     while _erase_strays(rt, cutoff, report):
         pass
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         report.blocks = session.exec(delete(Block).where(Block.expires_at <= now)).rowcount
-        session.commit()
     delete_at_twilio(rt, report)
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         session.add(
             Event(
                 at=rt.clock(),
@@ -75,7 +77,6 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
                 detail=f"older than {older_than_days} days: {report.summary()}",
             )
         )
-        session.commit()
     log.info("purge: %s", report.summary())
     return report
 
@@ -93,7 +94,8 @@ def _erase_incidents(
     rt: Runtime, cutoff: datetime, now: datetime, days: int, actor: str, report: PurgeReport
 ) -> bool:
     """Erase one batch of due incidents with their messages and calls. False when none left."""
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         incidents = session.exec(
             select(Incident)
             .where(
@@ -124,10 +126,9 @@ def _erase_incidents(
             )
         end_for_erased(session, ids, now)  # no contact can be matched to them any more
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
-            report.messages += _erase_message(session, message, now)
+            report.messages += _erase(session, message, now)
         for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():
-            report.calls += _erase_call(session, call, now)
-        session.commit()
+            report.calls += _erase(session, call, now)
     report.incidents += len(ids)
     return True
 
@@ -135,7 +136,8 @@ def _erase_incidents(
 def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
     """Erase one batch of old messages and calls of no incident. False when none left."""
     now = rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         messages = session.exec(
             select(Message)
             .where(
@@ -170,33 +172,32 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
             .with_for_update()
         ).all()
         for message in messages:
-            report.messages += _erase_message(session, message, now)
+            report.messages += _erase(session, message, now)
         for call in calls:
-            report.calls += _erase_call(session, call, now)
-        session.commit()
+            report.calls += _erase(session, call, now)
     return bool(messages or calls)
 
 
-def _erase_message(session: Session, message: Message, now: datetime) -> int:
-    if message.address_enc is None and message.body_enc is None and message.media_enc is None:
-        return 0
-    # deleting the message at Twilio deletes its media there too
-    message.address_enc = message.body_enc = message.media_enc = None
-    message.address_hash = f"purged:m{message.id}"
-    message.updated_at = now
-    if message.sid:
-        _queue_deletion(session, "message", message.sid, message.incident_id, now)
-    return 1
+# what erasing a row empties, the prefix of its tombstone hash, and what Twilio keeps of it
+# (deleting a message at Twilio deletes its media there too)
+_ERASED = {
+    Message: (("address_enc", "body_enc", "media_enc"), "m", "message", "sid"),
+    Call: (("address_enc", "recording_enc", "transcript_enc"), "c", "recording", "recording_sid"),
+}
 
 
-def _erase_call(session: Session, call: Call, now: datetime) -> int:
-    if call.address_enc is None and call.recording_enc is None and call.transcript_enc is None:
+def _erase(session: Session, row: Message | Call, now: datetime) -> int:
+    """Empty a message's or a call's personal columns and queue Twilio's copy for deletion.
+    Returns 1, or 0 when it held nothing left to erase."""
+    fields, prefix, twilio_kind, sid_field = _ERASED[type(row)]
+    if all(getattr(row, field) is None for field in fields):
         return 0
-    call.address_enc = call.recording_enc = call.transcript_enc = None
-    call.address_hash = f"purged:c{call.id}"
-    call.updated_at = now
-    if call.recording_sid:
-        _queue_deletion(session, "recording", call.recording_sid, call.incident_id, now)
+    for field in fields:
+        setattr(row, field, None)
+    row.address_hash = f"purged:{prefix}{row.id}"
+    row.updated_at = now
+    if sid := getattr(row, sid_field):
+        _queue_deletion(session, twilio_kind, sid, row.incident_id, now)
     return 1
 
 
@@ -237,7 +238,8 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
             log.warning(
                 "Twilio %s deletion %s failed (%s); retried next run", kind, deletion_id, exc
             )
-        with Session(rt.engine) as session:
+        with unit_of_work(rt) as uow:
+            session = uow.session
             row = session.get(TwilioDeletion, deletion_id)
             row.claimed_at = None
             if error is None:
@@ -247,13 +249,13 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
                 row.error_code = error.code
                 report.pending_at_twilio += 1
             session.add(row)
-            session.commit()
     return report
 
 
 def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:
     now = rt.clock()
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         claimed = session.exec(
             update(TwilioDeletion)
             .where(
@@ -268,5 +270,4 @@ def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:
         ).rowcount
         row = session.get(TwilioDeletion, deletion_id) if claimed else None
         result = (row.kind, row.sid) if row else None
-        session.commit()
     return result

@@ -101,21 +101,21 @@ def _has_voicemail(rt: Runtime, incident_id: int) -> bool:
 
 def _mark_page_answered(rt: Runtime, page_id: int) -> None:
     """A key was pressed: this page reached its person (its call's end fails nothing)."""
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         page = session.exec(select(Page).where(Page.id == page_id).with_for_update()).first()
         if page is not None and page.status != "answered":
             page.status, page.updated_at = "answered", rt.clock()
-        session.commit()
 
 
 def _note_answered_by(rt: Runtime, call_sid: str | None, answered_by: str | None) -> None:
     if not call_sid:
         return
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         call = session.exec(select(Call).where(Call.sid == call_sid).with_for_update()).first()
         if call is not None and not call.answered_by:
             call.answered_by = answered_by
-        session.commit()
 
 
 def request_call(rt: Runtime, staff: Staff, incident_id: int) -> str:
@@ -178,7 +178,8 @@ def bridge_call(rt: Runtime, incident_id: int, called: str, digits: str | None) 
         return StaffCallPlan("prompt", incident_id, incident.channel, incident.language)
     if digits != "1":
         return StaffCallPlan("closed", incident_id)
-    with Session(rt.engine) as session:
+    with unit_of_work(rt) as uow:
+        session = uow.session
         session.add(
             Event(
                 incident_id=incident_id,
@@ -188,5 +189,4 @@ def bridge_call(rt: Runtime, incident_id: int, called: str, digits: str | None) 
                 detail="staff connected to the defender by call",
             )
         )
-        session.commit()
     return StaffCallPlan("connect", incident_id, incident.channel, incident.language, dial=number)

@@ -97,7 +97,8 @@ def choose_language(rt: Runtime, incident_id: int, digits: str) -> Plan:
     languages = rt.settings.languages
     choice = int(digits) if digits.isdigit() and 1 <= int(digits) <= len(languages) else None
     if choice is not None:
-        with Session(rt.engine) as session:
+        with unit_of_work(rt) as uow:
+            session = uow.session
             incident = lock_incident(session, incident_id)
             if incident is not None and incident.status != "resolved":
                 incident.language = languages[choice - 1]
@@ -110,7 +111,6 @@ def choose_language(rt: Runtime, incident_id: int, digits: str) -> Plan:
                         detail=f"menu: {incident.language}",
                     )
                 )
-            session.commit()
     return next_ring(rt, incident_id, 1)
 
 
@@ -143,7 +143,8 @@ def screen(
     now = rt.clock()
     if leg_sid:
         try:
-            with Session(rt.engine) as session:
+            with unit_of_work(rt) as uow:
+                session = uow.session
                 session.add(
                     Call(
                         incident_id=incident_id,
@@ -158,7 +159,6 @@ def screen(
                         updated_at=now,
                     )
                 )
-                session.commit()
         except IntegrityError:
             pass  # a repeated key press: already recorded
     if staff is not None:
@@ -169,17 +169,26 @@ def screen(
     return "accept"
 
 
-def dial_result(rt: Runtime, incident_id: int, level: int, form) -> Plan:  # noqa: ANN001
+@dataclass(frozen=True)
+class DialOutcome:
+    """How ringing one level ended, as Twilio reports it: the caller's call status (`CallStatus`,
+    lowercase), the dial's (`DialCallStatus`), and the leg that answered (`DialCallSid`)."""
+
+    call_status: str
+    dial_status: str
+    leg_sid: str | None = None
+
+
+def dial_result(rt: Runtime, incident_id: int, level: int, outcome: DialOutcome) -> Plan:
     """The end of ringing one level: done when someone accepted, else the next level."""
     with Session(rt.engine) as session:
         incident = session.get(Incident, incident_id)
         language = incident.language if incident else rt.settings.default_language
-    if (form.get("CallStatus") or "").lower() in CALLER_GONE:
+    if outcome.call_status in CALLER_GONE:
         release_hold(rt, incident_id, "caller_hung_up", "the caller hung up while ringing")
         return Hangup(language)
-    dial_status = (form.get("DialCallStatus") or "").lower()
-    accepted = _accepted_by(rt, incident_id, form.get("DialCallSid"))
-    if dial_status in ("completed", "answered") and accepted is not None:
+    accepted = _accepted_by(rt, incident_id, outcome.leg_sid)
+    if outcome.dial_status in ("completed", "answered") and accepted is not None:
         if accepted:
             acknowledge(rt, incident_id, accepted, via="voice")
         return Hangup(language)

@@ -246,6 +246,23 @@ def test_sigterm_stops_the_worker_within_seconds(hotline, fake_twilio):
     assert "stopped" in worker.log().splitlines()[-1]
 
 
+def test_sigterm_while_the_worker_starts_is_a_graceful_stop(hotline):
+    """A stop that comes while the worker is still starting (before RQ's own handlers are in
+    place) ends it cleanly too, not by the signal's default action."""
+    worker = TestWorker(hotline).start(wait=False)
+    wait_until(
+        lambda: "loaded" in worker.log(),
+        timeout=30,
+        what="the worker to read its rota",
+        interval=0.005,
+    )
+    started = time.monotonic()
+    worker.stop(graceful=True)
+    assert worker.proc.returncode == 0, worker.log()
+    assert time.monotonic() - started < 5
+    assert "stopped" in worker.log().splitlines()[-1]
+
+
 def test_incidents_json_lists_the_log_with_masked_numbers(hotline, worker, fake_twilio):
     hotline.sms(DEFENDER, "help")
     l1 = levels(hotline)[0][0]

@@ -618,7 +618,7 @@ def test_a_step_that_falls_due_while_a_sweep_runs_is_swept_at_once(world):
 def test_a_page_leaves_before_the_next_due_steps_run(world, monkeypatch):
     """A burst of due steps in one worker: steps queued together run as a batch, and the
     pages a batch wrote go out before the next batch runs."""
-    monkeypatch.setattr("routing.sweeper.STEPS_AT_ONCE", 2)
+    monkeypatch.setattr("routing.handover.STEPS_AT_ONCE", 2)
     for n in range(3):
         world.text(f"+4477009002{n}", "help")
     world.now += timedelta(minutes=5)  # level 2 of all three is due

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from routing.intake import TextMessage, VoiceCall
+from routing.voice import DialOutcome
 from routing.voicemail import Recording, Transcript
 
 MAX_BODY = 5000
@@ -46,6 +47,15 @@ def voice_call(form: Mapping[str, str]) -> VoiceCall:
     if not sid:
         raise BadWebhook("CallSid is required")
     return VoiceCall(sid=sid, sender=(form.get("From") or "").strip())
+
+
+def dial_outcome(form: Mapping[str, str]) -> DialOutcome:
+    """How ringing a level ended (the `<Dial>`'s action request)."""
+    return DialOutcome(
+        call_status=(form.get("CallStatus") or "").lower(),
+        dial_status=(form.get("DialCallStatus") or "").lower(),
+        leg_sid=form.get("DialCallSid") or None,
+    )
 
 
 def recording(form: Mapping[str, str]) -> Recording:

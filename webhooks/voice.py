@@ -113,7 +113,7 @@ def dial_result():  # noqa: ANN201
     incident_id, level = _id_arg("incident"), _id_arg("level")
     if incident_id is None or level is None:
         return twiml(fallback_call_twiml(rt, None))
-    plan = voice.dial_result(rt, incident_id, level, request.form)
+    plan = voice.dial_result(rt, incident_id, level, forms.dial_outcome(request.form))
     return twiml(caller_twiml(rt, plan))
 
 
