@@ -14,6 +14,7 @@ from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.checkins import active_checkins
 from routing.display import clean_text
+from routing.figures import iso, seconds_between
 from routing.masking import show_number
 from routing.tables import Checkin, Event, Incident, Message, Page
 
@@ -30,14 +31,6 @@ def shown(value: Any) -> Any:
     return value
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return round((end - start).total_seconds(), 3) if start and end else None
-
-
 def incident_summary(
     incident: Incident, vault: Vault, reveal: bool, checkin_due: datetime | None = None
 ) -> dict:
@@ -52,15 +45,15 @@ def incident_summary(
         "defender": show_number(vault.decrypt(incident.defender_enc), reveal)
         if incident.defender_enc
         else "erased",
-        "opened_at": _iso(incident.opened_at),
-        "first_paged_at": _iso(incident.first_paged_at),
-        "acknowledged_at": _iso(incident.acknowledged_at),
+        "opened_at": iso(incident.opened_at),
+        "first_paged_at": iso(incident.first_paged_at),
+        "acknowledged_at": iso(incident.acknowledged_at),
         "acknowledged_by": incident.acknowledged_by,
-        "resolved_at": _iso(incident.resolved_at),
+        "resolved_at": iso(incident.resolved_at),
         "resolved_by": incident.resolved_by,
-        "seconds_to_first_page": _seconds(incident.opened_at, incident.first_paged_at),
-        "seconds_to_ack": _seconds(incident.opened_at, incident.acknowledged_at),
-        "checkin_due": _iso(checkin_due),
+        "seconds_to_first_page": seconds_between(incident.opened_at, incident.first_paged_at),
+        "seconds_to_ack": seconds_between(incident.opened_at, incident.acknowledged_at),
+        "checkin_due": iso(checkin_due),
     }
 
 
@@ -132,11 +125,11 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         ).all()
         pages = session.exec(select(Page).where(Page.incident_id == number).order_by(Page.id)).all()
     summary["events"] = [
-        {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events
+        {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events
     ]
     summary["messages"] = [
         {
-            "at": _iso(m.created_at),
+            "at": iso(m.created_at),
             "direction": m.direction,
             "purpose": m.purpose,
             "channel": m.channel,
@@ -153,12 +146,12 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
     summary["checkins"] = [
         {
             "set_by": c.set_by,
-            "due_at": _iso(c.due_at),
+            "due_at": iso(c.due_at),
             "every_s": c.every_s,
             "notify": c.notify,
             "status": c.status,
-            "set_at": _iso(c.created_at),
-            "ended_at": _iso(c.ended_at),
+            "set_at": iso(c.created_at),
+            "ended_at": iso(c.ended_at),
         }
         for c in checkins
     ]

@@ -36,13 +36,10 @@ from hotline.filesafety import write_private
 from hotline.migrate import require_current
 from hotline.rotacli import live_rota
 from hotline.settings import Settings
+from hotline.usage import UsageError, refused
 from routing.figures import CHANNELS, COVERAGE_DAYS, PERCENTILES, Figures, Timing, collect
 
 LONGEST = timedelta(days=366)
-
-
-class UsageError(Exception):
-    """The command cannot run as asked; the message is one line with the fix."""
 
 
 def parse_since(text: str) -> timedelta:
@@ -67,8 +64,7 @@ def run_report(
         window = parse_since(since)
         target = _writable(html) if html is not None else None
     except UsageError as exc:
-        print(f"hotline: {exc}", file=sys.stderr)
-        return 2
+        return refused(exc)
     engine = make_engine(settings.database_url)
     try:
         require_current(engine)

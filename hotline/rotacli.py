@@ -17,6 +17,7 @@ import yaml
 
 import oncall
 from hotline.settings import Settings, SettingsError, load_settings
+from hotline.usage import UsageError, refused
 from oncall.localtime import parse_local_datetime
 from oncall.schedule import active_override
 from routing.masking import show_number
@@ -34,10 +35,6 @@ class Target:
     languages: tuple[str, ...] = ()
 
 
-class UsageError(Exception):
-    """The command cannot run as asked; the message is one line with the fix."""
-
-
 def check(file: str | None, *, days: int) -> int:
     """Validate a rota and print a summary plus coverage gaps for the next `days` days.
 
@@ -52,9 +49,9 @@ def check(file: str | None, *, days: int) -> int:
         target = _live_target() if file is None else _target(Path(file))
         source = target.path.read_text(encoding="utf-8")
     except (UsageError, SettingsError) as exc:
-        return _usage(exc)
+        return refused(exc)
     except OSError as exc:
-        return _usage(
+        return refused(
             UsageError(f"{_shown(Path(exc.filename or file or '?'))}: cannot read ({exc.strerror})")
         )
     shown = _shown(target.path)
@@ -94,7 +91,7 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
         rota = live_rota(settings, shown)
         instant = _instant(at, rota)
     except UsageError as exc:
-        return _usage(exc)
+        return refused(exc)
     except oncall.RotaInvalid as exc:
         count = len(exc.problems)
         print(
@@ -148,7 +145,7 @@ def ical(
                 "GET /rota/<token>.ics"
             )
     except UsageError as exc:
-        return _usage(exc)
+        return refused(exc)
     except oncall.RotaInvalid:
         print(f"{shown}: no valid rota; run `hotline rota check`", file=sys.stderr)
         return 1
@@ -350,8 +347,3 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _usage(exc: Exception) -> int:
-    print(f"hotline: {exc}", file=sys.stderr)
-    return 2

@@ -20,12 +20,13 @@ from twilio.request_validator import RequestValidator
 
 import oncall
 from hotline.settings import Settings
+from hotline.usage import UsageError, refused
 from oncall.phones import e164
 
 WHATSAPP = "whatsapp:"
 
 
-class NotANumber(ValueError):
+class NotANumber(UsageError):
     """`--from` is no phone number the hotline could receive; the message says how to write it."""
 
 
@@ -94,8 +95,7 @@ def simulate(
     try:
         address = sender_address(sender, rota_region(settings))
     except NotANumber as exc:
-        print(f"hotline: {exc}", file=sys.stderr)
-        return 2
+        return refused(exc)
     if address != sender:
         print(f"hotline: from {address}", file=sys.stderr)
     account = settings.twilio_account_sid or "AC" + "0" * 32

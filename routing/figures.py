@@ -131,7 +131,7 @@ class Figures:
     def as_json(self) -> dict:
         """The `hotline report --json` shape (README, "The line at a glance")."""
         return {
-            "window": {"start": _iso(self.start), "end": _iso(self.end), "zone": self.zone},
+            "window": {"start": iso(self.start), "end": iso(self.end), "zone": self.zone},
             "incidents": self.incidents,
             "per_day": [
                 {"date": day.isoformat(), **dict(zip(CHANNELS, counts, strict=True))}
@@ -145,15 +145,15 @@ class Figures:
             "levels_needed": dict(self.levels_needed),
             "busiest_hours": [list(row) for row in self.hours],
             "coverage": {
-                "start": _iso(self.coverage.start),
-                "end": _iso(self.coverage.end),
+                "start": iso(self.coverage.start),
+                "end": iso(self.coverage.end),
                 "rotations": {
                     name: [
                         {
                             "staff": s.staff,
                             "name": s.name,
-                            "start": _iso(s.start),
-                            "end": _iso(s.end),
+                            "start": iso(s.start),
+                            "end": iso(s.end),
                             "override": s.override,
                         }
                         for s in self.coverage.shifts
@@ -166,8 +166,8 @@ class Figures:
                         "kind": g.kind,
                         "level": g.level,
                         "language": g.language,
-                        "start": _iso(g.start),
-                        "end": _iso(g.end),
+                        "start": iso(g.start),
+                        "end": iso(g.end),
                         "message": g.message,
                     }
                     for g in self.coverage.gaps
@@ -207,12 +207,12 @@ def collect(
             per_day[local.date()][CHANNELS.index(channel)] += 1
         hours[local.weekday()][local.hour] += 1
         if first_paged_at is not None:
-            to_page.append(_seconds(opened_at, first_paged_at))
+            to_page.append(seconds_between(opened_at, first_paged_at))
         acked = first_ack.get(number)
         if acked is None:
             key = NOT_TAKEN
         else:
-            to_ack.append(_seconds(opened_at, acked))
+            to_ack.append(seconds_between(opened_at, acked))
             step = steps.get(number)
             key = BEFORE_PAGE if step is None else str(step + 1)
         levels[key] = levels.get(key, 0) + 1
@@ -324,9 +324,11 @@ def _days(start: datetime, end: datetime, zone: tzinfo) -> list[date]:
     return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
-def _seconds(start: datetime, end: datetime) -> float:
-    return round((end - start).total_seconds(), 3)
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """The seconds from `start` to `end`, to the millisecond; None when either is missing."""
+    return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def _iso(at: datetime) -> str:
-    return as_utc(at).isoformat()
+def iso(at: datetime | None) -> str | None:
+    """`at` as ISO 8601 in UTC, as the figures and the incident log print instants."""
+    return as_utc(at).isoformat() if at else None

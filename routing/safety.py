@@ -8,7 +8,7 @@ configured key (old keys still match until `hotline rekey` has run and they are 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlmodel import Session, select
@@ -20,7 +20,7 @@ from routing.locks import lock_incident
 from routing.parse_commands import Command
 from routing.runtime import Runtime
 from routing.tables import Block, Event, Incident
-from routing.uow import unit_of_work
+from routing.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 BLOCK_DAYS = 30
@@ -34,7 +34,7 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     """
     if command.last is not None:
         return _block_range(rt, staff, command)
-    number, now = command.incident, rt.clock()
+    number = command.incident
     with unit_of_work(rt) as uow:
         session = uow.session
         incident = lock_incident(session, number)
@@ -43,20 +43,7 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
         address = rt.vault.decrypt(incident.defender_enc)
         if address is None:
             return f"#{number}: the sender's number is withheld or erased; nothing to block."
-        expires = now + timedelta(days=BLOCK_DAYS)
-        # the person, on every channel: lookups match their key in all its forms
-        _upsert_block(
-            session, rt.vault.lookup_hash(key_of(address)), staff.id, number, now, expires
-        )
-        session.add(
-            Event(
-                incident_id=number,
-                at=now,
-                kind="blocked",
-                actor=staff.id,
-                detail=f"sender blocked for {BLOCK_DAYS} days",
-            )
-        )
+        _block_sender(uow, incident, address, staff.id, f"sender blocked for {BLOCK_DAYS} days")
         tell_taker(uow, incident, staff.id, "blocked the sender")
     if is_web(address):
         # a web conversation is its own person: only this receipt is blocked, nobody else
@@ -70,14 +57,32 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
     )
 
 
-def _upsert_block(
-    session: Session, digest: str, staff_id: str, number: int, now: datetime, expires: datetime
+def _block_sender(
+    uow: UnitOfWork, incident: Incident, address: str, staff_id: str, detail: str
 ) -> None:
+    """Block the person behind `address` (the sender of `incident`) for BLOCK_DAYS, on every
+    channel (lookups match their key in all its forms), and log it on the incident."""
+    session, now = uow.session, uow.rt.clock()
+    digest = uow.rt.vault.lookup_hash(key_of(address))
     block = session.exec(select(Block).where(Block.address_hash == digest)).first()
     if block is None:
         block = Block(address_hash=digest, created_by=staff_id, created_at=now)
-    block.created_by, block.incident_id, block.expires_at = staff_id, number, expires
+    block.created_by, block.incident_id = staff_id, incident.id
+    block.expires_at = now + timedelta(days=BLOCK_DAYS)
     session.add(block)
+    session.add(
+        Event(incident_id=incident.id, at=now, kind="blocked", actor=staff_id, detail=detail)
+    )
+
+
+def _sender_hashes(rt: Runtime, session: Session, incident: Incident) -> list[str]:
+    """The hashes the blocks of `incident`'s sender are kept under: their person's, or, once
+    the incident is erased, those its blocks were recorded with."""
+    if incident.defender_enc is None:
+        return list(
+            session.exec(select(Block.address_hash).where(Block.incident_id == incident.id)).all()
+        )
+    return person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
 
 
 def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -90,15 +95,7 @@ def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
         incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
-        if incident.defender_enc is None:
-            hashes = [
-                b
-                for b in session.exec(
-                    select(Block.address_hash).where(Block.incident_id == number)
-                ).all()
-            ]
-        else:
-            hashes = person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
+        hashes = _sender_hashes(rt, session, incident)
         removed = session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
         if removed:
             session.add(Event(incident_id=number, at=now, kind="unblocked", actor=staff.id))
@@ -119,7 +116,6 @@ def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
     label = f"BLOCK {first}-{last}"
     senders: set[str] = set()
     closed: list[int] = []
-    expires = now + timedelta(days=BLOCK_DAYS)
     with unit_of_work(rt) as uow:
         session = uow.session
         incidents = _locked_range(session, first, last)
@@ -127,23 +123,7 @@ def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
             address = rt.vault.decrypt(incident.defender_enc)
             if address is not None and key_of(address) not in senders:
                 senders.add(key_of(address))
-                _upsert_block(
-                    session,
-                    rt.vault.lookup_hash(key_of(address)),
-                    staff.id,
-                    incident.id,
-                    now,
-                    expires,
-                )
-                session.add(
-                    Event(
-                        incident_id=incident.id,
-                        at=now,
-                        kind="blocked",
-                        actor=staff.id,
-                        detail=f"{label}: sender blocked",
-                    )
-                )
+                _block_sender(uow, incident, address, staff.id, f"{label}: sender blocked")
             if incident.status == "open":
                 incident.status, incident.resolved_at, incident.resolved_by = (
                     "resolved",
@@ -177,12 +157,8 @@ def _unblock_range(rt: Runtime, staff: Staff, command: Command) -> str:
     with unit_of_work(rt) as uow:
         session = uow.session
         incidents = _locked_range(session, first, last)
-        hashes = [
-            h
-            for incident in incidents
-            if incident.defender_enc
-            for h in person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
-        ]
+        senders = [incident for incident in incidents if incident.defender_enc]
+        hashes = [h for incident in senders for h in _sender_hashes(rt, session, incident)]
         removed = (
             session.exec(delete(Block).where(Block.address_hash.in_(hashes))).rowcount
             if hashes

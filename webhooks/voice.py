@@ -121,11 +121,10 @@ def dial_result():  # noqa: ANN201
 @twilio_signed
 def screen():  # noqa: ANN201
     """The staff leg of a ringing defender call (Dial <Number url>)."""
-    rt = _rt()
-    incident_id = _id_arg("incident")
-    if incident_id is None:
+    rt, leg = _rt(), _staff_leg()
+    if leg is None:
         return _hang_up()
-    called = request.form.get("To") or request.form.get("Called") or ""
+    incident_id, called = leg
     result = voice.screen(rt, incident_id, called, _digits(), request.form.get("CallSid"))
     return twiml(screen_twiml(rt, incident_id, result, voice.incident_language(rt, incident_id)))
 
@@ -183,10 +182,17 @@ def notify():  # noqa: ANN201
 @twilio_signed
 def bridge():  # noqa: ANN201
     """CALL 17: the staff member answered; 1 connects them to the defender."""
-    rt = _rt()
+    rt, leg = _rt(), _staff_leg()
+    if leg is None:
+        return _hang_up()
+    plan = staff_calls.bridge_call(rt, *leg, _digits())
+    return twiml(staff_call_twiml(rt, plan))
+
+
+def _staff_leg() -> tuple[int, str] | None:
+    """The incident (`?incident=`) and the staff number a call leg to staff rang (Twilio's
+    `To`, or `Called`), or None without an incident."""
     incident_id = _id_arg("incident")
     if incident_id is None:
-        return _hang_up()
-    called = request.form.get("To") or request.form.get("Called") or ""
-    plan = staff_calls.bridge_call(rt, incident_id, called, _digits())
-    return twiml(staff_call_twiml(rt, plan))
+        return None
+    return incident_id, request.form.get("To") or request.form.get("Called") or ""
