@@ -183,6 +183,30 @@ def fake_twilio():
 
 
 @pytest.fixture
+def make_world(tmp_path, database_url, fake_twilio):
+    """Factory: `make_world(rota=..., config=...)` -> the engine in this process with a clock
+    the test moves (tests/engine_world.py), at START with the staff rota's waits of 5m."""
+    from engine_world import START, World
+
+    made: list[World] = []
+
+    def factory(rota: str | None = None, **options) -> World:
+        rota = rota if rota is not None else rota_text(wait1="5m", wait2="5m", at=START)
+        made.append(World(tmp_path, database_url, fake_twilio, rota, **options))
+        return made[-1]
+
+    yield factory
+    for world in made:
+        world.close()
+
+
+@pytest.fixture
+def world(make_world):
+    """The engine in this process, with the staff rota (`make_world`'s defaults)."""
+    return make_world()
+
+
+@pytest.fixture
 def make_hotline(tmp_path, database_url, redis_url, fake_twilio):
     """Factory: `make_hotline(rota=..., **hotline_settings)` -> a running web app (no worker)."""
     created: list[Hotline] = []

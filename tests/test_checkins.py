@@ -12,8 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import rota_text
-from engine_world import START, World
+from engine_world import World
 from sqlmodel import Session, select
 
 from hotline.incidents import list_incidents, show_incident
@@ -36,16 +35,8 @@ DURESS = 'checkins:\n  duress_words: [sunflower, "blue kite"]\n'
 
 
 @pytest.fixture
-def world(tmp_path, database_url, fake_twilio):
-    made = World(
-        tmp_path,
-        database_url,
-        fake_twilio,
-        rota_text(wait1="5m", wait2="5m", at=START),
-        config=DURESS,
-    )
-    yield made
-    made.close()
+def world(make_world):
+    return make_world(config=DURESS)
 
 
 def checkins(world: World) -> list[Checkin]:

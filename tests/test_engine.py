@@ -43,17 +43,8 @@ CALLING_ROTA = rota_text(wait1="5m", wait2="5m", at=START).replace(
 
 
 @pytest.fixture
-def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START))
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def calling_world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, CALLING_ROTA)
-    yield made
-    made.close()
+def calling_world(make_world):
+    return make_world(CALLING_ROTA)
 
 
 def test_a_message_pages_level_one_at_once(world):

@@ -42,10 +42,8 @@ SHIFT = START + timedelta(minutes=1)
 
 
 @pytest.fixture
-def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, ROTA, config=CONFIG)
-    yield made
-    made.close()
+def world(make_world):
+    return make_world(ROTA, config=CONFIG)
 
 
 def rows(world: World) -> list[ShiftReminder]:

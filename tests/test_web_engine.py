@@ -6,9 +6,6 @@ browser is tests/test_web_form.py and tests/test_web_browser.py.
 
 from __future__ import annotations
 
-import pytest
-from conftest import rota_text
-from engine_world import START, World
 from sqlmodel import Session, select
 
 from routing import webform
@@ -16,13 +13,6 @@ from routing.retention import purge
 from routing.tables import WebReceipt
 
 DEFENDER = "+447700900123"
-
-
-@pytest.fixture
-def world(tmp_path, database_url, fake_twilio):
-    made = World(tmp_path, database_url, fake_twilio, rota_text(wait1="5m", wait2="5m", at=START))
-    yield made
-    made.close()
 
 
 def test_a_web_message_pages_like_an_sms_with_its_contact_line_masked(world):
