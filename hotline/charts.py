@@ -28,10 +28,18 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.collections import PatchCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from routing.figures import BEFORE_PAGE, CHANNELS, NOT_TAKEN, PERCENTILES, Figures, Timing
+from routing.figures import (
+    BEFORE_PAGE,
+    BEING_PAGED,
+    CHANNELS,
+    NOT_TAKEN,
+    PERCENTILES,
+    Figures,
+    Timing,
+)
 
 NO_INCIDENTS = "no incidents in this window"
 CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "voice", "web": "web form"}
@@ -140,7 +148,6 @@ def volume(figures: Figures) -> Figure:
             bottom=[b for _, _, b in drawn],
             width=0.8,
             color=CHANNEL_COLOUR[channel],
-            label=f"{CHANNEL_LABEL[channel]} ({sum(heights)})",
         )
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     every = max(1, math.ceil(len(days) / 12))
@@ -148,8 +155,23 @@ def volume(figures: Figures) -> Figure:
     ax.set_xlim(-0.6, len(days) - 0.4)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("incidents opened")
-    ax.legend(ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    # a channel with no incidents draws no bar, and its legend entry would take matplotlib's
+    # default colour: the entries are drawn from the channels' own colours instead
+    ax.legend(
+        handles=[
+            Patch(color=CHANNEL_COLOUR[channel], label=f"{CHANNEL_LABEL[channel]} ({total})")
+            for channel, total in zip(CHANNELS, _channel_totals(figures), strict=True)
+        ],
+        ncols=4,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        frameon=False,
+    )
     return figure
+
+
+def _channel_totals(figures: Figures) -> list[int]:
+    return [sum(counts[i] for _, counts in figures.per_day) for i in range(len(CHANNELS))]
 
 
 def timing(values: Timing, incidents: int, after: str, none_yet: str) -> Figure:
@@ -194,10 +216,8 @@ def levels(figures: Figures) -> Figure:
     ax = figure.subplots()
     labels = [level_label(key) for key, _ in rows]
     counts = [count for _, count in rows]
-    colours = [
-        "#999999" if key == NOT_TAKEN else "#E69F00" if key == BEFORE_PAGE else "#0072B2"
-        for key, _ in rows
-    ]
+    other = {NOT_TAKEN: "#999999", BEING_PAGED: "#CC79A7", BEFORE_PAGE: "#E69F00"}
+    colours = [other.get(key, "#0072B2") for key, _ in rows]
     bars = ax.barh(range(len(rows)), counts, color=colours, height=0.7)
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.set_yticks(range(len(rows)), labels)
@@ -295,13 +315,24 @@ def coverage(figures: Figures) -> Figure:
         label.set_color(GAP_COLOUR)
     ax.invert_yaxis()
     ax.set_xlim(start, end)
-    ax.xaxis.set_major_locator(mdates.DayLocator(tz=zone))
+    ax.set_xticks(_day_ticks(start, end, zone))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d", tz=zone))
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.set_xlabel(f"days from now, {figures.zone} (hatched: an override)")
     return figure
+
+
+def _day_ticks(start: float, end: float, zone: ZoneInfo) -> list[float]:
+    """A tick at each local midnight in [start, end] (matplotlib date numbers), and one at
+    the window's start, so that the first, partial day has its label too (unless it is too
+    short to hold one)."""
+    ticks = mdates.DayLocator(tz=zone).tick_values(mdates.num2date(start), mdates.num2date(end))
+    midnights = [t for t in ticks if start <= t <= end]
+    if not midnights or midnights[0] - start > 0.35:
+        midnights.insert(0, start)
+    return midnights
 
 
 # --- words ------------------------------------------------------------------------------------
@@ -313,13 +344,17 @@ def level_label(key: str) -> str:
         return "answered on the call"
     if key == NOT_TAKEN:
         return "not taken"
+    if key == BEING_PAGED:
+        return "still being paged"
     return f"{key} level{'s' if key != '1' else ''}"
 
 
 def human_duration(seconds: float | None) -> str:
-    """`42 s`, `4 min 10 s`, `2 h 5 min`, `3 d 4 h`; `-` for None."""
+    """`14 ms`, `4.5 s`, `42 s`, `4 min 10 s`, `2 h 5 min`, `3 d 4 h`; `-` for None."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
     whole = round(seconds)
     if whole < 60:
         return f"{seconds:.1f} s".replace(".0 s", " s") if seconds < 10 else f"{whole} s"

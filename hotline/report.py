@@ -121,7 +121,7 @@ CAPTIONS = {
     "hours": "When incidents come in: each square is one hour of one weekday, darker is busier "
     "(times in $zone).",
     "coverage": "Who is on call for each rotation over the next $days days (hatched: an "
-    "override). Red strips are gaps: a level with nobody on call, or nobody on "
+    "override). Orange strips are gaps: a level with nobody on call, or nobody on "
     "call who speaks one of the hotline's languages: the warnings of "
     '"hotline rota check".',
 }

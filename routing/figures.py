@@ -31,7 +31,8 @@ COVERAGE_DAYS = 14
 # levels_needed keys besides "1", "2", ...: taken while the call rang through (a defender's
 # call answered live, before any page), and not taken by anyone
 BEFORE_PAGE = "before_page"
-NOT_TAKEN = "not_taken"
+NOT_TAKEN = "not_taken"  # resolved without anyone taking it
+BEING_PAGED = "being_paged"  # open, nobody has taken it yet: still being paged
 ALARM_MISSED, ALARM_DURESS, CHECKIN_SET = "checkin_missed", "duress", "checkin_set"
 # routing.checkins.miss: a miss raised on the defender's newer incident writes a second
 # `checkin_missed` on the old one, whose detail ends "raised on #N". One miss, counted once.
@@ -111,9 +112,9 @@ class Figures:
     `per_day`: (local date, counts per channel in CHANNELS order) for every day of the window
     in the rota's zone, empty days included. `hours[weekday][hour]`: incidents opened, Monday
     first, local time. `levels_needed`: "1", "2", ... escalation steps paged before the first
-    acknowledgement (counted on through `repeat` rounds and the fallback), then BEFORE_PAGE and
-    NOT_TAKEN. `checkins`: check-ins set, missed (each miss once) and duress alarms raised in
-    the window.
+    acknowledgement (counted on through `repeat` rounds and the fallback), then BEFORE_PAGE,
+    NOT_TAKEN (resolved untaken) and BEING_PAGED (open, untaken yet). `checkins`: check-ins
+    set, missed (each miss once) and duress alarms raised in the window.
     """
 
     start: datetime
@@ -190,7 +191,13 @@ def collect(
     start = end - since
     zone = rota.timezone
     rows = session.exec(
-        select(Incident.id, Incident.channel, Incident.opened_at, Incident.first_paged_at)
+        select(
+            Incident.id,
+            Incident.channel,
+            Incident.opened_at,
+            Incident.first_paged_at,
+            Incident.status,
+        )
         .where(Incident.opened_at >= start, Incident.opened_at < end)
         .order_by(Incident.id)
     ).all()
@@ -201,7 +208,7 @@ def collect(
     per_day = {day: [0] * len(CHANNELS) for day in days}
     hours = [[0] * 24 for _ in range(7)]
     to_page, to_ack, levels = [], [], {}
-    for number, channel, opened_at, first_paged_at in rows:
+    for number, channel, opened_at, first_paged_at, status in rows:
         local = opened_at.astimezone(zone)
         if channel in CHANNELS and local.date() in per_day:
             per_day[local.date()][CHANNELS.index(channel)] += 1
@@ -210,7 +217,7 @@ def collect(
             to_page.append(seconds_between(opened_at, first_paged_at))
         acked = first_ack.get(number)
         if acked is None:
-            key = NOT_TAKEN
+            key = BEING_PAGED if status == "open" else NOT_TAKEN
         else:
             to_ack.append(seconds_between(opened_at, acked))
             step = steps.get(number)
@@ -307,13 +314,14 @@ def _checkins(session: Session, start: datetime, end: datetime) -> tuple[tuple[s
 
 
 def _ordered_levels(levels: dict[str, int]) -> tuple[tuple[str, int], ...]:
-    """ "1" up to the most steps any incident needed (none skipped), then the other two."""
+    """ "1" up to the most steps any incident needed (none skipped), then the other three."""
     most = max((int(k) for k in levels if k.isdigit()), default=0)
     ordered = [(str(step), levels.get(str(step), 0)) for step in range(1, most + 1)]
     return (
         *ordered,
         (BEFORE_PAGE, levels.get(BEFORE_PAGE, 0)),
         (NOT_TAKEN, levels.get(NOT_TAKEN, 0)),
+        (BEING_PAGED, levels.get(BEING_PAGED, 0)),
     )
 
 

@@ -94,7 +94,13 @@ def test_json_gives_the_figures_of_the_window_as_worked_out_by_hand(world, capsy
         "max": 361.0,
         "seconds": [20.0, 40.0, 60.0, 361.0],
     }
-    assert figures["levels_needed"] == {"1": 2, "2": 1, "before_page": 1, "not_taken": 2}
+    assert figures["levels_needed"] == {
+        "1": 2,
+        "2": 1,
+        "before_page": 1,
+        "not_taken": 2,
+        "being_paged": 0,
+    }
 
     hours = figures["busiest_hours"]
     assert len(hours) == 7 and all(len(row) == 24 for row in hours)
@@ -118,7 +124,12 @@ def test_since_narrows_the_window(world, capsys):
     figures = json.loads(out)
     assert code == 0
     assert figures["incidents"] == 3
-    assert figures["levels_needed"] == {"1": 1, "before_page": 0, "not_taken": 2}
+    assert figures["levels_needed"] == {
+        "1": 1,
+        "before_page": 0,
+        "not_taken": 2,
+        "being_paged": 0,
+    }
 
 
 def test_percentiles_are_nearest_rank_observed_values():
@@ -267,7 +278,7 @@ def test_an_empty_database_gives_a_page_that_says_so(world, tmp_path, capsys):
         "max": None,
         "seconds": [],
     }
-    assert figures["levels_needed"] == {"before_page": 0, "not_taken": 0}
+    assert figures["levels_needed"] == {"before_page": 0, "not_taken": 0, "being_paged": 0}
     assert figures["checkins"] == {"set": 0, "missed": 0, "duress": 0}
 
 
@@ -358,3 +369,72 @@ def test_no_valid_rota_at_all_is_one_line_and_exit_1(world, tmp_path, capsys):
     code, out, err = report(capsys, "--html", str(target))
     assert code == 1 and out == "" and err.count("\n") == 1 and "no valid rota" in err
     assert not target.exists()
+
+
+# --- what a new reader saw wrong -----------------------------------------------------------
+
+
+def test_durations_under_a_second_read_in_milliseconds():
+    from hotline.charts import human_duration
+
+    assert [human_duration(s) for s in (0.005, 0.014, 0.9994, 4.5, 42, 250)] == [
+        "5 ms",
+        "14 ms",
+        "999 ms",
+        "4.5 s",
+        "42 s",
+        "4 min 10 s",
+    ]
+
+
+def test_every_channel_s_legend_entry_has_its_own_colour_with_no_incidents_too(world):
+    from matplotlib.colors import to_hex
+
+    from hotline.charts import CHANNEL_COLOUR, volume
+
+    world.text("+447700900123", "help")  # one SMS incident; no WhatsApp, call or web one
+    with Session(world.rt.engine) as session:
+        figures = collect(
+            session, world.rt.rota.current(), now=world.now + timedelta(minutes=1),
+            since=timedelta(days=1), languages=("en",),
+        )  # fmt: skip
+    handles = volume(figures).axes[0].get_legend().legend_handles
+    assert [to_hex(h.get_facecolor()) for h in handles] == [
+        CHANNEL_COLOUR[c].lower() for c in CHANNELS
+    ]
+    assert [t.get_text() for t in volume(figures).axes[0].get_legend().get_texts()] == [
+        "SMS (1)",
+        "WhatsApp (0)",
+        "voice (0)",
+        "web form (0)",
+    ]
+
+
+def test_an_incident_still_being_paged_is_not_counted_as_not_taken(world):
+    world.text("+447700900123", "help")  # paged, nobody has taken it yet
+    world.text("+447700900456", "help too")
+    world.text(world.staff_phone("amina"), "RESOLVE 2")  # closed, nobody took it
+    with Session(world.rt.engine) as session:
+        figures = collect(
+            session, world.rt.rota.current(), now=world.now + timedelta(minutes=1),
+            since=timedelta(days=1), languages=("en",),
+        )  # fmt: skip
+    assert dict(figures.levels_needed) == {"before_page": 0, "not_taken": 1, "being_paged": 1}
+
+
+def test_the_coverage_labels_the_first_partial_day_too():
+    from zoneinfo import ZoneInfo
+
+    import matplotlib.dates as mdates
+
+    from hotline.charts import _day_ticks
+
+    dublin = ZoneInfo("Europe/Dublin")
+    start = datetime(2026, 12, 7, 13, 40, tzinfo=UTC)
+    ticks = _day_ticks(mdates.date2num(start), mdates.date2num(start + timedelta(days=14)), dublin)
+    days = [mdates.num2date(t, tz=dublin) for t in ticks]
+    assert days[0] == start and days[1] == datetime(2026, 12, 8, tzinfo=dublin)
+    assert len(days) == 15
+    late = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)  # an hour to midnight: no room for a label
+    ticks = _day_ticks(mdates.date2num(late), mdates.date2num(late + timedelta(days=2)), dublin)
+    assert mdates.num2date(ticks[0], tz=dublin) == datetime(2026, 12, 8, tzinfo=dublin)
