@@ -70,8 +70,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _logging()
     from hotline.rotasource import RotaUnavailable
+    from hotline.twilio_client import warn_if_console
 
     settings = _private_settings()
+    warn_if_console(settings)
     try:
         serve(settings, host=args.host, port=args.port, workers=args.workers)
     except RotaUnavailable as exc:
@@ -82,10 +84,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 @_needs_schema
 def cmd_worker(args: argparse.Namespace) -> int:
+    from hotline.twilio_client import warn_if_console
     from hotline.worker import run_worker
 
     _logging()
-    run_worker(_private_settings())
+    settings = _private_settings()
+    warn_if_console(settings)
+    run_worker(settings)
     return 0
 
 

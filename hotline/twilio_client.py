@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -33,12 +34,21 @@ def make_twilio_client(settings: Settings) -> Client:
     return client
 
 
-def make_notifier(settings: Settings) -> Notifier:
-    """Twilio when credentials are set, else console mode (announced loudly)."""
-    if settings.console_mode:
+# set by `hotline run` for the processes it starts: it announces console mode itself, once
+UNDER_RUN = "HOTLINE_UNDER_RUN"
+
+
+def warn_if_console(settings: Settings) -> None:
+    """Say loudly, once per command (not once per process it starts), that nothing is sent."""
+    if settings.console_mode and not os.environ.get(UNDER_RUN):
         log.warning(
             "CONSOLE MODE: TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are not set. Outbound SMS and "
             "calls are written to this log (numbers masked) and NOT sent to anyone."
         )
+
+
+def make_notifier(settings: Settings) -> Notifier:
+    """Twilio when credentials are set, else console mode (`warn_if_console`)."""
+    if settings.console_mode:
         return ConsoleNotifier()
     return TwilioNotifier(make_twilio_client(settings))

