@@ -1,6 +1,6 @@
 """Parse and validate a rota file, reporting every problem at once with its line and fix.
 
-See README.md, "Rota for coordinators", and oncall/schema.json. The parser walks the composed
+See README.md, "The rota", and oncall/schema.json. The parser walks the composed
 YAML node tree (`oncall.yamltree`) so duplicate keys are caught and every problem has a line.
 Reading the file is the caller's job.
 """
