@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -181,7 +182,23 @@ def _load(quick: bool) -> dict:
 
 def _save(data: dict) -> None:
     data["machine"] = _machine()
+    data["commit"] = _commit()
     RESULTS_JSON.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def _commit() -> str:
+    """The git commit measured, `+changes` when the work tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + ("+changes" if dirty else "")
 
 
 def _machine() -> str:

@@ -25,6 +25,8 @@ from bench.common import (
     bundled_first_pages,
     first_page_latencies,
     run_load,
+    tail,
+    tail_text,
 )
 
 MESSAGES_PER_SENDER = 2
@@ -131,21 +133,24 @@ def run(opts: Options, db: str) -> Report:
             if missing:
                 report.add(f"incidents not yet paged at {rate:.0f} req/s after the wait", missing)
             if last is not None:
+                # how long the pages took to drain once the load stopped; pages that all left
+                # while webhooks were still coming drained nothing (no negative delay)
+                drained = (last - max(load.t_done)) * 1000
                 report.add(
                     f"last page after the last webhook at {rate:.0f} req/s",
-                    (last - max(load.t_done)) * 1000,
-                    "ms",
+                    drained if drained > 0 else "none: every page left during the load",
+                    "ms" if drained > 0 else "",
                 )
             if rate == TARGET_RATE:
                 report.check(
                     f"webhook p99 < {TARGET_P99_MS:.0f} ms at {rate:.0f} req/s",
-                    load.errors == 0 and stats["p99"] < TARGET_P99_MS,
-                    f"p99 {stats['p99']:,.0f} ms, {load.errors} errors",
+                    load.errors == 0 and tail(stats) < TARGET_P99_MS,
+                    tail_text(stats) + f", {load.errors} errors",
                 )
                 report.check(
                     f"first page p99 < {TARGET_LOADED_PAGE_P99_MS:.0f} ms under load",
-                    not missing and page["p99"] < TARGET_LOADED_PAGE_P99_MS,
-                    f"p99 {page['p99']:,.0f} ms" + (f", {missing} unpaged" if missing else ""),
+                    not missing and tail(page) < TARGET_LOADED_PAGE_P99_MS,
+                    tail_text(page) + (f", {missing} unpaged" if missing else ""),
                 )
     return report
 
