@@ -33,7 +33,7 @@ from hotline import migrate
 from hotline.app import build_runtime, create_app
 from hotline.db import make_engine
 from hotline.settings import load_settings
-from routing.tables import Event, Incident, Message, Page, WorkerHeartbeat
+from routing.tables import Call, Event, Incident, Message, Page, WorkerHeartbeat
 from webhooks.busy import SURGE_AT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,6 +370,53 @@ class Hotline:
             if incident is not None:
                 query = query.where(Event.incident_id == incident)
             return list(s.exec(query).all())
+
+    # --- barriers: what "nothing more happened" waits for, instead of a fixed sleep --------
+
+    def outbox_settled(self, timeout: float = 20) -> None:
+        """Wait until nothing the hotline wrote to send is still on its way: no message or
+        call pending, held, retrying or being handed to Twilio. After that, no send that the
+        log does not already hold can leave."""
+        waiting = ("pending", "held", "retrying", "submitting")
+
+        def settled() -> bool:
+            with self.session() as s:
+                return not (
+                    s.exec(select(Message.id).where(Message.status.in_(waiting))).first()
+                    or s.exec(select(Call.id).where(Call.status.in_(waiting))).first()
+                )
+
+        wait_until(settled, timeout=timeout, what="the outbox to settle")
+
+    def jobs_due_ran(self, timeout: float = 30) -> None:
+        """Wait until RQ has run every job due by now: none queued, none scheduled for
+        earlier, none running."""
+        from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+        queue = self.rt.queue
+        now = time.time()
+
+        def ran() -> bool:
+            scheduled = ScheduledJobRegistry(queue=queue).get_jobs_to_schedule(now)
+            return not (len(queue) or scheduled or StartedJobRegistry(queue=queue).count)
+
+        wait_until(ran, timeout=timeout, what="the jobs due to run", interval=0.05)
+
+    def swept_after(self, instant: datetime, timeout: float = 30) -> None:
+        """Wait until a worker's sweeper has made a whole pass that began after `instant`.
+
+        The sweeper writes its heartbeat after a pass, every few seconds: of two heartbeats
+        after `instant`, the second follows a pass that began after the first."""
+        beats: list[datetime] = []
+
+        def two_beats() -> bool:
+            with self.session() as s:
+                at = s.exec(select(WorkerHeartbeat.at).order_by(WorkerHeartbeat.at.desc())).first()
+            if at is not None and at > instant and at not in beats:
+                beats.append(at)
+            return len(beats) >= 2
+
+        wait_until(two_beats, timeout=timeout, what="a sweep after the instant", interval=0.1)
 
     def engine_dialect(self) -> str:
         return self.rt.engine.dialect.name

@@ -9,9 +9,8 @@ Few and short: the logic is covered in-process by tests/test_checkins.py. The ro
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import rota_text
@@ -94,7 +93,9 @@ def test_a_standing_checkin_is_moved_by_sms_whatsapp_and_a_call(make_hotline, fa
         said(hotline.sms(level1, "CHECKIN 1 every 5s"))
         due = checkin_rows(hotline)[0].due_at
         for contact in ("sms", "whatsapp", "call"):
-            time.sleep(2)
+            # pacing, not a barrier: each contact comes 2 s into the 5 s the last one gave,
+            # so that without it the check-in would be missed, and with it the deadline moves
+            wait_until(lambda d=due: datetime.now(UTC) >= d - timedelta(seconds=3), what="2 s")
             if contact == "call":
                 incoming_call(hotline, new_sid(), DEFENDER)
             else:
@@ -129,7 +130,7 @@ def test_a_checkin_kept_by_a_call_or_switched_off_pages_nobody(make_hotline, fak
         note = fake_twilio.wait_for_messages(3, to=level1)[-1]
         assert note.body.startswith("#1: the defender checked in (Call, ")
         wait_until(lambda: datetime.now(UTC) > due, timeout=10, what="the deadline")
-        time.sleep(2)  # a miss would have paged by now
+        hotline.swept_after(due)  # a miss would have paged by now
         assert alarms(fake_twilio, "MISSED") == []
         assert [c.status for c in checkin_rows(hotline)] == ["kept", "off"]
     finally:
