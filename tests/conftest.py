@@ -135,10 +135,10 @@ def pytest_collection_modifyitems(config, items):
 
     They start real processes and take seconds; what they check (processes, Redis, HTTP,
     timing) is the same on both databases, and the engine's logic runs on both in process
-    (tests/test_engine.py and the other in-process tests). Which database a scenario gets is
-    fixed by its name, so the scenarios spread over both and a failure reproduces. Tests of a
-    database's own behaviour (locks, races, migrations) are marked `both_databases`. Without
-    TEST_DATABASE_URL everything runs on SQLite, as before.
+    (tests/inprocess/test_engine.py and the other in-process tests). Which database a scenario
+    gets is fixed by its name, so the scenarios spread over both and a failure reproduces.
+    Tests of a database's own behaviour (locks, races, migrations) are marked `both_databases`.
+    Without TEST_DATABASE_URL everything runs on SQLite, as before.
     """
     if not os.environ.get("TEST_DATABASE_URL"):
         return

@@ -201,7 +201,8 @@ class Hotline:
             ]
         if "reminders:" not in config:
             # real workers run on the real clock: a weekly handoff of the test rotas must not
-            # add a shift reminder to what a test counts (tests/test_reminders.py asks for them)
+            # add a shift reminder to what a test counts (tests/inprocess/test_reminders.py asks
+            # for them)
             config += "reminders: {before: off}\n"
         (self.dir / "config.yaml").write_text("\n".join(settings) + "\n" + config)
         self.env = {

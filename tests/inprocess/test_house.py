@@ -22,6 +22,15 @@ def test_every_path_in_the_code_map_exists():
     assert missing == []
 
 
+def test_every_test_file_named_in_the_repository_exists():
+    named = set()
+    for path in [*ROOT.glob("*.md"), *ROOT.glob("bench/*.md"), *ROOT.glob("**/*.py")]:
+        if ".venv" not in path.parts:
+            named.update(re.findall(r"\btests/[\w/]+\.py\b", path.read_text("utf-8")))
+    assert named, "no test file named anywhere?"
+    assert sorted(name for name in named if not (ROOT / name).exists()) == []
+
+
 def test_nothing_in_the_repository_refers_to_a_spec_outside_it():
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -32,7 +41,7 @@ def test_nothing_in_the_repository_refers_to_a_spec_outside_it():
         name
         for name in tracked
         if name.endswith((".py", ".md", ".toml", ".yaml", ".html", ".cfg", ".ini"))
-        and name != "tests/test_house.py"
+        and name != "tests/inprocess/test_house.py"
         and re.search(r"SPEC\.md|\.\./shared|\bthe SPEC\b", (ROOT / name).read_text("utf-8"))
     ]
     assert pointing == []

@@ -1,7 +1,7 @@
 """The web form's conversations in the engine: one intake, pages, replies, BLOCK, retention.
 
 In-process with a moved clock (tests/engine_world.py); the form itself over HTTP and in a real
-browser is tests/test_web_form.py and tests/test_web_browser.py.
+browser is tests/endtoend/test_web_form.py and tests/endtoend/test_web_browser.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Check-ins in-process: CHECKIN's parsing and deadline arithmetic with an injected clock, and
 the engine (set, kept, moved, missed, OFF, duress, retention, the log) with a moved clock.
 
-Nothing here sleeps; tests/test_checkins_live.py checks the same through the webhooks with
+Nothing here sleeps; tests/endtoend/test_checkins_live.py checks the same through the webhooks with
 real workers, and that a deadline is met on time by the scheduler and the sweeper.
 """
 

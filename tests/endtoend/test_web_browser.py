@@ -151,7 +151,7 @@ def test_the_report_opens_offline_with_every_chart_drawn(
     browser, tmp_path, fake_twilio, monkeypatch
 ):
     """What the browser shows does not depend on the database: SQLite only (the figures are
-    checked on both in tests/test_report_glance.py)."""
+    checked on both in tests/inprocess/test_report_glance.py)."""
     from conftest import rota_text
     from engine_world import World
     from report_helpers import DURESS, cli_env, seed_week

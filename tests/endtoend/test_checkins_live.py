@@ -3,7 +3,7 @@ Twilio: a deadline is met on time by the scheduled job and the sweeper (never ea
 2 s; within 5 s of it when the worker holding RQ's scheduler is SIGKILLed a second before),
 and every channel's contact reaches the check-in.
 
-Few and short: the logic is covered in-process by tests/test_checkins.py. The rota waits
+Few and short: the logic is covered in-process by tests/inprocess/test_checkins.py. The rota waits
 30 minutes, so every page seen here is the check-in's own.
 """
 

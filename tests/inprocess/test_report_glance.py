@@ -5,7 +5,7 @@ channel, taken at known levels after known times, a missed check-in, a duress al
 the real command runs (in this process, and once as the console script) and what it says is
 checked against the figures worked out by hand from that story, and searched for everything
 of the defenders it must never show. The browser's view of the page is in
-tests/test_web_browser.py.
+tests/endtoend/test_web_browser.py.
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def test_the_page_holds_every_chart_as_svg_and_nothing_of_any_defender(world, tm
     assert not words, f"the page holds {words}"
 
 
+@pytest.mark.slow  # runs the console script
 @pytest.mark.one_database  # the figures' SQL runs on both above
 def test_the_console_script_writes_the_page_over_an_old_one_privately(world, tmp_path):
     seed_week(world)

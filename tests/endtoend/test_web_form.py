@@ -1,6 +1,6 @@
 """The secure web form over real HTTP: pages, checks, limits, headers, privacy (README.md, "The
 secure web form"). The same flows in a real browser with JavaScript off:
-tests/test_web_browser.py."""
+tests/endtoend/test_web_browser.py."""
 
 from __future__ import annotations
 

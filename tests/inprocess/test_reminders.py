@@ -163,6 +163,7 @@ def test_reminders_off_plans_nothing(tmp_path, database_url, fake_twilio):
         off.close()
 
 
+@pytest.mark.slow  # starts a worker process
 @pytest.mark.one_database  # an end-to-end scenario (tests/conftest.py)
 def test_a_real_worker_sends_the_reminder_at_its_due_time(make_hotline, fake_twilio):
     shift = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60)

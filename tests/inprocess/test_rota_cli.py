@@ -18,7 +18,7 @@ from hotline.crypto import Vault
 from hotline.db import make_engine
 from hotline.rotasource import RotaSource
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DUBLIN = ZoneInfo("Europe/Dublin")
 SECRET = "rota-cli-secret-0123456789"
 
@@ -322,6 +322,7 @@ def test_who_without_any_valid_rota_exits_1(live, capsys):
 # --- the real console script ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the console script
 def test_console_script_checks_the_config_in_the_working_folder(tmp_path):
     config(tmp_path, rota_file="rota.yaml")
     (tmp_path / "rota.yaml").write_text(THREE_MISTAKES)

@@ -81,7 +81,8 @@ def test_escalation_runs_every_level_then_repeats_then_fallback(make_hotline, fa
 
 
 def test_ack_stops_escalation_and_stands_down_others(make_hotline, fake_twilio):
-    """Every ACK syntax is tested in process (tests/test_engine.py); this is the whole loop."""
+    """Every ACK syntax is tested in process (tests/inprocess/test_engine.py); this is the whole
+    loop."""
     reply = "ACK 1"
     hotline = make_hotline(rota=rota_text(wait1="1s", wait2="30m"))
     worker = TestWorker(hotline).start()
