@@ -1,0 +1,91 @@
+"""Writing to the outbox: a message or a call, in the transaction of the change that caused it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from routing.outbox.common import priority_of
+from routing.outbox.send import Claimed
+from routing.tables import Call, Message
+from routing.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def add_message(
+    uow: UnitOfWork,
+    *,
+    to: str,
+    body: str,
+    purpose: str,
+    incident_id: int | None = None,
+    staff_id: str | None = None,
+    held_until: datetime | None = None,
+    claim_now: bool = False,
+) -> Message:
+    """Add an outbound message to the unit of work; it is sent after the commit (or, when
+    `held_until` is given, held until then). The channel follows the address.
+
+    `claim_now`: the caller has checked the claim condition under the lock a claim takes (a
+    page: its step holds the incident's lock and found it open). In a worker with a sender
+    free, the message is then written claimed and handed to that sender as it is: a claim
+    is a transaction of its own, one fewer between a step and its page."""
+    rt, now = uow.rt, uow.rt.clock()
+    claimed = (
+        claim_now
+        and held_until is None
+        and rt.dispatch is not None
+        and rt.pool is not None
+        and rt.pool.has_room(uow.claimed_sends)
+    )
+    uow.claimed_sends += claimed
+    channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
+    message = Message(
+        incident_id=incident_id,
+        direction="out",
+        channel=channel,
+        purpose=purpose,
+        staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(to),
+        address_enc=rt.vault.encrypt(to),
+        body_enc=rt.vault.encrypt(body),
+        status="submitting" if claimed else "held" if held_until else "pending",
+        attempts=1 if claimed else 0,
+        next_attempt_at=held_until,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(message)
+    uow.session.flush()
+    uow.send(
+        "message",
+        message.id,
+        priority_of(purpose),
+        at=held_until,
+        claimed=Claimed("message", message.id, purpose, to, body, channel, 1, claimed_at=now)
+        if claimed
+        else None,
+    )
+    return message
+
+
+def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int, staff_id: str) -> Call:
+    """Add an outbound call (`notify`: a page by phone; `bridge`: CALL n) to the unit of
+    work; it is placed after the commit."""
+    rt, now = uow.rt, uow.rt.clock()
+    call = Call(
+        incident_id=incident_id,
+        direction="out",
+        purpose=purpose,
+        staff_id=staff_id,
+        address_hash=rt.vault.lookup_hash(to),
+        address_enc=rt.vault.encrypt(to),
+        status="pending",
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(call)
+    uow.session.flush()
+    uow.send("call", call.id, priority_of(purpose))
+    return call
