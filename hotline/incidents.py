@@ -102,46 +102,40 @@ def _fmt(seconds: float | None) -> str:
 
 
 def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
+    """`hotline incident N [--json]`: one incident's summary, timeline, messages, check-ins and
+    pages. Returns 1 when there is no such incident."""
     engine, vault = _open(settings)
     with Session(engine) as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            print(f"hotline: no incident #{number}")
-            return 1
-        checkins = session.exec(
-            select(Checkin).where(Checkin.incident_id == number).order_by(Checkin.id)
-        ).all()
-        active = [c.due_at for c in checkins if c.status == "active"]
-        summary = incident_summary(
-            incident, vault, settings.reveal_numbers, active[0] if active else None
-        )
-        events = session.exec(
-            select(Event).where(Event.incident_id == number).order_by(Event.at, Event.id)
-        ).all()
-        messages = session.exec(
-            select(Message)
-            .where(Message.incident_id == number)
-            .order_by(Message.created_at, Message.id)
-        ).all()
-        pages = session.exec(select(Page).where(Page.incident_id == number).order_by(Page.id)).all()
+        summary = _incident_record(session, vault, settings.reveal_numbers, number)
+    if summary is None:
+        print(f"hotline: no incident #{number}")
+        return 1
+    summary = shown(summary)
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_incident(number, summary)
+    return 0
+
+
+def _incident_record(session: Session, vault: Vault, reveal: bool, number: int) -> dict | None:
+    """Everything `hotline incident N` shows, as its JSON has it; None for no such incident."""
+    incident = session.get(Incident, number)
+    if incident is None:
+        return None
+
+    def rows(table, *order):  # noqa: ANN001, ANN202
+        return session.exec(select(table).where(table.incident_id == number).order_by(*order)).all()
+
+    checkins = rows(Checkin, Checkin.id)
+    active = [c.due_at for c in checkins if c.status == "active"]
+    summary = incident_summary(incident, vault, reveal, active[0] if active else None)
     summary["events"] = [
-        {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events
+        {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
+        for e in rows(Event, Event.at, Event.id)
     ]
     summary["messages"] = [
-        {
-            "at": iso(m.created_at),
-            "direction": m.direction,
-            "purpose": m.purpose,
-            "channel": m.channel,
-            "staff": m.staff_id,
-            "status": m.status,
-            "error_code": m.error_code,
-            "media": m.media_types or None,
-            # what the defender sent, to fetch with the Twilio credentials (operators only)
-            "media_urls": json.loads(vault.decrypt(m.media_enc)) if m.media_enc else [],
-            "text": vault.decrypt(m.body_enc) if m.body_enc else None,
-        }
-        for m in messages
+        _message_record(vault, m) for m in rows(Message, Message.created_at, Message.id)
     ]
     summary["checkins"] = [
         {
@@ -163,12 +157,28 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
             "status": p.status,
             "error_code": p.error_code,
         }
-        for p in pages
+        for p in rows(Page, Page.id)
     ]
-    summary = shown(summary)
-    if as_json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
-        return 0
+    return summary
+
+
+def _message_record(vault: Vault, m: Message) -> dict:
+    return {
+        "at": iso(m.created_at),
+        "direction": m.direction,
+        "purpose": m.purpose,
+        "channel": m.channel,
+        "staff": m.staff_id,
+        "status": m.status,
+        "error_code": m.error_code,
+        "media": m.media_types or None,
+        # what the defender sent, to fetch with the Twilio credentials (operators only)
+        "media_urls": json.loads(vault.decrypt(m.media_enc)) if m.media_enc else [],
+        "text": vault.decrypt(m.body_enc) if m.body_enc else None,
+    }
+
+
+def _print_incident(number: int, summary: dict) -> None:
     print(
         f"#{number}  {summary['status']}  {summary['channel']}  {summary['language']}  "
         f"from {summary['defender']}"
@@ -196,4 +206,3 @@ def show_incident(settings: Settings, number: int, *, as_json: bool) -> int:
         )
         for url in m["media_urls"]:
             print(f"             attachment: {clean_text(url, one_line=True)}")
-    return 0

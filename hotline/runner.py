@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import oncall
@@ -28,9 +30,6 @@ TRY_DEFENDER = "+447700900123"  # a fictional UK mobile (Ofcom's range for drama
 
 
 def run_all(settings: Settings, *, host: str, port: int) -> int:
-    from hotline.app import build_runtime
-    from hotline.db import make_engine
-    from hotline.migrate import upgrade
     from hotline.redisconn import embedded_url, start_embedded
     from hotline.twilio_client import UNDER_RUN
 
@@ -41,67 +40,70 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         env["REDIS_URL"] = embedded_url(embedded)
     env.setdefault("HOTLINE_INSTANCE_DIR", str(settings.instance_dir))
     try:
-        engine = make_engine(settings.database_url)
-        try:
-            upgrade(engine)  # logs what it applied
-        finally:
-            engine.dispose()
-        runtime = build_runtime(settings, redis_connection=embedded)
-        rota = runtime.rota.current()
-        runtime.engine.dispose()
+        rota = _prepared(settings, embedded)
     except Exception as exc:
         print(f"hotline: cannot start: {exc}", file=sys.stderr)
         _stop_embedded(embedded)
         return 2
-
+    python = [sys.executable, "-m", "hotline"]
     commands = {
-        "web": [
-            sys.executable,
-            "-m",
-            "hotline",
-            "serve",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
-        "worker": [sys.executable, "-m", "hotline", "worker"],
+        "web": [*python, "serve", "--host", host, "--port", str(port), "--workers", "2"],
+        "worker": [*python, "worker"],
     }
-    stopping = False
-
-    def request_stop(signum, _frame):  # noqa: ANN001
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     _announce(settings, host, port, embedded is not None, rota)
     try:
-        while not stopping:
+        while not stopping.is_set():
             for name, child in list(children.items()):
-                if child.poll() is not None and not stopping:
+                if child.poll() is not None and not stopping.is_set():
                     log.error("%s exited with %s; restarting it", name, child.returncode)
                     time.sleep(RESTART_DELAY_S)
                     children[name] = subprocess.Popen(commands[name], env=env)
-            time.sleep(0.2)
+            stopping.wait(0.2)
     finally:
         log.info("stopping the hotline")
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        _stop_children(children.values())
         _stop_embedded(embedded)
         log.info("hotline stopped")
     return 0
+
+
+def _prepared(settings: Settings, embedded) -> oncall.Rota:  # noqa: ANN001
+    """The database brought to the newest schema (this is the one-machine deployment: nobody
+    else will), and the rota the hotline starts with; raises what stops it from starting."""
+    from hotline.app import build_runtime
+    from hotline.db import make_engine
+    from hotline.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)  # logs what it applied
+    finally:
+        engine.dispose()
+    runtime = build_runtime(settings, redis_connection=embedded)
+    try:
+        return runtime.rota.current()
+    finally:
+        runtime.engine.dispose()
+
+
+def _stop_children(children: Iterable[subprocess.Popen]) -> None:
+    """SIGTERM to each child still running, then wait for all (STOP_TIMEOUT_S in all), and
+    kill whichever has not ended by then."""
+    children = list(children)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def _stop_embedded(server) -> None:  # noqa: ANN001

@@ -97,25 +97,35 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
         # pages one person for hundreds of incidents): read everything else before this.
         unreachable = lock_staff(session, [s.id for *_, plan in planned for s in plan.staff])
         people = Burst(unreachable)
-        if lone:
-            incident, step, plan = planned[0]
-            _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
-            ran = 1
-        else:
-            ran = 0
-            for incident, step, plan in planned:
-                try:
-                    with uow.savepoint():
-                        _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
-                    ran += 1
-                except Exception:
-                    log.exception(
-                        "step %d of #%d failed; the sweeper will run it", step, incident.id
-                    )
+        ran = _write_steps(uow, planned, bodies, people, now)
         for digest_id in people.digests:
             digest = session.get(Message, digest_id)
             if digest is not None:  # None: started by a step that was undone
                 rewrite_digest(uow, digest, now)
+    return ran
+
+
+def _write_steps(
+    uow: UnitOfWork,
+    planned: list[tuple[Incident, int, oncall.Step]],
+    bodies: dict[int, Callable[[], str]],
+    people: Burst,
+    now: datetime,
+) -> int:
+    """Write the planned steps; in a batch each in a savepoint of its own, so that one that
+    fails is undone alone and left to the sweeper. Returns how many were written."""
+    if len(planned) == 1:
+        incident, step, plan = planned[0]
+        _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+        return 1
+    ran = 0
+    for incident, step, plan in planned:
+        try:
+            with uow.savepoint():
+                _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+            ran += 1
+        except Exception:
+            log.exception("step %d of #%d failed; the sweeper will run it", step, incident.id)
     return ran
 
 
@@ -134,64 +144,12 @@ def _write_step(
     now: datetime,
 ) -> None:
     """Write one step's pages (the people locked), move the cursor, schedule the next."""
-    session = uow.session
-    pages: list[Page] = []
-    for person in planned.staff:
-        if "call" in person.notify:
-            # a call goes out to opted-out staff too: STOP blocks only SMS (README.md, "Staff
-            # SMS commands")
-            call = outbox.add_call(
-                uow, to=person.phone, purpose="notify", incident_id=incident.id, staff_id=person.id
-            )
-            pages.append(
-                Page(
-                    incident_id=incident.id,
-                    step=step,
-                    staff_id=person.id,
-                    method="call",
-                    call_id=call.id,
-                    created_at=now,
-                )
-            )
-        if person.id in people.unreachable_by_sms:
-            pages.append(
-                Page(
-                    incident_id=incident.id,
-                    step=step,
-                    staff_id=person.id,
-                    method="sms",
-                    status="skipped",
-                    created_at=now,
-                )
-            )
-        elif people.folds(session, person.id, now):
-            page = bundle_page(uow, person, incident.id, step, now)
-            people.digests.add(page.message_id)
-            pages.append(page)
-        else:
-            # the incident is locked and open: the page may be written claimed (outbox)
-            message = outbox.add_message(
-                uow,
-                to=person.phone,
-                purpose="page",
-                incident_id=incident.id,
-                staff_id=person.id,
-                body=body(),
-                claim_now=True,
-            )
-            people.paged(person.id)
-            pages.append(
-                Page(
-                    incident_id=incident.id,
-                    step=step,
-                    staff_id=person.id,
-                    method="sms",
-                    status=message.status,
-                    message_id=message.id,
-                    created_at=now,
-                )
-            )
-    session.add_all(pages)
+    pages = [
+        page
+        for person in planned.staff
+        for page in _person_pages(uow, incident, step, person, body, people, now)
+    ]
+    uow.session.add_all(pages)
     reachable = any(p.status in UNDER_WAY for p in pages)
     # a level with nobody on call, or nobody reachable, moves on at once
     wait = planned.wait if reachable else timedelta(0)
@@ -201,7 +159,7 @@ def _write_step(
         incident.first_paged_at = now
     who = ",".join(dict.fromkeys(p.staff_id for p in pages if p.status in UNDER_WAY)) or "nobody"
     where = "fallback" if planned.is_fallback else f"level {planned.level}"
-    session.add(
+    uow.session.add(
         Event(
             incident_id=incident.id,
             at=now,
@@ -210,8 +168,60 @@ def _write_step(
             detail=f"step {step} ({where}, round {planned.round + 1}): {who}",
         )
     )
-    session.flush()  # in a batch, inside the step's savepoint: a failure undoes it alone
+    uow.session.flush()  # in a batch, inside the step's savepoint: a failure undoes it alone
     uow.schedule_step(incident.id, step + 1, incident.next_step_at)
+
+
+def _person_pages(
+    uow: UnitOfWork,
+    incident: Incident,
+    step: int,
+    person: oncall.Staff,
+    body: Callable[[], str],
+    people: Burst,
+    now: datetime,
+) -> list[Page]:
+    """The pages of one person for one step: a notification call where they asked for one,
+    and an SMS: skipped when SMS cannot reach them, folded into their digest in a surge, or
+    written claimed (the incident is locked and open: routing.outbox)."""
+
+    def page(method: str, **fields) -> Page:  # noqa: ANN003
+        return Page(
+            incident_id=incident.id,
+            step=step,
+            staff_id=person.id,
+            method=method,
+            created_at=now,
+            **fields,
+        )
+
+    pages = []
+    if "call" in person.notify:
+        # a call goes out to opted-out staff too: STOP blocks only SMS (README.md, "Staff
+        # SMS commands")
+        call = outbox.add_call(
+            uow, to=person.phone, purpose="notify", incident_id=incident.id, staff_id=person.id
+        )
+        pages.append(page("call", call_id=call.id))
+    if person.id in people.unreachable_by_sms:
+        pages.append(page("sms", status="skipped"))
+    elif people.folds(uow.session, person.id, now):
+        bundled = bundle_page(uow, person, incident.id, step, now)
+        people.digests.add(bundled.message_id)
+        pages.append(bundled)
+    else:
+        message = outbox.add_message(
+            uow,
+            to=person.phone,
+            purpose="page",
+            incident_id=incident.id,
+            staff_id=person.id,
+            body=body(),
+            claim_now=True,
+        )
+        people.paged(person.id)
+        pages.append(page("sms", status=message.status, message_id=message.id))
+    return pages
 
 
 def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:

@@ -55,32 +55,7 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     # first, so that the SMS a reminder writes is among this pass's sends
     report.reminders = _sweep_reminders(rt, now)
     with Session(rt.engine) as session:
-        orphans = [
-            ("message", i)
-            for i in session.exec(
-                select(Message.id)
-                .where(
-                    Message.direction == "in",
-                    Message.purpose == "defender",
-                    Message.status.in_(UNTHREADED),
-                    Message.created_at <= now - orphan_grace,
-                )
-                .limit(BATCH)
-            ).all()
-        ] + [
-            ("call", i)
-            for i in session.exec(
-                select(Call.id)
-                .where(
-                    Call.direction == "in",
-                    Call.purpose == "defender",
-                    Call.incident_id.is_(None),
-                    Call.status == "ringing",
-                    Call.created_at <= now - orphan_grace,
-                )
-                .limit(BATCH)
-            ).all()
-        ]
+        orphans = _orphans(session, now - orphan_grace)
         steps = session.exec(
             select(Incident.id, Incident.next_step)
             .where(Incident.status == "open", Incident.next_step_at <= now - step_grace)
@@ -112,6 +87,33 @@ def sweep(rt: Runtime, grace: timedelta | None = None) -> SweepReport:
     if report.checkins:  # deadlines are the sweeper's own work too, like steps
         log.debug("sweeper handed over %d check-in deadline(s)", report.checkins)
     return report
+
+
+def _orphans(session: Session, before: datetime) -> list[tuple[str, int]]:
+    """Defender contacts stored before `before` and never threaded: messages, and calls whose
+    answer never came back (a failure on the way, or a worker that died holding them)."""
+    messages = session.exec(
+        select(Message.id)
+        .where(
+            Message.direction == "in",
+            Message.purpose == "defender",
+            Message.status.in_(UNTHREADED),
+            Message.created_at <= before,
+        )
+        .limit(BATCH)
+    ).all()
+    calls = session.exec(
+        select(Call.id)
+        .where(
+            Call.direction == "in",
+            Call.purpose == "defender",
+            Call.incident_id.is_(None),
+            Call.status == "ringing",
+            Call.created_at <= before,
+        )
+        .limit(BATCH)
+    ).all()
+    return [("message", i) for i in messages] + [("call", i) for i in calls]
 
 
 def _sweep_reminders(rt: Runtime, now: datetime) -> int:

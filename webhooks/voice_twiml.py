@@ -149,61 +149,60 @@ def staff_call_twiml(
             if plan.channel == "voice"
             else f"by {label}"
         )
-        gather = Gather(
-            num_digits=1,
-            timeout=STAFF_KEY_TIMEOUT_S,
-            action=flow_url(rt, "/twilio/voice/notify", incident=n, page=page_id),
-        )
         line = (
             f"Hotline emergency. Incident {n}, {what}, in "
             f"{speech.language_name(plan.language)}. Press 1 to take it. Press 2 to pass."
         )
-        gather.say(line, language=voice)
-        gather.pause(length=1)
-        gather.say(line, language=voice)
-        response.append(gather)
+        path, args = "/twilio/voice/notify", {"incident": n, "page": page_id}
+        _ask(rt, response, path, args, [line, line], voice)  # said twice
         response.say("No key pressed. Goodbye.", language=voice)
     elif plan.kind == "acked":
         response.say(f"You have taken incident {n}.", language=voice)
-        gather = Gather(
-            num_digits=1,
-            timeout=STAFF_KEY_TIMEOUT_S,
-            action=flow_url(rt, "/twilio/voice/bridge", incident=n),
-        )
-        gather.say(
-            "To call the defender now, press 1. Or hang up and reply by SMS.", language=voice
-        )
-        response.append(gather)
+        line = "To call the defender now, press 1. Or hang up and reply by SMS."
+        _ask(rt, response, "/twilio/voice/bridge", {"incident": n}, [line], voice)
         response.say("Goodbye.", language=voice)
-    elif plan.kind == "passed":
-        response.say(f"Incident {n} passed. Paging the next level. Goodbye.", language=voice)
-    elif plan.kind == "taken":
-        response.say(
-            f"Incident {n} was already taken by {plan.by}. No action needed.", language=voice
-        )
     elif plan.kind == "prompt":  # a bridge
-        gather = Gather(
-            num_digits=1,
-            timeout=STAFF_KEY_TIMEOUT_S,
-            action=flow_url(rt, "/twilio/voice/bridge", incident=n),
-        )
-        gather.say(
-            f"Hotline. Press 1 to be connected to the defender of incident {n}.", language=voice
-        )
-        response.append(gather)
+        line = f"Hotline. Press 1 to be connected to the defender of incident {n}."
+        _ask(rt, response, "/twilio/voice/bridge", {"incident": n}, [line], voice)
         response.say("No key pressed. Goodbye.", language=voice)
     elif plan.kind == "connect":
         response.say("Connecting you to the defender.", language=voice)
         dial = Dial(caller_id=rt.settings.number)
         dial.number(plan.dial)
         response.append(dial)
-    elif plan.kind == "withheld":
-        response.say(
-            f"The defender of incident {n} cannot be called back: the number is withheld. Goodbye.",
-            language=voice,
-        )
-    else:  # closed, not_staff
-        by = f" It was taken or closed by {plan.by}." if plan.by else ""
-        response.say(f"Incident {n} needs no action from you.{by} Goodbye.", language=voice)
+    else:
+        response.say(_closing_line(plan), language=voice)
     response.hangup()
     return response
+
+
+def _ask(
+    rt: Runtime,
+    response: VoiceResponse,
+    path: str,
+    args: dict[str, int],
+    lines: list[str],
+    voice: str,
+) -> None:
+    """A one-key question to staff: `lines` said (a pause between them), the key to `path`."""
+    gather = Gather(num_digits=1, timeout=STAFF_KEY_TIMEOUT_S, action=flow_url(rt, path, **args))
+    for index, line in enumerate(lines):
+        if index:
+            gather.pause(length=1)
+        gather.say(line, language=voice)
+    response.append(gather)
+
+
+def _closing_line(plan: StaffCallPlan) -> str:
+    """What a staff call ends with when there is nothing to ask."""
+    n = plan.incident_id
+    if plan.kind == "passed":
+        return f"Incident {n} passed. Paging the next level. Goodbye."
+    if plan.kind == "taken":
+        return f"Incident {n} was already taken by {plan.by}. No action needed."
+    if plan.kind == "withheld":
+        return (
+            f"The defender of incident {n} cannot be called back: the number is withheld. Goodbye."
+        )
+    by = f" It was taken or closed by {plan.by}." if plan.by else ""  # closed, not_staff
+    return f"Incident {n} needs no action from you.{by} Goodbye."

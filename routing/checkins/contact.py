@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from sqlmodel import Session, select
 
@@ -66,41 +66,55 @@ def on_contact(
         return
     zone = rt.rota.current().timezone
     for checkin in rows:
-        if checkin.status != ACTIVE or checkin.due_at <= now:
-            continue  # past its deadline: `miss` runs it within a second
-        if checkin.every_s:
-            checkin.due_at = now + timedelta(seconds=checkin.every_s)
-            detail, note = (
-                f"{how}; next by {checkin.due_at.isoformat()}",
-                f"Next by {local_time(checkin.due_at, now, zone)}.",
-            )
-            if schedule:  # else Redis is kept out of it (the fallback URL): the sweeper runs it
-                due, checkin_id = checkin.due_at, checkin.id
-                uow.after_commit(lambda c=checkin_id, d=due: jobqueue.schedule_checkin(rt, c, d))
-        else:
-            checkin.status, checkin.ended_at = "kept", now
-            detail, note = f"{how}; check-in done", "Check-in done."
-        session.add(
-            Event(
-                incident_id=checkin.incident_id,
-                at=now,
-                kind="checkin_kept",
-                actor="defender",
-                detail=detail,
-            )
+        if checkin.status == ACTIVE and checkin.due_at > now:  # else `miss` runs it soon
+            _keep(uow, checkin, how, channel, now, zone, schedule)
+
+
+def _keep(
+    uow: UnitOfWork,
+    checkin: Checkin,
+    how: str,
+    channel: str,
+    now: datetime,
+    zone: tzinfo,
+    schedule: bool,
+) -> None:
+    """A contact before the deadline keeps `checkin`: a one-off ends, a standing one moves its
+    deadline on; logged, and noted to whoever set it when they asked (`notify`)."""
+    rt = uow.rt
+    if checkin.every_s:
+        checkin.due_at = now + timedelta(seconds=checkin.every_s)
+        detail, note = (
+            f"{how}; next by {checkin.due_at.isoformat()}",
+            f"Next by {local_time(checkin.due_at, now, zone)}.",
         )
-        phone = staff_phone(rt, checkin.set_by) if checkin.notify else None
-        if phone:
-            label = CHANNEL_LABEL.get(channel, channel)
-            outbox.add_message(
-                uow,
-                to=phone,
-                purpose="note",
-                incident_id=checkin.incident_id,
-                staff_id=checkin.set_by,
-                body=f"#{checkin.incident_id}: the defender checked in "
-                f"({label}, {local_time(now, now, zone)}). {note}",
-            )
+        if schedule:  # else Redis is kept out of it (the fallback URL): the sweeper runs it
+            due, checkin_id = checkin.due_at, checkin.id
+            uow.after_commit(lambda: jobqueue.schedule_checkin(rt, checkin_id, due))
+    else:
+        checkin.status, checkin.ended_at = "kept", now
+        detail, note = f"{how}; check-in done", "Check-in done."
+    uow.session.add(
+        Event(
+            incident_id=checkin.incident_id,
+            at=now,
+            kind="checkin_kept",
+            actor="defender",
+            detail=detail,
+        )
+    )
+    phone = staff_phone(rt, checkin.set_by) if checkin.notify else None
+    if phone:
+        label = CHANNEL_LABEL.get(channel, channel)
+        outbox.add_message(
+            uow,
+            to=phone,
+            purpose="note",
+            incident_id=checkin.incident_id,
+            staff_id=checkin.set_by,
+            body=f"#{checkin.incident_id}: the defender checked in "
+            f"({label}, {local_time(now, now, zone)}). {note}",
+        )
 
 
 def _move(session: Session, checkin: Checkin, to: int, now: datetime) -> None:
