@@ -10,6 +10,9 @@ with a `$` in it is shown as written.
 `chart_svgs` gives each chart as a standalone SVG document (the README's images);
 `inline` turns one into an `<svg>` element for an HTML page: no prolog, no namespace URLs,
 ids prefixed with the chart's name, and a label for screen readers.
+
+One module over 300 lines on purpose: the six charts of one page share one style, one
+palette and one set of words.
 """
 
 from __future__ import annotations

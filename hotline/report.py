@@ -9,6 +9,9 @@ nothing of one can be shown. Every text on the page is HTML-escaped.
 Exit codes: 0 done; 1 no valid rota (nor a stored one); 2 a bad `--since`, a file that cannot
 be written, or a database behind its migrations (hotline.cli), each one line on stderr, with
 nothing written.
+
+One module over 300 lines on purpose: the page's words (titles, captions, the tables that
+stand beside each chart) live beside the page they are written for.
 """
 
 from __future__ import annotations

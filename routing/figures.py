@@ -9,6 +9,9 @@ the rota (staff are not defenders); nothing of any defender is in a `Figures`.
 `collect` takes `now` and the window; nothing here reads the clock. The coverage is
 oncall.timeline's shifts and oncall.coverage's gaps, the very facts `hotline rota check` warns
 about.
+
+One module over 300 lines on purpose: `Figures` and the queries that fill it are read
+together (each field is one query, named after it).
 """
 
 from __future__ import annotations

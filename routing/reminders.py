@@ -14,6 +14,9 @@ Reminders are deadlines like escalation steps, kept in the database (`ShiftRemin
   the sweeper does whatever the queue lost. At send time the shift must still be in the live
   rota, the person must not have `remind: false`, nor have texted STOP
   (routing.staffstate.opted_out).
+
+One module over 300 lines on purpose: planning, sending and the change notices share the rows
+they claim and the rule that a shift must still be live.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from hotline.worker import Sweeper
+from hotline.workerthreads import Sweeper
 from routing import groupcommit, intake
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
