@@ -143,7 +143,8 @@ def _run(args: argparse.Namespace) -> int:
                     f"--twilio-latency {args.twilio_latency:g}: the fake "
                     "Twilio API held back each answer that long"
                 )
-            merged["reports"][f"{name}/{db}"] = report.to_json()
+            # each scenario's own commit: `--only` merges one into results of another
+            merged["reports"][f"{name}/{db}"] = {**report.to_json(), "commit": _commit()}
             _print(report)
             _save(merged)  # after every scenario: an interrupted run keeps what it measured
     merged["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
