@@ -11,7 +11,6 @@ run in batches, one transaction each (`run_steps`).
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,16 +20,12 @@ from sqlmodel import Session, select
 import oncall
 from routing import checkins, outbox
 from routing.bundling import Burst, bundle_page, rewrite_digest
-from routing.history import first_words, voicemail_transcript
 from routing.locks import lock_incident, lock_incidents
-from routing.masking import show_number
-from routing.parse_commands import OPTED_OUT_EVENT
+from routing.pagetext import page_body_later
 from routing.runtime import Runtime
 from routing.staffstate import lock_staff
 from routing.tables import Event, Incident, Message, Page
-from routing.texts import page_text
 from routing.uow import UnitOfWork, unit_of_work
-from routing.webconversation import contact_line
 
 log = logging.getLogger(__name__)
 DEAD_PAGE = frozenset({"failed", "undelivered", "cancelled", "skipped"})
@@ -87,7 +82,7 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
         # a page's text is read only for a page of its own (in a batch most join a digest);
         # a lone step most often pages at once, so its text is read before the lock below
         bodies = {
-            incident.id: _later(rt, session, incident, plan.is_fallback)
+            incident.id: page_body_later(rt, session, incident, plan.is_fallback)
             for incident, _step, plan in planned
         }
         lone = len(planned) == 1
@@ -97,7 +92,8 @@ def run_steps(rt: Runtime, due: list[tuple[int, int]]) -> int:
         # pages one person for hundreds of incidents): read everything else before this.
         unreachable = lock_staff(session, [s.id for *_, plan in planned for s in plan.staff])
         people = Burst(unreachable)
-        ran = _write_steps(uow, planned, bodies, people, now)
+        alarms = checkins.alarms_standing(session, [incident.id for incident, *_ in planned])
+        ran = _write_steps(uow, planned, bodies, people, now, alarms)
         for digest_id in people.digests:
             digest = session.get(Message, digest_id)
             if digest is not None:  # None: started by a step that was undone
@@ -111,27 +107,26 @@ def _write_steps(
     bodies: dict[int, Callable[[], str]],
     people: Burst,
     now: datetime,
+    alarms: set[int],
 ) -> int:
     """Write the planned steps; in a batch each in a savepoint of its own, so that one that
-    fails is undone alone and left to the sweeper. Returns how many were written."""
+    fails is undone alone and left to the sweeper. Returns how many were written. The
+    incidents in `alarms` page as alarms (never folded into a digest, sent first)."""
     if len(planned) == 1:
         incident, step, plan = planned[0]
-        _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+        alarm = incident.id in alarms
+        _write_step(uow, incident, step, plan, bodies[incident.id], people, now, alarm)
         return 1
     ran = 0
     for incident, step, plan in planned:
+        alarm = incident.id in alarms
         try:
             with uow.savepoint():
-                _write_step(uow, incident, step, plan, bodies[incident.id], people, now)
+                _write_step(uow, incident, step, plan, bodies[incident.id], people, now, alarm)
             ran += 1
         except Exception:
             log.exception("step %d of #%d failed; the sweeper will run it", step, incident.id)
     return ran
-
-
-def _later(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> Callable[[], str]:
-    """The page text of `incident`, read when first asked for."""
-    return functools.cache(lambda: _page_body(rt, session, incident, fallback))
 
 
 def _write_step(
@@ -142,12 +137,14 @@ def _write_step(
     body: Callable[[], str],
     people: Burst,
     now: datetime,
+    alarm: bool = False,
 ) -> None:
-    """Write one step's pages (the people locked), move the cursor, schedule the next."""
+    """Write one step's pages (the people locked), move the cursor, schedule the next.
+    `alarm`: the incident's alarm stands (MISSED CHECK-IN, DURESS)."""
     pages = [
         page
         for person in planned.staff
-        for page in _person_pages(uow, incident, step, person, body, people, now)
+        for page in _person_pages(uow, incident, step, person, body, people, now, alarm)
     ]
     uow.session.add_all(pages)
     reachable = any(p.status in UNDER_WAY for p in pages)
@@ -180,10 +177,12 @@ def _person_pages(
     body: Callable[[], str],
     people: Burst,
     now: datetime,
+    alarm: bool,
 ) -> list[Page]:
     """The pages of one person for one step: a notification call where they asked for one,
     and an SMS: skipped when SMS cannot reach them, folded into their digest in a surge, or
-    written claimed (the incident is locked and open: routing.outbox)."""
+    written claimed (the incident is locked and open: routing.outbox). An alarm's page is
+    never folded (a crackdown is when alarms matter most) and leaves ahead of other sends."""
 
     def page(method: str, **fields) -> Page:  # noqa: ANN003
         return Page(
@@ -205,7 +204,7 @@ def _person_pages(
         pages.append(page("call", call_id=call.id))
     if person.id in people.unreachable_by_sms:
         pages.append(page("sms", status="skipped"))
-    elif people.folds(uow.session, person.id, now):
+    elif not alarm and people.folds(uow.session, person.id, now):
         bundled = bundle_page(uow, person, incident.id, step, now)
         people.digests.add(bundled.message_id)
         pages.append(bundled)
@@ -218,39 +217,11 @@ def _person_pages(
             staff_id=person.id,
             body=body(),
             claim_now=True,
+            urgent=alarm,
         )
         people.paged(person.id)
         pages.append(page("sms", status=message.status, message_id=message.id))
     return pages
-
-
-def _page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str:
-    alarm = checkins.alarm_page(rt, session, incident, fallback)  # MISSED CHECK-IN, DURESS
-    if alarm is not None:
-        return alarm
-    sender = (
-        contact_line(rt, session, incident)
-        if incident.channel == "web"
-        else show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
-    )
-    words = first_words(rt, session, incident.id)
-    if not words and incident.channel == "voice":
-        words = voicemail_transcript(rt, session, incident.id)
-    no_sms = (
-        session.exec(
-            select(Event.id).where(Event.incident_id == incident.id, Event.kind == OPTED_OUT_EVENT)
-        ).first()
-        is not None
-    )
-    return page_text(
-        incident.id,
-        incident.channel,
-        sender,
-        words,
-        fallback=fallback,
-        voicemail=incident.channel == "voice",
-        no_sms=no_sms,
-    )
 
 
 def advance_now(rt: Runtime, incident_id: int, actor: str, kind: str, detail: str = "") -> bool:

@@ -26,7 +26,7 @@ log shows, retention).
 
 from __future__ import annotations
 
-from routing.checkins.alarm import alarm_page, miss, overdue, raise_alarm
+from routing.checkins.alarm import alarm_page, alarms_standing, miss, overdue, raise_alarm
 from routing.checkins.command import checkin_command
 from routing.checkins.common import ACTIVE, ALARM_ENDS, ALARMS, MAX_AHEAD, MIN_AHEAD, Refused
 from routing.checkins.contact import on_contact
@@ -42,6 +42,7 @@ __all__ = [
     "Refused",
     "active_checkins",
     "alarm_page",
+    "alarms_standing",
     "checkin_command",
     "deadline",
     "end_for_erased",

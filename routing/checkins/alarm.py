@@ -122,6 +122,18 @@ def overdue(session: Session, now: datetime, grace: timedelta, limit: int) -> li
     )
 
 
+def alarms_standing(session: Session, incident_ids: list[int]) -> set[int]:
+    """Which of `incident_ids` have an alarm (MISSED CHECK-IN, DURESS) that nobody has taken
+    yet: their pages are alarms, never folded into a digest (routing.escalation)."""
+    rows = session.exec(
+        select(Event.incident_id, Event.kind)
+        .where(Event.incident_id.in_(incident_ids), Event.kind.in_(ALARMS + ALARM_ENDS))
+        .order_by(Event.id)
+    ).all()
+    latest = dict(rows)  # in event order: each incident's last one wins
+    return {incident_id for incident_id, kind in latest.items() if kind in ALARMS}
+
+
 def alarm_page(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str | None:
     """The page text while `incident`'s latest alarm (MISSED CHECK-IN, DURESS) stands, i.e.
     until someone acknowledges or resolves it; None when there is none (a normal page)."""

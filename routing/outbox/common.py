@@ -29,6 +29,7 @@ PRIORITY = {
     "auto_reply": 2,
 }
 LOWEST = 3
+URGENT = -1  # an alarm's page: ahead of every other send, other pages included
 
 MESSAGE_RANK = {
     "pending": 0,

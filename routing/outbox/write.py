@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from routing.outbox.common import priority_of
+from routing.outbox.common import URGENT, priority_of
 from routing.outbox.send import Claimed
 from routing.tables import Call, Message
 from routing.uow import UnitOfWork
@@ -23,6 +23,7 @@ def add_message(
     staff_id: str | None = None,
     held_until: datetime | None = None,
     claim_now: bool = False,
+    urgent: bool = False,
 ) -> Message:
     """Add an outbound message to the unit of work; it is sent after the commit (or, when
     `held_until` is given, held until then). The channel follows the address.
@@ -30,7 +31,8 @@ def add_message(
     `claim_now`: the caller has checked the claim condition under the lock a claim takes (a
     page: its step holds the incident's lock and found it open). In a worker with a sender
     free, the message is then written claimed and handed to that sender as it is: a claim
-    is a transaction of its own, one fewer between a step and its page."""
+    is a transaction of its own, one fewer between a step and its page. `urgent`: an alarm's
+    page (DURESS, MISSED CHECK-IN), which leaves ahead of every other send."""
     rt, now = uow.rt, uow.rt.clock()
     claimed = (
         claim_now
@@ -61,7 +63,7 @@ def add_message(
     uow.send(
         "message",
         message.id,
-        priority_of(purpose),
+        URGENT if urgent else priority_of(purpose),
         at=held_until,
         claimed=Claimed("message", message.id, purpose, to, body, channel, 1, claimed_at=now)
         if claimed

@@ -479,3 +479,31 @@ def test_a_web_incident_is_kept_safe_by_a_message_on_its_receipt_page(world):
     world.settle()
     missed = f"MISSED CHECK-IN #{sent.incident_id}"
     assert [t for t in world.sms_to("amina") if t.startswith(missed)]
+
+
+def test_alarms_in_a_surge_reach_level_one_by_themselves_ahead_of_any_digest(world):
+    amina = world.staff_phone("amina")
+    world.text(DEFENDER, "detained soon")  # #1
+    world.text(amina, "CHECKIN 1 every 6h")
+    world.text("+447700900456", "they follow me")  # #2
+    for n in range(4):  # #3 to #6: #5 is amina's fifth page, #6 starts her digest
+        world.text(f"+4477009007{n}", f"raid {n}")
+    world.text(amina, "CHECKIN 2 5s")
+    sent = len(world.sms_to("amina"))
+    for n in range(4, 8):  # #7 to #10 join it; it is held for its delay
+        world.text(f"+4477009007{n}", f"raid {n}")
+    world.text(DEFENDER, "all fine, the sunflower is blooming")  # duress on #1
+    world.advance(seconds=6)  # #2's check-in is missed; the digest is still held
+    world.settle()
+    world.advance(seconds=10)  # the digest's delay is over
+    world.settle()
+    after = world.sms_to("amina")[sent:]
+    alarms = [sms for sms in after if sms.startswith(("DURESS", "MISSED CHECK-IN"))]
+    assert [alarm.split(" ")[:3] for alarm in alarms] == [
+        ["DURESS", "#1", "SMS"],
+        ["MISSED", "CHECK-IN", "#2:"],
+    ], alarms
+    # each by itself, and ahead of the digest, which holds the surge and nothing else
+    [digest] = [sms for sms in after if sms.startswith("Hotline surge")]
+    assert after.index(alarms[-1]) < after.index(digest)
+    assert digest.startswith("Hotline surge: 5 more new incident(s) for you: #6 #7 #8 #9 #10.")
