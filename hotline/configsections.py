@@ -8,8 +8,8 @@ address: defenders share Tor exits, and the hotline keeps no addresses):
 ```yaml
 web_form:
   enabled: true
-  submit_limit: 30/minute      # new conversations, all senders together
-  lookup_limit: 120/minute     # receipt look-ups (and messages written on them), all together
+  submit_limit: 300/minute     # ceiling of new conversations, all senders together
+  lookup_limit: 600/minute     # ceiling of receipt look-ups (and messages written on them)
   receipt_limit: 10/minute     # look-ups of any one receipt
 ```
 Limits are counted for everyone together, never per IP address: defenders share Tor exits,
@@ -187,8 +187,8 @@ WEB_FORM_KEYS = ("enabled", "submit_limit", "lookup_limit", "receipt_limit")
 @dataclass(frozen=True)
 class WebFormSettings:
     enabled: bool = False
-    submit_limit: str = "30/minute"
-    lookup_limit: str = "120/minute"
+    submit_limit: str = "300/minute"
+    lookup_limit: str = "600/minute"
     receipt_limit: str = "10/minute"
 
 

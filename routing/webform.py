@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 from routing import intake
 from routing.identity import WEB, person_hashes
 from routing.intake import WebMessage
+from routing.intake.flood import tell_fallback_once
 from routing.runtime import Runtime
 from routing.tables import Incident, Message, WebReceipt
 from routing.uow import unit_of_work
@@ -160,3 +161,18 @@ def write_more(rt: Runtime, person: str, body: str) -> intake.Received:
 
 def _sid() -> str:
     return "WB" + secrets.token_hex(16)
+
+
+def ceiling_reached(rt: Runtime, what: str) -> None:
+    """The form's ceiling for everyone together (`what`: "submissions", "receipt look-ups")
+    turned someone away: a real flood. The fallback contacts are told once in FLOOD_WINDOW."""
+    with unit_of_work(rt) as uow:
+        told = tell_fallback_once(
+            uow,
+            "web_flood",
+            f"web form: the {what} ceiling was reached",
+            f"Hotline web form FLOOD: the ceiling of {what} for everyone was reached; "
+            "real defenders may be turned away for a minute. hotline health shows the line.",
+        )
+    if told:
+        log.warning("web form: the %s ceiling was reached; fallback contacts told", what)

@@ -77,7 +77,9 @@ def staff_for_token(secret_keys: tuple[str, ...], staff_ids: list[str], token: s
     found = None
     for key in secret_keys:
         for staff_id in staff_ids:
-            if hmac.compare_digest(feed_token(key, staff_id), token):
+            # bytes: compare_digest refuses a str with non-ASCII characters (a 500, and the
+            # traceback logged the feed's path)
+            if hmac.compare_digest(feed_token(key, staff_id).encode(), token.encode()):
                 found = staff_id
     return found
 

@@ -34,33 +34,39 @@ def watch_for_a_flood(uow: UnitOfWork, newest: int) -> None:
         ).one()
         if recent < threshold:
             return
+    minutes = int(FLOOD_WINDOW.total_seconds() // 60)
+    tell_fallback_once(
+        uow,
+        "flood",
+        f"{recent} new incidents in {minutes} min",
+        f"Hotline FLOOD: {recent} new incidents in {minutes} min (newest #{newest}). "
+        "Pages to each of you fold into digests. STATUS NEW lists the newest; "
+        "BLOCK 40-120 blocks and closes a range, UNBLOCK 40-120 undoes it.",
+        incident_id=newest,
+    )
+
+
+def tell_fallback_once(
+    uow: UnitOfWork, kind: str, detail: str, text: str, incident_id: int | None = None
+) -> bool:
+    """Text `text` to the fallback contacts, and log event `kind`, unless an event of that kind
+    was logged within FLOOD_WINDOW. Returns True when they were told now."""
+    rt, session, now = uow.rt, uow.session, uow.rt.clock()
+    with session.no_autoflush:
         told = session.exec(
-            select(Event.id).where(Event.kind == "flood", Event.at > now - FLOOD_WINDOW)
+            select(Event.id).where(Event.kind == kind, Event.at > now - FLOOD_WINDOW)
         ).first()
     if told is not None:
-        return
-    minutes = int(FLOOD_WINDOW.total_seconds() // 60)
-    session.add(
-        Event(
-            incident_id=newest,
-            at=now,
-            kind="flood",
-            actor="system",
-            detail=f"{recent} new incidents in {minutes} min",
-        )
-    )
+        return False
+    session.add(Event(incident_id=incident_id, at=now, kind=kind, actor="system", detail=detail))
     try:
         rota = rt.rota.current()
     except Exception:
-        log.exception("flood: rota unavailable, fallback contacts not told")
-        return
-    text = (
-        f"Hotline FLOOD: {recent} new incidents in {minutes} min (newest #{newest}). "
-        "Pages to each of you fold into digests. STATUS NEW lists the newest; "
-        "BLOCK 40-120 blocks and closes a range, UNBLOCK 40-120 undoes it."
-    )
+        log.exception("%s: rota unavailable, fallback contacts not told", kind)
+        return True
     for contact in rota.fallback:
         if contact in rota.staff:
             outbox.add_message(
                 uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
             )
+    return True

@@ -1,15 +1,20 @@
 """`GET /help`, `POST /help`, `POST /help/receipt`: parse, check, call routing.webform, render.
 
-Checks come cheapest first and before anything is stored: the rate limit, the form's token,
-the message's length. A refused form comes back with the reason and what was written, so
-nothing typed is lost; nothing of it is kept.
+Checks come cheapest first and before anything is stored or counted: a post declaring another
+site (403), the form's token, the message's length. Junk that fails them spends no one's
+budget, so it can never lock out the next defender. Then a good token pays for exactly one
+submission, and only then is the line's ceiling for everyone counted (a real flood, which
+also tells the fallback contacts once). A receipt's guesses are counted per receipt first.
+A refused form comes back with the reason and what was written, so nothing typed is lost;
+nothing of it is kept.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 from limits import parse
 
@@ -82,14 +87,36 @@ def form():  # noqa: ANN201
     return _form()
 
 
+def _from_another_site() -> bool:
+    """True for a post that declares another site: `Sec-Fetch-Site: cross-site`, or an
+    `Origin` naming another host than this one (or the public URL's). `Origin: null`, what
+    browsers send under `Referrer-Policy: no-referrer`, declares no site."""
+    if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin", "").strip()
+    if not origin or origin == "null":
+        return False
+    public = _rt().settings.public_url
+    ours = {request.host.lower()} | ({urlsplit(public).netloc.lower()} if public else set())
+    try:
+        return urlsplit(origin).netloc.lower() not in ours
+    except ValueError:
+        return True
+
+
+def _refused_cross_site() -> Response:
+    return Response("refused: this form was posted from another site\n", 403, mimetype="text/plain")
+
+
 @bp.post("")
 def submit():  # noqa: ANN201
     rt = _rt()
+    if _from_another_site():
+        return _refused_cross_site()
     message = request.form.get("message", "")
     contact = request.form.get("contact", "").strip()
-    if not _allowed(rt.settings.web_form.submit_limit, "submit"):
-        return _too_many()
-    why = tokens.problem(rt, request.form.get("token"))
+    token = request.form.get("token") or ""
+    why = tokens.problem(rt, token)
     if why == "expired":
         return _form(
             400,
@@ -112,6 +139,19 @@ def submit():  # noqa: ANN201
         error = _("The line on how to reach you holds at most %(max)d characters.", max=MAX_CONTACT)
     if error is not None:
         return _form(400, error, message, contact)
+    if tokens.first_use(rt, token) is False:
+        # sent twice (a double click, a reload): the first is in, nothing new is opened
+        return _form(
+            200,
+            _(
+                "This form was already sent: your message reached the hotline. Its receipt "
+                "was shown then. To write again, send this new form."
+            ),
+        )
+    if not _allowed(rt.settings.web_form.submit_limit, "submit"):
+        tokens.give_back(rt, token)  # turned away: the same form may be sent again
+        webform.ceiling_reached(rt, "submissions")
+        return _too_many()
     sent = webform.submit(rt, message.strip(), contact or None)
     return _page("receipt.html", receipt=sent.receipt)
 
@@ -119,15 +159,18 @@ def submit():  # noqa: ANN201
 @bp.post("/receipt")
 def receipt():  # noqa: ANN201
     rt = _rt()
+    if _from_another_site():
+        return _refused_cross_site()
     settings = rt.settings.web_form
     typed = request.form.get("receipt", "")
     message = request.form.get("message")
     # the per-receipt count is kept under a keyed hash: Redis never holds a receipt either
     per_receipt = rt.vault.lookup_hash("web-receipt-limit:" + webform.normalise(typed))
-    if not (
-        _allowed(settings.lookup_limit, "lookup")
-        and _allowed(settings.receipt_limit, "receipt", per_receipt)
-    ):
+    # this receipt's guesses first: guessing one receipt spends only that receipt's budget
+    if not _allowed(settings.receipt_limit, "receipt", per_receipt):
+        return _too_many()
+    if not _allowed(settings.lookup_limit, "lookup"):
+        webform.ceiling_reached(rt, "receipt look-ups")
         return _too_many()
     person = webform.find(rt, typed)
     if person is None:
