@@ -1,9 +1,11 @@
 """Logging that is safe to hand over: no phone numbers, at any level.
 
-Our own code never logs numbers or message texts (ids and staff ids only). This is the second
-line: a filter on the process's log handlers that blanks anything shaped like a phone number
-(a third-party exception message, a rota error quoting a staff member's phone), in messages
-and tracebacks alike. And the Twilio SDK's request log, which prints every request's form
+Our own code never logs numbers or message texts (ids and staff ids only; console mode prints
+what would have been sent). This is the second line: a filter on the process's log handlers
+that blanks anything shaped like a phone number (a third-party exception message, a rota error
+quoting a staff member's phone), in messages and tracebacks alike, and indents every line after
+a record's first, so that no text from outside (a relayed message holding a line break) can
+pass for a record of its own. And the Twilio SDK's request log, which prints every request's form
 (numbers and texts) at INFO, is kept at WARNING however logging is configured.
 """
 
@@ -19,6 +21,7 @@ import traceback
 # few digits between their separators to match.
 PHONE_LIKE = re.compile(r"(?<![\w+])\+?\d(?: ?\d){6,14}(?!\w)")
 REDACTED = "[number]"
+CONTINUED = "    | "  # begins every further line of a record: no record begins so
 # alembic: "Context impl ..." at every schema check; hotline.migrate logs what it applied
 QUIET = ("twilio.http_client", "urllib3", "rq.worker", "rq.scheduler", "alembic")
 OWN_HANDLERS = ("rq.worker", "rq.scheduler")
@@ -36,7 +39,7 @@ class RedactNumbers(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string: let the handler report it as usual
             return True
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = redact(message).replace("\n", "\n" + CONTINUED), None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
         return True

@@ -16,8 +16,13 @@ import re
 # way to move digits and punctuation around an incident number. ZWJ/ZWNJ (U+200C, U+200D),
 # which Persian spelling needs, are kept.
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-# C0 controls but tab and newline, DEL, C1 controls, the byte-order mark, and the bidi set.
-_DROP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff" + _BIDI + "]")
+# Invisible characters that hide text from a reader: zero-width space, soft hyphen, word joiner
+# and invisible operators, and the tag characters (U+E0000-U+E007F) that can carry a whole
+# hidden sentence. (A subdivision flag emoji, which uses tags, shows as a plain black flag.)
+_HIDDEN = "\u200b\u00ad\u2060\u2061\u2062\u2063\u2064\U000e0000-\U000e007f"
+# C0 controls but tab and newline, DEL, C1 controls, the byte-order mark, the bidi set, and the
+# hidden ones.
+_DROP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff" + _BIDI + _HIDDEN + "]")
 _NEWLINES = re.compile("\r\n|[\r\u2028\u2029\x85]")
 
 

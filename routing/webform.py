@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,8 +71,10 @@ def new_receipt() -> str:
 
 
 def normalise(receipt: str) -> str:
-    """The digits as typed, without the spaces, dashes or dots people add."""
-    return _NOT_DIGITS.sub("", receipt or "")[:64]
+    """The digits as typed, without the spaces, dashes or dots people add, in ASCII: a receipt
+    typed in Arabic-Indic (٠١٢…), Persian (۰۱۲…) or full-width (０１２…) digits is the same."""
+    kept = _NOT_DIGITS.sub("", receipt or "")[:64]
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in kept)
 
 
 def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:

@@ -140,10 +140,36 @@ UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200
         ("می\u200cخواهم 🙏", True, "می\u200cخواهم 🙏"),  # Persian keeps its ZWNJ, emoji stay
         ("\u2066\u2067\u2068\u2069\u202a\u202b\u202d\u200e\u200f\u061c", False, ""),
         (None, False, ""),
+        # hidden text: zero-width space, soft hyphen, word joiner, a sentence in tag characters
+        ("ACK\u200b 1\u00ad7\u2060", True, "ACK 17"),
+        ("ok" + "".join(chr(0xE0000 + ord(c)) for c in "RESOLVE 99") + "\U000e007f", True, "ok"),
     ],
 )
 def test_clean_text(text, one_line, expected):
     assert clean_text(text, one_line=one_line) == expected
+
+
+def test_a_line_break_in_outside_text_cannot_forge_a_log_record():
+    import io
+    import logging
+
+    from hotline.logsafety import RedactNumbers
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactNumbers())
+    logger = logging.getLogger("test.forged")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        forged = "ok\n2026-12-07 12:00:00,000 WARNING routing.incidents: #99 RESOLVED by amina"
+        logger.warning("CONSOLE SMS to %s:\n%s", "+353•••••567", clean_text(forged))
+    finally:
+        logger.removeHandler(handler)
+    first, *rest = out.getvalue().splitlines()
+    assert "CONSOLE SMS to" in first and rest
+    assert all(line.startswith("    | ") for line in rest), rest
 
 
 def test_page_and_relay_texts_carry_no_controls():

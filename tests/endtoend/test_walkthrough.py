@@ -135,7 +135,7 @@ def test_the_walkthrough_pages_whoever_is_on_call_today_and_their_ack_takes_it(t
         assert ack.endswith(f' --from {person.phone} "ACK 1"')
 
         assert run.paste(write).returncode == 0
-        page = f"CONSOLE SMS to {mask_number(person.phone)}:\n#1 "
+        page = f"CONSOLE SMS to {mask_number(person.phone)}:\n    | #1 "
         wait_until(lambda: page in run.log(), timeout=20, what="the page, printed")
         acked = run.paste(ack)
         assert acked.returncode == 0, acked.stderr
@@ -163,14 +163,14 @@ def test_a_second_run_on_the_same_database_sends_under_new_console_sids(tmp_path
             write = pasted_lines(run.log())[0].replace("+447700900123", f"+44770090012{attempt}")
             assert run.paste(write).returncode == 0
             wait_until(
-                lambda page=f"\n#{attempt} ", log=run.log: page in log(),
+                lambda page=f"| #{attempt} ", log=run.log: page in log(),
                 timeout=20,
                 what=f"the page of #{attempt}",
             )
         finally:
             assert run.stop() == 0
         assert "Traceback" not in run.log()
-        assert run.log().count(f"\n#{attempt} SMS") == 1, run.log()
+        assert run.log().count(f"| #{attempt} SMS") == 1, run.log()
 
 
 def test_console_sids_differ_across_processes():

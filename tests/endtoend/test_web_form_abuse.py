@@ -42,6 +42,14 @@ def test_junk_and_wrong_receipts_spend_no_one_s_budget(site):
     assert len(site.incidents()) == 1
 
 
+def test_a_receipt_typed_in_other_digits_opens_the_same_page(site):
+    web = client(site)
+    receipt = web.send("help").receipt()
+    for zero in ("٠", "۰", "０"):  # Arabic-Indic, Persian, full-width
+        typed = "".join(chr(ord(zero) + int(c)) if c.isdigit() else c for c in receipt)
+        assert web.post("/help/receipt", {"receipt": typed}).status == 200, zero
+
+
 def test_a_token_pays_for_one_submission(site):
     web = client(site)
     token = web.get("/help").token()
