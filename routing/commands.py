@@ -57,7 +57,8 @@ def handle_staff_message(rt: Runtime, staff: Staff, body: str) -> str | None:
     if isinstance(parsed, NoSuchIncident):
         return parsed.reply
     if isinstance(parsed, NotUnderstood):
-        return _error_reply(rt, staff.id, f"Not understood ({parsed.reason}). {HELP}")
+        reply = f"Not understood ({parsed.reason}). {HELP}"
+        return reply if parsed.recognised else _error_reply(rt, staff.id, reply)
     handler = HANDLERS.get(parsed.name)
     if handler is None:
         return f"{parsed.name.upper()} is not available on this hotline. {HELP}"

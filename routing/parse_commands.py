@@ -96,6 +96,13 @@ class OptIn:
 class NotUnderstood:
     reason: str
 
+    @property
+    def recognised(self) -> bool:
+        """The command word was one of ours, used wrongly (`CHECKIN 17 25:00`): its reason is
+        always answered, since a malformed command must never meet silence. Only text that is
+        no command at all counts toward the hourly limit on error replies."""
+        return self.reason != "empty" and not self.reason.startswith("unknown command")
+
 
 @dataclass(frozen=True)
 class NoSuchIncident:

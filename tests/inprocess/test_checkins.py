@@ -507,3 +507,13 @@ def test_alarms_in_a_surge_reach_level_one_by_themselves_ahead_of_any_digest(wor
     [digest] = [sms for sms in after if sms.startswith("Hotline surge")]
     assert after.index(alarms[-1]) < after.index(digest)
     assert digest.startswith("Hotline surge: 5 more new incident(s) for you: #6 #7 #8 #9 #10.")
+
+
+def test_a_malformed_checkin_gets_its_reason_after_the_help_limit_is_spent(world):
+    world.text(DEFENDER, "help")
+    amina = world.staff_phone("amina")
+    for _ in range(3):  # no command at all: the hourly limit on error replies is spent
+        assert world.text(amina, "thanks!").startswith("Not understood")
+    assert not world.text(amina, "thanks!")  # silence now, so two bots cannot loop
+    reply = world.text(amina, "CHECKIN 1 25:00")
+    assert reply and "is no time" in reply, "a recognised command always gets its reason"
