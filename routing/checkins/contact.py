@@ -14,11 +14,12 @@ from routing.checkins.command import active_checkin
 from routing.checkins.common import ACTIVE
 from routing.checkins.deadline import has_duress_word
 from routing.directory import staff_phone
-from routing.tables import Checkin, Event, Incident
+from routing.tables import Checkin, Event, Incident, Message
 from routing.texts import CHANNEL_LABEL, local_time
 from routing.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+NOTE_EVERY = timedelta(minutes=10)  # at most one check-in note per incident and person
 
 
 def on_contact(
@@ -104,7 +105,7 @@ def _keep(
         )
     )
     phone = staff_phone(rt, checkin.set_by) if checkin.notify else None
-    if phone:
+    if phone and not _noted_lately(uow.session, checkin, now):
         label = CHANNEL_LABEL.get(channel, channel)
         outbox.add_message(
             uow,
@@ -168,4 +169,21 @@ def _tell_taker(uow: UnitOfWork, incident: Incident, taker: str) -> None:
             incident_id=incident.id,
             staff_id=taker,
             body=alarm_body(rt, uow.session, incident, False),
+        )
+
+
+def _noted_lately(session: Session, checkin: Checkin, now: datetime) -> bool:
+    """Whether whoever set `checkin` had a check-in note on its incident within NOTE_EVERY: a
+    defender writing 300 times a minute makes one note, not 300 (every contact is logged)."""
+    with session.no_autoflush:
+        return (
+            session.exec(
+                select(Message.id).where(
+                    Message.purpose == "note",
+                    Message.incident_id == checkin.incident_id,
+                    Message.staff_id == checkin.set_by,
+                    Message.created_at > now - NOTE_EVERY,
+                )
+            ).first()
+            is not None
         )

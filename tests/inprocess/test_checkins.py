@@ -517,3 +517,19 @@ def test_a_malformed_checkin_gets_its_reason_after_the_help_limit_is_spent(world
     assert not world.text(amina, "thanks!")  # silence now, so two bots cannot loop
     reply = world.text(amina, "CHECKIN 1 25:00")
     assert reply and "is no time" in reply, "a recognised command always gets its reason"
+
+
+def test_a_defender_writing_hundreds_of_times_makes_one_note_not_hundreds(world):
+    world.text(DEFENDER, "crossing the border tomorrow")
+    amina = world.staff_phone("amina")
+    world.text(amina, "ACK 1")
+    world.text(amina, "CHECKIN 1 every 6h notify")
+    for n in range(30):  # within a minute
+        world.text(DEFENDER, f"ok {n}")
+        world.advance(seconds=2)
+    notes = [t for t in world.sms_to("amina") if "checked in" in t]
+    assert len(notes) == 1, "one note, not one per message"
+    assert kinds(world, 1).count("checkin_kept") == 30, "every contact is logged all the same"
+    world.advance(minutes=10)
+    world.text(DEFENDER, "still ok")
+    assert len([t for t in world.sms_to("amina") if "checked in" in t]) == 2
