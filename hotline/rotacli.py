@@ -94,6 +94,12 @@ def ical(
         return 1
     if urls:
         base = settings.public_url or "http://127.0.0.1:5000"
+        if not settings.public_url:
+            print(
+                "hotline: HOTLINE_PUBLIC_URL is not set in this shell: these are local URLs; "
+                "set it as the hotline's processes have it for the addresses staff can reach",
+                file=sys.stderr,
+            )
         ids = [staff] if staff else list(rota.staff)
         for sid, url in feed_urls(base, settings.secret_keys[0], ids).items():
             print(f"{sid}  {url}")

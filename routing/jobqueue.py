@@ -15,7 +15,8 @@ import re
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.registry import ScheduledJobRegistry
 
 from routing.runtime import Runtime
 
@@ -81,9 +82,27 @@ def schedule_send(
 
 def schedule_checkin(rt: Runtime, checkin_id: int, at: datetime) -> bool:
     """Schedule check-in `checkin_id`'s deadline `at` (once per check-in and deadline: a
-    standing check-in moved by a contact gets a new job; the old one finds nothing to do)."""
-    job_id = f"checkin-{checkin_id}-{int(at.timestamp() * 1000)}"
-    return enqueue(rt, CHECKIN_JOB, checkin_id, at=at, job_id=job_id)
+    standing check-in moved by a contact gets a new job, and `unschedule_checkin` drops the
+    old one)."""
+    return enqueue(rt, CHECKIN_JOB, checkin_id, at=at, job_id=_checkin_job_id(checkin_id, at))
+
+
+def unschedule_checkin(rt: Runtime, checkin_id: int, at: datetime) -> None:
+    """Drop the job of a deadline that no longer stands (the check-in was kept, moved,
+    replaced or switched off): it would find nothing to do, but a thousand CHECKINs would
+    leave a thousand such jobs in Redis for up to a week. Failing soft: a job left behind
+    still does nothing when it runs."""
+    if rt.queue is None:
+        return
+    job_id = _checkin_job_id(checkin_id, at)
+    try:
+        ScheduledJobRegistry(queue=rt.queue).remove(job_id, delete_job=True)
+    except (RedisError, OSError, NoSuchJobError) as exc:
+        log.debug("check-in job %s not dropped (%s)", job_id, exc.__class__.__name__)
+
+
+def _checkin_job_id(checkin_id: int, at: datetime) -> str:
+    return f"checkin-{checkin_id}-{int(at.timestamp() * 1000)}"
 
 
 # Work asked of a worker on plain Redis lists instead of RQ jobs, where the wait matters: an

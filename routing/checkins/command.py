@@ -42,6 +42,7 @@ def checkin_command(rt: Runtime, staff: Staff, command: Command) -> str:
         if previous is not None:
             previous.status, previous.ended_at = "replaced", now
             session.flush()  # one active check-in per incident: end the old one first
+            drop_job(uow, previous)
         checkin = Checkin(
             incident_id=number,
             set_by=staff.id,
@@ -118,6 +119,7 @@ def _off(rt: Runtime, staff: Staff, number: int) -> str:
         if checkin is None:
             return f"#{number} has no check-in. CHECKIN {number} 2h sets one."
         checkin.status, checkin.ended_at = "off", now
+        drop_job(uow, checkin)
         uow.session.add(
             Event(
                 incident_id=number,
@@ -153,3 +155,9 @@ def active_checkin(session: Session, incident_id: int) -> Checkin | None:
         .where(Checkin.incident_id == incident_id, Checkin.status == ACTIVE)
         .with_for_update()
     ).first()
+
+
+def drop_job(uow: UnitOfWork, checkin: Checkin) -> None:
+    """After the commit, drop the job of `checkin`'s deadline, which no longer stands."""
+    rt, checkin_id, due = uow.rt, checkin.id, checkin.due_at
+    uow.after_commit(lambda: jobqueue.unschedule_checkin(rt, checkin_id, due))

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 import oncall
 from routing import jobqueue, outbox
 from routing.checkins.alarm import alarm_body, raise_alarm
-from routing.checkins.command import active_checkin
+from routing.checkins.command import active_checkin, drop_job
 from routing.checkins.common import ACTIVE
 from routing.checkins.deadline import has_duress_word
 from routing.directory import staff_phone
@@ -83,6 +83,7 @@ def _keep(
     """A contact before the deadline keeps `checkin`: a one-off ends, a standing one moves its
     deadline on; logged, and noted to whoever set it when they asked (`notify`)."""
     rt = uow.rt
+    drop_job(uow, checkin)  # the deadline it had no longer stands
     if checkin.every_s:
         checkin.due_at = now + timedelta(seconds=checkin.every_s)
         detail, note = (

@@ -191,3 +191,24 @@ def test_a_worker_killed_a_second_before_a_deadline_delays_the_page_by_seconds(
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_deadline_that_no_longer_stands_leaves_no_job_behind(hotline, worker):
+    """Replaced, moved, kept or switched off: a check-in's old deadline job is dropped (a
+    thousand CHECKINs left a thousand no-op jobs in Redis for up to a week)."""
+    from rq.registry import ScheduledJobRegistry
+
+    def checkin_jobs() -> list[str]:
+        registry = ScheduledJobRegistry(queue=hotline.rt.queue)
+        return [job for job in registry.get_job_ids() if job.startswith("checkin-")]
+
+    level1 = open_and_take(hotline)
+    for hours in range(1, 6):
+        said(hotline.sms(level1, f"CHECKIN 1 {hours}h"))
+    assert len(checkin_jobs()) == 1, "only the standing deadline's job"
+    said(hotline.sms(level1, "CHECKIN 1 every 6h"))
+    for _ in range(3):  # each contact moves the deadline: the old job goes
+        hotline.sms(DEFENDER, "ok")
+    assert len(checkin_jobs()) == 1
+    said(hotline.sms(level1, "CHECKIN 1 OFF"))
+    assert checkin_jobs() == []

@@ -109,6 +109,7 @@ def test_the_example_buffers_whole_requests_under_short_timeouts():
         "location = /healthz",
         "location = /help",
         "location /help/",
+        "location /rota/",
         "location /",
     }  # and `location /` only says 404
     assert "return 404;" in lines
