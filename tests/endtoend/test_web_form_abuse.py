@@ -144,3 +144,14 @@ def test_generated_form_posts_never_get_a_5xx(site, caplog):
 
     post()
     assert "Traceback" not in caplog.text
+
+
+def test_another_language_on_the_receipt_page_keeps_the_receipt_on_screen(site):
+    web = client(site)
+    shown = web.send("help", lang="en")
+    receipt = shown.receipt()
+    assert 'href="/help?lang=fr"' not in shown.body, "a link there would leave the receipt behind"
+    again = web.post("/help/receipt", {"receipt": receipt, "show": "receipt", "lang": "fr"})
+    assert again.status == 200 and again.receipt() == receipt
+    assert 'lang="fr"' in again.body
+    assert len(site.incidents()) == 1 and len(site.messages(direction="in")) == 1

@@ -176,6 +176,8 @@ def receipt():  # noqa: ANN201
     if person is None:
         # one answer for every receipt that opens nothing: malformed, mistyped, erased
         return _page("unknown.html", 404)
+    if request.form.get("show") == "receipt":  # the receipt page, in another language
+        return _page("receipt.html", receipt=typed.strip())
     notice, error = None, None
     if message is not None and message.strip():
         error = _message_problem(message)
