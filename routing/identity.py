@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import phonenumbers
 from sqlmodel import Session, select
 
+from oncall.phones import e164
 from routing.runtime import Crypto
 from routing.tables import Block, Incident
 
@@ -50,17 +50,9 @@ class Party:
 
 def phone_number(raw: str) -> str | None:
     """E.164 of a sender Twilio gave us, or None when it is no usable phone number."""
-    raw = raw.strip().removeprefix(WHATSAPP)
-    if not raw.startswith("+"):
-        return None
-    try:
-        parsed = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        return None
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if e164 in WITHHELD or not phonenumbers.is_possible_number(parsed):
-        return None
-    return e164
+    # international format only (no region: a national number is none), any possible number
+    number = e164(raw.strip().removeprefix(WHATSAPP), possible=True)
+    return None if number in WITHHELD else number
 
 
 def party(raw_from: str, channel: str, contact_sid: str) -> Party:

@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from routing import intake
 from routing.identity import WEB, person_hashes
 from routing.intake import WebMessage
-from routing.intake.flood import tell_fallback_once
+from routing.intake.flood import FLOOD_WINDOW, tell_fallback_once
 from routing.runtime import Runtime
 from routing.tables import Incident, Message, WebReceipt
 from routing.uow import unit_of_work
@@ -168,7 +168,15 @@ def _sid() -> str:
 
 def ceiling_reached(rt: Runtime, what: str) -> None:
     """The form's ceiling for everyone together (`what`: "submissions", "receipt look-ups")
-    turned someone away: a real flood. The fallback contacts are told once in FLOOD_WINDOW."""
+    turned someone away: a real flood. The fallback contacts are told once in FLOOD_WINDOW.
+
+    Every refused request of the flood comes here: once this process has seen the alarm
+    raised (by itself or another), it asks the database again only after FLOOD_WINDOW."""
+    now = rt.clock()
+    with rt.local_lock:
+        seen = rt.local.get("web_flood_seen_at")
+    if seen is not None and now - seen < FLOOD_WINDOW:
+        return
     with unit_of_work(rt) as uow:
         told = tell_fallback_once(
             uow,
@@ -177,5 +185,7 @@ def ceiling_reached(rt: Runtime, what: str) -> None:
             f"Hotline web form FLOOD: the ceiling of {what} for everyone was reached; "
             "real defenders may be turned away for a minute. hotline health shows the line.",
         )
+    with rt.local_lock:
+        rt.local["web_flood_seen_at"] = now  # told now, or by then already
     if told:
         log.warning("web form: the %s ceiling was reached; fallback contacts told", what)

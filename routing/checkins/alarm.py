@@ -122,30 +122,24 @@ def overdue(session: Session, now: datetime, grace: timedelta, limit: int) -> li
     )
 
 
-def alarms_standing(session: Session, incident_ids: list[int]) -> set[int]:
-    """Which of `incident_ids` have an alarm (MISSED CHECK-IN, DURESS) that nobody has taken
-    yet: their pages are alarms, never folded into a digest (routing.escalation)."""
+def alarms_standing(session: Session, incident_ids: list[int]) -> dict[int, str]:
+    """The alarm (MISSED CHECK-IN `checkin_missed`, or `duress`) of each of `incident_ids` that
+    has one nobody has taken yet, i.e. until someone acknowledges or resolves it. Their pages
+    are alarms: never folded into a digest (routing.escalation), with the alarm's text."""
     rows = session.exec(
         select(Event.incident_id, Event.kind)
         .where(Event.incident_id.in_(incident_ids), Event.kind.in_(ALARMS + ALARM_ENDS))
         .order_by(Event.id)
     ).all()
     latest = dict(rows)  # in event order: each incident's last one wins
-    return {incident_id for incident_id, kind in latest.items() if kind in ALARMS}
+    return {incident_id: kind for incident_id, kind in latest.items() if kind in ALARMS}
 
 
 def alarm_page(rt: Runtime, session: Session, incident: Incident, fallback: bool) -> str | None:
-    """The page text while `incident`'s latest alarm (MISSED CHECK-IN, DURESS) stands, i.e.
-    until someone acknowledges or resolves it; None when there is none (a normal page)."""
-    latest = session.exec(
-        select(Event.kind)
-        .where(Event.incident_id == incident.id, Event.kind.in_(ALARMS + ALARM_ENDS))
-        .order_by(Event.id.desc())
-        .limit(1)
-    ).first()
-    if latest not in ALARMS:
-        return None
-    return alarm_body(rt, session, incident, fallback, latest)
+    """The page text while `incident`'s alarm stands (`alarms_standing`); None when there is
+    none (a normal page)."""
+    kind = alarms_standing(session, [incident.id]).get(incident.id)
+    return None if kind is None else alarm_body(rt, session, incident, fallback, kind)
 
 
 def alarm_body(

@@ -42,7 +42,7 @@ def stored_once(uow: UnitOfWork, row: Message | Call, contact: Contact) -> bool:
 
 def store_and_answer(rt: Runtime, message: TextMessage, who: Party) -> Received:
     """Store a defender's message and decide its answer, threading nothing yet."""
-    row = Message(**_message_fields(rt, message, who, None))
+    row = stored_row(rt, message, who, None)
     with unit_of_work(rt) as uow:
         if not stored_once(uow, row, message):
             return Received(None, incident_id=incident_of(rt, message))

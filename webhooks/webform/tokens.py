@@ -82,4 +82,7 @@ _REMEMBERED_S = int((TOKEN_LIFETIME + 2 * CLOCK_SKEW).total_seconds())
 
 
 def _used_key(rt: Runtime, token: str) -> str:
-    return "hotline:web-token-used:" + rt.vault.lookup_hash("web-form-token-used:" + token)
+    # by its mac alone, which names one (issued, nonce): the same token written another way
+    # (`issued..mac` for a form served before tokens had a nonce) is the same token
+    mac = token.rpartition(".")[2]
+    return "hotline:web-token-used:" + rt.vault.lookup_hash("web-form-token-used:" + mac)
