@@ -31,15 +31,20 @@ def build_runtime(
     notifier: Notifier | None = None,
     redis_connection=None,  # noqa: ANN001
     lock_turn_ms: int = WEB_LOCK_TURN_MS,
+    with_queue: bool = True,
 ) -> Runtime:
     """Everything routing needs, built from settings.
 
     Creates no tables: the database must have been migrated (`hotline db upgrade`; `serve` and
     `worker` check that before they build this, `hotline run` upgrades its own).
+    `with_queue` False: no queue and no Redis (one-off commands, hotline.purger).
     """
     engine = make_engine(settings.database_url, lock_turn_ms)
     vault = Vault(settings.secret_keys)
-    connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
+    queue = None
+    if with_queue:
+        connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)
+        queue = rq.Queue(QUEUE_NAME, connection=connection, serializer=JOB_SERIALIZER)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -52,7 +57,7 @@ def build_runtime(
             languages=settings.languages,
         ),
         notifier=notifier or make_notifier(settings),
-        queue=rq.Queue(QUEUE_NAME, connection=connection, serializer=JOB_SERIALIZER),
+        queue=queue,
     )
 
 

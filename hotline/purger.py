@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from hotline.crypto import Vault
-from hotline.db import make_engine
+from hotline.app import build_runtime
 from hotline.migrate import require_current
-from hotline.rotasource import RotaSource
 from hotline.settings import Settings
-from hotline.twilio_client import make_notifier
 from routing.retention import purge, purge_due
 from routing.runtime import Runtime
 
@@ -44,23 +41,13 @@ def offline_runtime(settings: Settings) -> Runtime:
 
     Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`.
     """
-    engine = make_engine(settings.database_url)
-    require_current(engine)
-    vault = Vault(settings.secret_keys)
-    return Runtime(
-        settings=settings,
-        engine=engine,
-        vault=vault,
-        rota=RotaSource(
-            settings.rota_path,
-            settings.rota_key,
-            engine=engine,
-            vault=vault,
-            languages=settings.languages,
-        ),
-        notifier=make_notifier(settings),
-        queue=None,
-    )
+    rt = build_runtime(settings, with_queue=False)
+    try:
+        require_current(rt.engine)
+    except BaseException:
+        rt.engine.dispose()
+        raise
+    return rt
 
 
 def run_purge(settings: Settings, older_than_days: int | None) -> int:
