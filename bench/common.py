@@ -53,7 +53,7 @@ NUMBER = "+35312100489"
 DEFAULT_REDIS_URL = ""  # empty: a private redis-server started for the run (see own_redis)
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 QUEUE_LOCK_KEY = "rq:scheduler-lock:hotline"
-# A page (routing.texts.page_text): "#17 SMS +44•••123: <words> ACK 17 | R17 text | PASS 17",
+# A page (routing.texts.page_text): "#17 SMS +44*****123: <words> ACK 17 | R17 text | PASS 17",
 # "NOBODY ACKED #17 …" at the fallback. Not a stand-down ("#17 resolved by …"), a relay, or a
 # surge digest ("Hotline surge: … #40 #41 …"), which names many incidents and pages none alone.
 PAGE = re.compile(r"(?:NOBODY ACKED )?#(\d+) .*\bPASS \1\Z", re.DOTALL)

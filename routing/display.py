@@ -24,6 +24,9 @@ _HIDDEN = "\u200b\u00ad\u2060\u2061\u2062\u2063\u2064\U000e0000-\U000e007f"
 # hidden ones.
 _DROP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff" + _BIDI + _HIDDEN + "]")
 _NEWLINES = re.compile("\r\n|[\r\u2028\u2029\x85]")
+# Where text is cut for an SMS: three dots, not the one-character ellipsis, which is not in the
+# GSM-7 alphabet and would turn the whole SMS into UCS-2 (70 characters a segment, not 160).
+ELLIPSIS = "..."
 
 
 def clean_text(text: str | None, *, one_line: bool = False) -> str:
@@ -40,3 +43,10 @@ def clean_text(text: str | None, *, one_line: bool = False) -> str:
     if one_line:
         text = text.replace("\n", " ").replace("\t", " ")
     return text
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, the cut marked with ELLIPSIS."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - len(ELLIPSIS), 0)].rstrip() + ELLIPSIS

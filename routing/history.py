@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from routing.display import shorten
 from routing.runtime import Runtime
 from routing.tables import Call, Message
 
@@ -44,6 +45,5 @@ def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str
 
 
 def gist(words: str, limit: int = 40) -> str:
-    """`words` on one line, cut to `limit` characters (…) for a list in one SMS."""
-    words = " ".join(words.split())
-    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
+    """`words` on one line, cut to `limit` characters for a list in one SMS."""
+    return shorten(" ".join(words.split()), limit)

@@ -1,4 +1,8 @@
-"""How personal numbers look wherever a person reads them: `+44•••••789`."""
+"""How personal numbers look wherever a person reads them: `+44*****789`.
+
+The mask is GSM-7 (`*`): a bullet would make every SMS carrying a masked number UCS-2, 70
+characters a segment instead of 160, and cut the defender's words from the page.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import re
 
 import phonenumbers
 
-BULLETS = "•••••"
+MASK = "*****"
 _LONG_DIGITS = re.compile(r"\d(?:[ .\-()]*\d){5,}")
 WEB_FORM = "web form"  # a web conversation has no number; its key is never shown
 
 
 def mask_number(address: str | None) -> str:
-    """`+447700900789` -> `+44•••••789`; a `whatsapp:` prefix is kept; None -> `unknown`;
+    """`+447700900789` -> `+44*****789`; a `whatsapp:` prefix is kept; None -> `unknown`;
     a web form conversation (`web:…`) -> `web form`."""
     if not address:
         return "unknown"
@@ -26,8 +30,8 @@ def mask_number(address: str | None) -> str:
     except phonenumbers.NumberParseException:
         country = ""
     if not country or len(digits) <= len(country) + 3:
-        return f"{prefix}{BULLETS}{digits[-2:]}" if len(digits) > 2 else f"{prefix}{BULLETS}"
-    return f"{prefix}+{country}{BULLETS}{digits[-3:]}"
+        return f"{prefix}{MASK}{digits[-2:]}" if len(digits) > 2 else f"{prefix}{MASK}"
+    return f"{prefix}+{country}{MASK}{digits[-3:]}"
 
 
 def show_number(address: str | None, reveal: bool) -> str:
@@ -39,7 +43,7 @@ def show_number(address: str | None, reveal: bool) -> str:
 
 def mask_numbers_in(text: str) -> str:
     """`text` with every phone number in it masked (`Signal +44 7700 900789` ->
-    `Signal +44•••••789`): a web form's free "how to reach you" line."""
+    `Signal +44*****789`): a web form's free "how to reach you" line."""
     out, last = [], 0
     lenient = phonenumbers.Leniency.POSSIBLE
     for match in phonenumbers.PhoneNumberMatcher(text, None, leniency=lenient):
@@ -53,4 +57,4 @@ def mask_numbers_in(text: str) -> str:
     out.append(text[last:])
     masked = "".join(out)
     # numbers written without a country code cannot be parsed: hide their digits all the same
-    return _LONG_DIGITS.sub(lambda m: BULLETS + m.group(0)[-2:], masked)
+    return _LONG_DIGITS.sub(lambda m: MASK + m.group(0)[-2:], masked)

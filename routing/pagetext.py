@@ -54,4 +54,5 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
         fallback=fallback,
         voicemail=incident.channel == "voice",
         no_sms=no_sms,
+        shorten_sender=incident.channel == "web",
     )

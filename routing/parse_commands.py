@@ -156,7 +156,7 @@ def parse_staff_reply(body: str) -> Parsed:
     digits = match["number"]
     if digits and (len(digits) > 10 or int(digits) > MAX_INCIDENT):
         # never int() a thousand digits, never send an overflowing number to the database
-        return NoSuchIncident(digits if len(digits) <= 12 else digits[:12] + "…")
+        return NoSuchIncident(digits if len(digits) <= 12 else digits[:12] + "...")
     number = int(digits) if digits else None
     rest = match["rest"].strip()
     if name == "checkin":

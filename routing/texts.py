@@ -1,20 +1,26 @@
 """Everything the hotline says by SMS: pages, confirmations, auto-replies.
 
-Pages aim for one SMS segment: 160 characters of GSM-7, or 70 when any character needs
-UCS-2 (the masking bullets do). The defender's words are what gets shortened, never the
-incident number or the commands.
+Pages aim for one SMS segment: 160 characters of GSM-7, or 70 when any character needs UCS-2.
+Everything the hotline adds (masks, cut marks) is GSM-7, so only the defender's own words can
+make a page UCS-2. The defender's words are what gets shortened, never the incident number or
+the commands; a web form's contact line is shortened before them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from routing.display import clean_text
+from routing.display import ELLIPSIS, clean_text, shorten
 
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
+GSM7_EXTENSION = set("^{}\\[~]|€")  # sent as an escape and a character: two units each
+# A page that can show fewer of the defender's words than this in one segment takes two: staff
+# must not take an incident blind (Arabic words alone make a segment 70 characters).
+WORDS_AT_LEAST = 20
+SENDER_CUTS = (24,)  # how far a web form's contact line is cut for the words, before a 2nd segment
 CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call", "web": "Web"}
 
 HELP = (
@@ -34,24 +40,49 @@ AUTO_REPLY = {
 }
 
 
-def segment_limit(text: str) -> int:
-    """Characters that fit one SMS segment for this text's encoding."""
-    return 160 if all(ch in GSM7 for ch in text) else 70
+def sms_units(text: str) -> int:
+    """`text`'s length as an SMS segment counts it: GSM-7 septets (the extension characters
+    `^{}\\[~]|€` take two), else UTF-16 code units (an emoji takes two)."""
+    if all(ch in GSM7 for ch in text):
+        return len(text) + sum(ch in GSM7_EXTENSION for ch in text)
+    return len(text.encode("utf-16-le")) // 2
 
 
-def fit_one_segment(head: str, words: str, tail: str) -> str:
-    """`head + "words" + tail`, with `words` shortened (…) so the whole fits one segment
-    where possible; head and tail are never cut."""
-    if not words:
-        return f"{head} {tail}".strip()
+def segment_limit(text: str, segments: int = 1) -> int:
+    """The units (sms_units) that fit `segments` SMS segments for this text's encoding (a long
+    SMS spends 7 GSM-7 or 3 UCS-2 units of each segment on joining them up)."""
+    gsm = all(ch in GSM7 for ch in text)
+    if segments == 1:
+        return 160 if gsm else 70
+    return segments * (153 if gsm else 67)
+
+
+def fits(text: str, segments: int = 1) -> bool:
+    return sms_units(text) <= segment_limit(text, segments)
+
+
+def _fitted(head: str, words: str, tail: str, segments: int) -> tuple[str, int]:
+    """`head + "words" + tail` in `segments` segments, with `words` shortened as little as
+    needed, and how many characters of them it shows; without them (0) when fewer than 8
+    would fit: the segment is kept for what staff must know."""
     full = f'{head} "{words}" {tail}'
-    limit = segment_limit(full)
-    if len(full) <= limit:
-        return full
-    room = limit - len(head) - len(tail) - 4 - 1  # quotes, spaces, ellipsis
-    if room < 8:  # no useful room for words: keep the segment for what staff must know
-        return f"{head} {tail}"
-    return f'{head} "{words[:room].rstrip()}…" {tail}'
+    if not words or fits(full, segments):
+        return (full if words else f"{head} {tail}".strip()), len(words)
+
+    def cut(n: int) -> str:
+        return f'{head} "{words[:n].rstrip()}{ELLIPSIS}" {tail}'
+
+    low, high = 0, len(words) - 1  # the most characters that fit: a binary search
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(cut(middle), segments) else (low, middle - 1)
+    return (cut(low), low) if low >= 8 else (f"{head} {tail}", 0)
+
+
+def fit_words(head: str, words: str, tail: str, segments: int = 1) -> str:
+    """`head + "words" + tail`, with `words` shortened so the whole fits `segments` segments
+    where possible; head and tail are never cut."""
+    return _fitted(head, words, tail, segments)[0]
 
 
 def page_text(
@@ -63,17 +94,29 @@ def page_text(
     voicemail: bool = False,
     fallback: bool = False,
     no_sms: bool = False,
+    shorten_sender: bool = False,
 ) -> str:
-    """A page. `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches
-    them: staff are told to call instead of offered a reply."""
-    words = clean_text(words, one_line=True)  # no control or bidi characters reach a pager
+    """A page, in one segment when that shows at least WORDS_AT_LEAST characters of the
+    defender's words (or all of them), else in two. `shorten_sender`: the sender is a web
+    form's contact line, cut before a second segment is taken. `no_sms`: the defender texted a
+    carrier opt-out word, so SMS no longer reaches them: staff are told to call instead of
+    offered a reply."""
+    words = " ".join(clean_text(words, one_line=True).split())  # no control or bidi characters
     label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
     prefix = "NOBODY ACKED " if fallback else ""
-    head = f"{prefix}#{number} {label} {sender}:"
     tail = f"ACK {number} | R{number} text | PASS {number}"
     if no_sms:
         tail = f"Carrier opted them out of SMS: CALL {number} | ACK {number} | PASS {number}"
-    return fit_one_segment(head, " ".join(words.split()), tail)
+    senders = [sender]
+    if shorten_sender:
+        senders += [shorten(sender, n) for n in SENDER_CUTS if len(sender) > n]
+    wanted = min(len(words), WORDS_AT_LEAST)
+    for segments in (1, 2):
+        for who in senders:
+            text, shown = _fitted(f"{prefix}#{number} {label} {who}:", words, tail, segments)
+            if shown >= wanted:
+                return text
+    return text
 
 
 def relay_text(number: int, sender: str, body: str) -> str:
@@ -116,9 +159,9 @@ def alarm_text(
     if kind == "duress":
         words = " ".join(clean_text(words, one_line=True).split())
         head = f"{prefix}DURESS #{number} {label} {sender}:"
-        text = fit_one_segment(head, words, tail)
-        if len(text) > segment_limit(text):
-            text = fit_one_segment(f"{prefix}DURESS #{number} {label}:", words, tail)
+        text = fit_words(head, words, tail)
+        if not fits(text):
+            text = fit_words(f"{prefix}DURESS #{number} {label}:", words, tail)
         return text
     seen = f"last contact {last_contact}" if last_contact else "no contact on record"
     for head in (
@@ -126,6 +169,6 @@ def alarm_text(
         f"{prefix}MISSED CHECK-IN #{number}:",
     ):
         text = f"{head} {seen}. {tail}"
-        if len(text) <= segment_limit(text):
+        if fits(text):
             break
     return text

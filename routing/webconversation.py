@@ -14,7 +14,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from routing.display import clean_text
+from routing.display import clean_text, shorten
 from routing.identity import key_of, person_hashes
 from routing.masking import mask_numbers_in, show_number
 from routing.runtime import Runtime
@@ -22,14 +22,14 @@ from routing.tables import Incident, Message, WebReceipt
 from routing.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-# characters of the contact line a page carries: a page aims for one SMS segment, and the
-# defender's words matter more
-CONTACT_SHOWN = 24
+# characters of the contact line a page carries at most (routing.texts.page_text cuts it
+# further when the defender's words need the room)
+CONTACT_SHOWN = 40
 POSTED = "posted"  # the status of a reply waiting on the receipt page: nothing to send
 
 
 def contact_line(rt: Runtime, session: Session, incident: Incident) -> str:
-    """How staff see a web defender in a page: their contact line (`Signal +44•••••789`), or
+    """How staff see a web defender in a page: their contact line (`Signal +44*****789`), or
     `no contact given`. Numbers in the line are masked unless `reveal_numbers`."""
     address = rt.vault.decrypt(incident.defender_enc)
     if address is None:
@@ -49,9 +49,7 @@ def contact_line(rt: Runtime, session: Session, incident: Incident) -> str:
     contact = clean_text(contact, one_line=True)
     if not rt.settings.reveal_numbers:
         contact = mask_numbers_in(contact)
-    if len(contact) > CONTACT_SHOWN:
-        contact = contact[:CONTACT_SHOWN].rstrip() + "…"
-    return contact
+    return shorten(contact, CONTACT_SHOWN)
 
 
 def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) -> Message:

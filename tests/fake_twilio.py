@@ -168,6 +168,39 @@ def error_body(code: int, status: int, message: str | None = None) -> dict[str, 
 
 # --------------------------------------------------------------------------- records
 
+# GSM 03.38, the default SMS alphabet, as its 8 columns of 16 (0x1B, the escape, left out),
+# and the extension table reached through that escape: a character there costs two septets.
+# A message with any other character is sent as UCS-2, counted in UTF-16 code units.
+_GSM_TABLE = (
+    "@\u0394 0\u00a1P\u00bfp"
+    "\u00a3_!1AQaq"
+    '$\u03a6"2BRbr'
+    "\u00a5\u0393#3CScs"
+    "\u00e8\u039b\u00a44DTdt"
+    "\u00e9\u03a9%5EUeu"
+    "\u00f9\u03a0&6FVfv"
+    "\u00ec\u03a8'7GWgw"
+    "\u00f2\u03a3(8HXhx"
+    "\u00c7\u0398)9IYiy"
+    "\n\u039e*:JZjz"
+    "\u00d8+;K\u00c4k\u00e4"
+    "\u00f8\u00c6,<L\u00d6l\u00f6"
+    "\r\u00e6-=M\u00d1m\u00f1"
+    "\u00c5\u00df.>N\u00dcn\u00fc"
+    "\u00e5\u00c9/?O\u00a7o\u00e0"
+)
+_GSM_ESCAPED = "^{}\\[~]|\u20ac"
+
+
+def sms_segments(body: str) -> int:
+    """How many segments Twilio bills `body` as: one of 160 septets (70 UCS-2 units), or
+    parts of 153 (67) each."""
+    if all(ch in _GSM_TABLE or ch in _GSM_ESCAPED for ch in body):
+        units, single, part = len(body) + sum(ch in _GSM_ESCAPED for ch in body), 160, 153
+    else:
+        units, single, part = len(body.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else -(-units // part)
+
 
 @dataclass
 class FakeMessage:
@@ -184,6 +217,10 @@ class FakeMessage:
     received_at: datetime
     status: str = "queued"
     error_code: int | None = None
+
+    @property
+    def segments(self) -> int:
+        return sms_segments(self.body or "")
 
     def to_json(self, account_sid: str) -> dict[str, Any]:
         """Render as Twilio's Message resource JSON."""
@@ -202,7 +239,7 @@ class FakeMessage:
             "from": self.from_,
             "messaging_service_sid": _first(self.form, "MessagingServiceSid"),
             "num_media": str(len(self.media_urls)),
-            "num_segments": str(max(1, -(-len(self.body or "") // 153))),
+            "num_segments": str(self.segments),
             "price": None,
             "price_unit": "USD",
             "sid": self.sid,

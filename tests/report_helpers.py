@@ -202,7 +202,7 @@ def _forbidden(world: World) -> set[str]:
         words |= number_forms(number)
     for person in world.rt.rota.current().staff.values():
         words |= number_forms(person.phone)
-    words |= {WEB_CONTACT, mask_numbers_in(WEB_CONTACT), "7700900", "•"}
+    words |= {WEB_CONTACT, mask_numbers_in(WEB_CONTACT), "7700900", "*****"}
     for body in BODIES.values():
         words |= {word.lower() for word in body.split() if len(word) >= 5}
     return words

@@ -38,7 +38,7 @@ def cut(body: str, limit: int = MAX_BODY) -> str:
     """The body, or its first `limit` characters with a mark saying how much was cut."""
     if len(body) <= limit:
         return body
-    return f"{body[:limit]} [… {len(body) - limit} more characters cut]"
+    return f"{body[:limit]} [... {len(body) - limit} more characters cut]"
 
 
 def voice_call(form: Mapping[str, str]) -> VoiceCall:

@@ -140,7 +140,7 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     ]
 
     assert one.returncode == 0, one.stderr
-    assert "from +44•••••111" in one.stdout and "Police at my door, please help" in one.stdout
+    assert "from +44*****111" in one.stdout and "Police at my door, please help" in one.stdout
     assert "+447700900111" not in one.stdout
 
     # and the application goes on writing to it: the keyed hashes of 0.1 still thread a
@@ -354,8 +354,8 @@ def test_sms_and_whatsapp_incidents_of_one_number_upgrade_and_stay_one_person(
     assert upgraded.returncode == 0, upgraded.stderr
     listed = hotline_cli(deployment.env, "incidents", "--status", "all", "--json")
     rows = {row["number"]: row for row in json.loads(listed.stdout)}
-    assert (rows[5]["channel"], rows[5]["defender"]) == ("sms", "+44•••••199")
-    assert (rows[6]["channel"], rows[6]["defender"]) == ("whatsapp", "whatsapp:+44•••••199")
+    assert (rows[5]["channel"], rows[5]["defender"]) == ("sms", "+44*****199")
+    assert (rows[6]["channel"], rows[6]["defender"]) == ("whatsapp", "whatsapp:+44*****199")
 
     hotline = deployment.start()
     if hotline.engine_dialect() == "postgresql":  # serials continue after the inserted ids

@@ -219,7 +219,7 @@ def test_a_cut_body_says_so_and_media_urls_are_kept_encrypted(hotline):
     assert hotline.sms(DEFENDER, long_body, media=media).status == 200
     [message] = hotline.messages(direction="in")
     body = hotline.decrypt(message.body_enc)
-    assert body.startswith("w" * 5000) and body.endswith("[… 200 more characters cut]")
+    assert body.startswith("w" * 5000) and body.endswith("[... 200 more characters cut]")
     urls = json.loads(hotline.decrypt(message.media_enc))
     assert len(urls) == 2 and all(u.startswith("https://api.twilio.com/media/ME") for u in urls)
     assert "api.twilio.com" not in message.media_enc, "media URLs are stored encrypted"

@@ -164,7 +164,7 @@ def test_a_line_break_in_outside_text_cannot_forge_a_log_record():
     logger.propagate = False
     try:
         forged = "ok\n2026-12-07 12:00:00,000 WARNING routing.incidents: #99 RESOLVED by amina"
-        logger.warning("CONSOLE SMS to %s:\n%s", "+353•••••567", clean_text(forged))
+        logger.warning("CONSOLE SMS to %s:\n%s", "+353*****567", clean_text(forged))
     finally:
         logger.removeHandler(handler)
     first, *rest = out.getvalue().splitlines()
@@ -173,9 +173,9 @@ def test_a_line_break_in_outside_text_cannot_forge_a_log_record():
 
 
 def test_page_and_relay_texts_carry_no_controls():
-    assert not UNSAFE.search(page_text(7, "sms", "+44•••••123", ATTACK))
-    assert not UNSAFE.search(relay_text(7, "+44•••••123", ATTACK + "\nsecond line"))
-    assert "\n" in relay_text(7, "+44•••••123", "first\nsecond")
+    assert not UNSAFE.search(page_text(7, "sms", "+44*****123", ATTACK))
+    assert not UNSAFE.search(relay_text(7, "+44*****123", ATTACK + "\nsecond line"))
+    assert "\n" in relay_text(7, "+44*****123", "first\nsecond")
 
 
 def test_console_sms_log_line_carries_no_controls(caplog):

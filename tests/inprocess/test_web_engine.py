@@ -22,7 +22,7 @@ def test_a_web_message_pages_like_an_sms_with_its_contact_line_masked(world):
     [incident, second] = world.incidents()
     assert incident.channel == "web" and sent.incident_id == incident.id
     [page, page2] = world.sms_to("amina")
-    assert page.startswith(f"#{incident.id} Web Signal +44•••••789 a") and "7700" not in page
+    assert page.startswith(f"#{incident.id} Web Signal +44*****789 a") and "7700" not in page
     assert f"ACK {incident.id}" in page and f"R{incident.id} text" in page
     assert page2.startswith(f'#{plain.incident_id} Web Signal, evenings: "They raided our office"')
     assert world.messages(direction="out", purpose="auto_reply") == [], "no SMS auto-reply"
