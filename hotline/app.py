@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 
 from hotline.crypto import Vault
 from hotline.db import WEB_LOCK_TURN_MS, make_engine
+from hotline.migrate import require_current
 from hotline.redisconn import connect_redis
 from hotline.rotasource import RotaSource
 from hotline.settings import Settings, load_settings
@@ -59,6 +60,20 @@ def build_runtime(
         notifier=notifier or make_notifier(settings),
         queue=queue,
     )
+
+
+def offline_runtime(settings: Settings) -> Runtime:
+    """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis).
+
+    Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`.
+    """
+    rt = build_runtime(settings, with_queue=False)
+    try:
+        require_current(rt.engine)
+    except BaseException:
+        rt.engine.dispose()
+        raise
+    return rt
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:

@@ -98,6 +98,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+@_needs_schema  # the feed URLs (--urls, --renew) read the database
 def cmd_rota(args: argparse.Namespace) -> int:
     from hotline import rotacli
 
@@ -107,7 +108,12 @@ def cmd_rota(args: argparse.Namespace) -> int:
         return check(args.file, days=args.days)
     if args.rota_command == "ical":
         return rotacli.ical(
-            _settings(), staff=args.staff, days=args.days, urls=args.urls, output=args.output
+            _settings(),
+            staff=args.staff,
+            days=args.days,
+            urls=args.urls,
+            output=args.output,
+            renew=args.renew,
         )
     return rotacli.who(_settings(), at=args.at, language=args.language)
 
@@ -227,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--urls",
         action="store_true",
         help="print each staff member's feed URL (needs rota_feeds: true)",
+    )
+    ical.add_argument(
+        "--renew",
+        metavar="ID",
+        help="give ID's feed a new URL and print it; the old one stops working at once",
     )
     ical.add_argument("-o", "--output", help="write to this file (default: standard output)")
     rota.set_defaults(func=cmd_rota)

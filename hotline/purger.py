@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from hotline.app import build_runtime
-from hotline.migrate import require_current
+from hotline.app import offline_runtime
 from hotline.settings import Settings
 from routing.retention import purge, purge_due
 from routing.runtime import Runtime
@@ -34,20 +33,6 @@ class Purger(threading.Thread):
             except Exception:  # tomorrow's run, or the next check, tries again
                 log.exception("retention purge failed")
             self.stopping.wait(CHECK_EVERY_S)
-
-
-def offline_runtime(settings: Settings) -> Runtime:
-    """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis).
-
-    Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`.
-    """
-    rt = build_runtime(settings, with_queue=False)
-    try:
-        require_current(rt.engine)
-    except BaseException:
-        rt.engine.dispose()
-        raise
-    return rt
 
 
 def run_purge(settings: Settings, older_than_days: int | None) -> int:

@@ -67,21 +67,30 @@ def who(settings: Settings, *, at: str | None, language: str | None) -> int:
 
 
 def ical(
-    settings: Settings, *, staff: str | None, days: int, urls: bool, output: str | None
+    settings: Settings,
+    *,
+    staff: str | None,
+    days: int,
+    urls: bool,
+    output: str | None,
+    renew: str | None = None,
 ) -> int:
     """Write the shifts of the next `days` days (overrides applied) as iCalendar to `output`
     (default standard output), of `staff` only when given; or, with `urls`, print each staff
-    member's feed URL. Returns 0; 1 when there is no valid rota; 2 for an unknown staff id,
-    or `urls` while `rota_feeds` is off."""
-    from webhooks.feeds import feed_urls, rota_calendar
+    member's feed URL; or, with `renew`, give that person's feed a new URL (the old one answers
+    404 from then on) and print it. Returns 0; 1 when there is no valid rota; 2 for an unknown
+    staff id, or `urls` while `rota_feeds` is off."""
+    from webhooks.feeds import rota_calendar
 
     shown = shown_path(settings.rota_path)
     try:
         rota = live_rota(settings, shown)
-        if staff is not None and staff not in rota.staff:
-            raise UsageError(
-                f"--staff {staff!r}: no such staff member; the rota has {', '.join(rota.staff)}"
-            )
+        for option, value in (("--staff", staff), ("--renew", renew)):
+            if value is not None and value not in rota.staff:
+                raise UsageError(
+                    f"{option} {value!r}: no such staff member; the rota has "
+                    + ", ".join(rota.staff)
+                )
         if urls and not settings.rota_feeds:
             raise UsageError(
                 "the feeds are off; set 'rota_feeds: true' in config.yaml to serve "
@@ -92,18 +101,10 @@ def ical(
     except oncall.RotaInvalid:
         print(f"{shown}: no valid rota; run `hotline rota check`", file=sys.stderr)
         return 1
-    if urls:
-        base = settings.public_url or "http://127.0.0.1:5000"
-        if not settings.public_url:
-            print(
-                "hotline: HOTLINE_PUBLIC_URL is not set in this shell: these are local URLs; "
-                "set it as the hotline's processes have it for the addresses staff can reach",
-                file=sys.stderr,
-            )
-        ids = [staff] if staff else list(rota.staff)
-        for sid, url in feed_urls(base, settings.secret_keys[0], ids).items():
-            print(f"{sid}  {url}")
-        return 0
+    if urls or renew:
+        return _feed_urls(
+            settings, [renew] if renew else [staff] if staff else list(rota.staff), renew
+        )
     now = datetime.now(rota.timezone)
     body = rota_calendar(rota, now, now + timedelta(days=days), now=now, staff=staff)
     if output:
@@ -111,6 +112,40 @@ def ical(
     else:
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
+    return 0
+
+
+def _feed_urls(settings: Settings, ids: list[str], renew: str | None) -> int:
+    """Print the feed URL of each of `ids`, after giving `renew` a new one."""
+    from sqlmodel import Session
+
+    from hotline.app import offline_runtime
+    from routing.staffstate import feed_salts, renew_feed
+    from webhooks.feeds import feed_urls
+
+    base = settings.public_url or "http://127.0.0.1:5000"
+    if not settings.public_url:
+        print(
+            "hotline: HOTLINE_PUBLIC_URL is not set in this shell: these are local URLs; "
+            "set it as the hotline's processes have it for the addresses staff can reach",
+            file=sys.stderr,
+        )
+    rt = offline_runtime(settings)
+    try:
+        if renew:
+            renew_feed(rt, renew, actor="operator")
+        with Session(rt.engine) as session:
+            salts = feed_salts(session, ids)
+    finally:
+        rt.engine.dispose()
+    for sid, url in feed_urls(base, settings.secret_keys[0], salts).items():
+        print(f"{sid}  {url}")
+    if renew:
+        print(
+            f"{renew}'s old feed URL no longer answers; send them this one"
+            + ("" if settings.rota_feeds else " (served once 'rota_feeds: true')"),
+            file=sys.stderr,
+        )
     return 0
 
 

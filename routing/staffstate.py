@@ -3,11 +3,14 @@
 A staff member who texts STOP (or whose carrier refuses our SMS, Twilio 21610) is opted out:
 SMS pages skip them (calls still reach them where they have `notify: [sms, call]`) and the
 fallback contacts are told once that a pager went dark. START brings them back.
+
+Also each person's calendar feed generation (`feed_salt`): renewed, their old feed URL dies.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -108,3 +111,27 @@ def _set(session: Session, rt: Runtime, staff_id: str, value: bool, reason: str)
     )
     log.warning("staff %s %s (%s)", staff_id, "opted out" if value else "opted back in", reason)
     return True
+
+
+def feed_salts(session: Session, staff_ids: list[str]) -> dict[str, str]:
+    """Each staff member's feed salt ("" for who has none yet)."""
+    rows = session.exec(
+        select(StaffState.staff_id, StaffState.feed_salt).where(StaffState.staff_id.in_(staff_ids))
+    ).all()
+    return {staff_id: "" for staff_id in staff_ids} | dict(rows)
+
+
+def renew_feed(rt: Runtime, staff_id: str, actor: str) -> str:
+    """Give `staff_id` a new feed salt, so their old feed URL no longer answers; audited.
+    Returns the new salt."""
+    salt = secrets.token_hex(16)
+    with unit_of_work(rt) as uow:
+        session, now = uow.session, rt.clock()
+        state = session.exec(
+            select(StaffState).where(StaffState.staff_id == staff_id).with_for_update()
+        ).first() or StaffState(staff_id=staff_id)
+        state.feed_salt = salt
+        session.add(state)
+        session.add(Event(at=now, kind="feed_renewed", actor=actor, detail=staff_id))
+    log.warning("calendar feed of %s renewed: the old URL no longer answers", staff_id)
+    return salt

@@ -198,6 +198,9 @@ class StaffState(SQLModel, table=True):
     opted_out_at: datetime | None = _when()
     error_window_start: datetime | None = _when()
     error_replies: int = 0
+    # random, renewed to revoke their calendar feed's URL (webhooks.feeds); "" until first
+    # renewed. Useless without the secret key: the URL's token is an HMAC under it.
+    feed_salt: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Block(SQLModel, table=True):

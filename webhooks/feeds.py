@@ -5,8 +5,10 @@ every calendar shows them at the right local time across daylight-saving changes
 needing our VTIMEZONE. Only the rota is in a feed: rotation names, staff names, override
 notes; never a phone number, and nothing about any defender or incident.
 
-A feed's URL carries a token, the HMAC of the staff id under the secret key: unguessable,
-stable across restarts, and checked in constant time. Feeds are off unless `rota_feeds: true`.
+A feed's URL carries a token, the HMAC of the staff id and their feed salt under the secret
+key: unguessable, stable across restarts, and checked in constant time. `hotline rota ical
+--renew ID` gives a person a new salt (routing.staffstate.renew_feed), and their old URL
+answers 404 from then on. Feeds are off unless `rota_feeds: true`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from datetime import datetime, timedelta
 
 import icalendar
 from flask import Blueprint, Response, abort, current_app
+from sqlmodel import Session
 
 import oncall
 from oncall.timeline import shifts_between
+from routing.staffstate import feed_salts
 
 PRODID = "-//hotline//rota//EN"
 FEED_DAYS = 60
@@ -63,30 +67,34 @@ def rota_calendar(
     return cal.to_ical()
 
 
-def feed_token(secret: str, staff_id: str) -> str:
-    """The token in `staff_id`'s feed URL (hex HMAC-SHA256 of the id under `secret`)."""
-    return hmac.new(secret.encode(), b"rota-feed:" + staff_id.encode(), hashlib.sha256).hexdigest()
+def feed_token(secret: str, staff_id: str, salt: str = "") -> str:
+    """The token in `staff_id`'s feed URL (hex HMAC-SHA256 of the id and their feed salt under
+    `secret`; without a salt, the URLs handed out before salts existed)."""
+    message = f"rota-feed:{staff_id}" + (f":{salt}" if salt else "")
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def staff_for_token(secret_keys: tuple[str, ...], staff_ids: list[str], token: str) -> str | None:
-    """The staff id whose feed token is `token` under any of the keys, or None.
+def staff_for_token(secret_keys: tuple[str, ...], salts: dict[str, str], token: str) -> str | None:
+    """The staff id whose feed token is `token` under any of the keys, with their feed salt
+    (`salts`: staff id -> salt), or None.
 
     Every candidate is compared, each in constant time, so the answer's timing says nothing
     about how close a guess came or whose it nearly was.
     """
     found = None
     for key in secret_keys:
-        for staff_id in staff_ids:
+        for staff_id, salt in salts.items():
             # bytes: compare_digest refuses a str with non-ASCII characters (a 500, and the
             # traceback logged the feed's path)
-            if hmac.compare_digest(feed_token(key, staff_id).encode(), token.encode()):
+            if hmac.compare_digest(feed_token(key, staff_id, salt).encode(), token.encode()):
                 found = staff_id
     return found
 
 
-def feed_urls(base_url: str, secret: str, staff_ids: list[str]) -> dict[str, str]:
-    """Each staff member's feed URL under `base_url`."""
-    return {sid: f"{base_url.rstrip('/')}/rota/{feed_token(secret, sid)}.ics" for sid in staff_ids}
+def feed_urls(base_url: str, secret: str, salts: dict[str, str]) -> dict[str, str]:
+    """Each staff member's feed URL under `base_url` (`salts`: staff id -> feed salt)."""
+    base = base_url.rstrip("/")
+    return {sid: f"{base}/rota/{feed_token(secret, sid, salt)}.ics" for sid, salt in salts.items()}
 
 
 @bp.get("/rota/<token>.ics")
@@ -97,7 +105,9 @@ def feed(token: str) -> Response:
     if not rt.settings.rota_feeds or len(token) > 128:
         abort(404)
     rota = rt.rota.current()
-    staff_id = staff_for_token(rt.settings.secret_keys, sorted(rota.staff), token)
+    with Session(rt.engine) as session:
+        salts = feed_salts(session, sorted(rota.staff))
+    staff_id = staff_for_token(rt.settings.secret_keys, salts, token)
     if staff_id is None:
         abort(404)
     now = rt.clock()

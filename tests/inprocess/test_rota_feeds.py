@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import icalendar
 import pytest
+from sqlmodel import Session, create_engine, select
 
 import oncall
 from hotline.cli import main
+from routing.staffstate import renew_feed
+from routing.tables import Event
 from webhooks.feeds import feed_token, rota_calendar
 
 ROTA = """\
@@ -88,6 +91,7 @@ def live(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTLINE_PUBLIC_URL", "https://hotline.example.org")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hotline.db'}")
     monkeypatch.chdir(tmp_path)
+    assert main(["db", "upgrade"]) == 0
     return tmp_path
 
 
@@ -109,6 +113,38 @@ def test_rota_ical_urls_lists_each_feed(live, capsys):
     token = feed_token("feed-test-secret-0123456789", "ben")
     assert f"ben  https://hotline.example.org/rota/{token}.ics" in lines
     assert len(lines) == 3
+
+
+def test_rota_ical_renew_gives_one_person_a_new_url_and_audits_it(live, capsys):
+    main(["rota", "ical", "--urls"])
+    before = dict(line.split("  ") for line in capsys.readouterr().out.splitlines())
+    assert main(["rota", "ical", "--renew", "ben"]) == 0
+    out, err = capsys.readouterr()
+    [(who, url)] = [line.split("  ") for line in out.splitlines()]
+    assert who == "ben" and url != before["ben"] and url.startswith("https://hotline.example.org")
+    assert "old feed URL no longer answers" in err
+    main(["rota", "ical", "--urls"])
+    after = dict(line.split("  ") for line in capsys.readouterr().out.splitlines())
+    assert after == before | {"ben": url}, "the others' URLs are unchanged"
+    engine = create_engine(f"sqlite:///{live / 'hotline.db'}")
+    with Session(engine) as session:
+        [renewed] = session.exec(select(Event).where(Event.kind == "feed_renewed")).all()
+    engine.dispose()
+    assert (renewed.actor, renewed.detail) == ("operator", "ben")
+    assert main(["rota", "ical", "--renew", "nobody"]) == 2
+    assert "--renew 'nobody': no such staff member" in capsys.readouterr().err
+
+
+def test_a_renewed_feed_answers_at_its_new_url_only(make_hotline):
+    hotline = make_hotline(rota=ROTA, config="rota_feeds: true\n")
+    secret = hotline.settings.secret_keys[0]
+    old = f"/rota/{feed_token(secret, 'ben')}.ics"
+    assert hotline.get(old).status == 200
+    salt = renew_feed(hotline.rt, "ben", actor="operator")
+    assert hotline.get(old).status == 404
+    renewed = hotline.get(f"/rota/{feed_token(secret, 'ben', salt)}.ics")
+    assert renewed.status == 200 and "On call: primary" in renewed.body
+    assert hotline.get(f"/rota/{feed_token(secret, 'amina')}.ics").status == 200
 
 
 def test_the_feed_answers_only_with_the_right_token(make_hotline):
