@@ -54,6 +54,9 @@ def make_engine(url: str, lock_turn_ms: int = WEB_LOCK_TURN_MS) -> Engine:
         _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # what a row held is overwritten with zeros when it is deleted or rewritten, not left
+        # in free space for whoever copies the file (see scrub)
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     _begin_immediate(engine)
@@ -132,6 +135,29 @@ def _wait_for_the_write_lock(dbapi_connection: sqlite3.Connection) -> None:
 
 
 WAL_TRIES = 100
+SCRUB_TRIES = 20
+
+
+def scrub(engine: Engine) -> bool:
+    """After an erasure (purge, rekey): on SQLite, copy the write-ahead log into the database
+    file and empty it. The log still holds the pages as they were before the erasure; the file
+    itself has none of it (secure_delete). Returns False when readers kept the log busy every
+    try (SQLite then empties it at a later checkpoint). PostgreSQL keeps old row versions and
+    WAL segments of its own: the README says what the operator does there."""
+    if engine.dialect.name != "sqlite":
+        return True
+    for _ in range(SCRUB_TRIES):
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            busy, _log_pages, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+        if not busy:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _wal(cursor: sqlite3.Cursor) -> None:

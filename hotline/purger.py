@@ -6,8 +6,9 @@ import logging
 import threading
 
 from hotline.app import offline_runtime
+from hotline.db import scrub
 from hotline.settings import Settings
-from routing.retention import purge, purge_due
+from routing.retention import PurgeReport, purge, purge_due
 from routing.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,18 @@ class Purger(threading.Thread):
         while not self.stopping.is_set():
             try:
                 if purge_due(self.rt):
-                    purge(self.rt, self.rt.settings.retention_days)
+                    purge_and_scrub(self.rt, self.rt.settings.retention_days, "system")
             except Exception:  # tomorrow's run, or the next check, tries again
                 log.exception("retention purge failed")
             self.stopping.wait(CHECK_EVERY_S)
+
+
+def purge_and_scrub(rt: Runtime, days: int, actor: str) -> PurgeReport:
+    """The purge, then the database's old copies of what it erased (hotline.db.scrub)."""
+    report = purge(rt, days, actor=actor)
+    if not scrub(rt.engine):
+        log.warning("the database's write-ahead log was busy: erased rows leave it later")
+    return report
 
 
 def run_purge(settings: Settings, older_than_days: int | None) -> int:
@@ -41,7 +50,7 @@ def run_purge(settings: Settings, older_than_days: int | None) -> int:
     days = settings.retention_days if older_than_days is None else older_than_days
     rt = offline_runtime(settings)
     try:
-        report = purge(rt, days, actor="operator")
+        report = purge_and_scrub(rt, days, "operator")
     finally:
         rt.engine.dispose()
     print(

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from hotline.crypto import Vault
-from hotline.db import make_engine
+from hotline.db import make_engine, scrub
 from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.identity import address_forms
@@ -178,6 +178,7 @@ def run_rekey(settings: Settings) -> int:
     try:
         require_current(engine)
         report = rekey(engine, Vault(settings.secret_keys))
+        scrub(engine)  # the values under the old key leave the write-ahead log too
     finally:
         engine.dispose()
     print(
