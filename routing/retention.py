@@ -3,8 +3,9 @@
 `purge` erases the numbers, bodies, recordings and transcripts of incidents resolved more
 than N days ago, and of messages and calls older than that which belong to no incident (staff
 commands, blocked senders). What remains is what reports need: statuses, timings, staff ids,
-counts. Keyed hashes become tombstones (`purged:…`) that match no sender, so an erased incident
-can no longer be linked to its defender, not even by someone who holds the key.
+counts. Keyed hashes become tombstones (`purged:…`) that match no sender, and the blocks of
+erased incidents go with them, so an erased incident can no longer be linked to its defender,
+not even by someone who holds the key.
 
 Twilio keeps its own copy of every message and recording: each erased sid is queued as a
 `TwilioDeletion` in the same transaction and deleted through the REST API afterwards; a 404 is
@@ -48,7 +49,7 @@ class PurgeReport:
     def summary(self) -> str:
         return (
             f"{self.incidents} incident(s), {self.messages} message(s), {self.calls} "
-            f"call(s) erased; {self.blocks} expired block(s) removed; "
+            f"call(s) erased; {self.blocks} block(s) removed (expired, or of those incidents); "
             f"{self.deleted_at_twilio} deleted at Twilio, {self.pending_at_twilio} pending"
         )
 
@@ -65,7 +66,7 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
         pass
     with unit_of_work(rt) as uow:
         session = uow.session
-        report.blocks = session.exec(delete(Block).where(Block.expires_at <= now)).rowcount
+        report.blocks += session.exec(delete(Block).where(Block.expires_at <= now)).rowcount
     delete_at_twilio(rt, report)
     with unit_of_work(rt) as uow:
         session = uow.session
@@ -125,6 +126,8 @@ def _erase_incidents(
                 )
             )
         end_for_erased(session, ids, now)  # no contact can be matched to them any more
+        # a block's keyed hash would let whoever holds the key find the number again
+        report.blocks += session.exec(delete(Block).where(Block.incident_id.in_(ids))).rowcount
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
             report.messages += _erase(session, message, now)
         for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import InvalidToken
 from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
 
 from hotline.crypto import Vault
 from hotline.purger import run_purge
 from routing import webform
+from routing.retention import purge
+from routing.tables import Block
 
 DEFENDER = "+447700900123"
 WHATSAPP = "whatsapp:+447700900789"
@@ -65,3 +68,18 @@ def test_after_a_purge_nothing_of_the_defender_decrypts_anywhere_in_the_file(mak
     assert run_purge(world.settings, 0) in (0, 1)
     after = readable(world)
     assert [secret for secret in SECRETS if secret in after] == []
+
+
+def test_a_purge_removes_the_blocks_of_the_incidents_it_erases_only(world):
+    amina = world.staff_phone("amina")
+    world.text(DEFENDER, "first")
+    world.text("+447700900555", "second")
+    for command in ("BLOCK 1", "BLOCK 2", "RESOLVE 1"):
+        world.text(amina, command)
+    with Session(world.rt.engine) as session:
+        assert sorted(session.exec(select(Block.incident_id)).all()) == [1, 2]
+    world.advance(minutes=1)
+    report = purge(world.rt, 0)
+    assert (report.incidents, report.blocks) == (1, 1)
+    with Session(world.rt.engine) as session:
+        assert session.exec(select(Block.incident_id)).all() == [2]
