@@ -17,6 +17,7 @@ from routing.display import clean_text
 from routing.figures import iso, seconds_between
 from routing.masking import show_number
 from routing.tables import Checkin, Event, Incident, Message, Page
+from routing.webconversation import contact_line
 
 
 def shown(value: Any) -> Any:
@@ -130,6 +131,8 @@ def _incident_record(session: Session, vault: Vault, reveal: bool, number: int) 
     checkins = rows(Checkin, Checkin.id)
     active = [c.due_at for c in checkins if c.status == "active"]
     summary = incident_summary(incident, vault, reveal, active[0] if active else None)
+    if incident.channel == "web":  # how they asked to be reached: never sent in a page
+        summary["contact"] = contact_line(session, vault, incident, reveal)
     summary["events"] = [
         {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail}
         for e in rows(Event, Event.at, Event.id)
@@ -188,6 +191,8 @@ def _print_incident(number: int, summary: dict) -> None:
         f"{_fmt(summary['seconds_to_first_page'])}, ack after {_fmt(summary['seconds_to_ack'])}"
         f" by {summary['acknowledged_by'] or '-'}"
     )
+    if summary.get("contact"):
+        print(f"  contact: {clean_text(summary['contact'], one_line=True)}")
     if summary["checkin_due"]:
         print(f"  check-in due {summary['checkin_due']}")
     print("  timeline:")

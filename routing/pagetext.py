@@ -15,7 +15,6 @@ from routing.parse_commands import OPTED_OUT_EVENT
 from routing.runtime import Runtime
 from routing.tables import Event, Incident
 from routing.texts import page_text
-from routing.webconversation import contact_line
 
 
 def page_body_later(
@@ -32,8 +31,9 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
     alarm = checkins.alarm_page(rt, session, incident, fallback)  # MISSED CHECK-IN, DURESS
     if alarm is not None:
         return alarm
+    # a web defender has no number, and their contact line never travels by SMS
     sender = (
-        contact_line(rt, session, incident)
+        ""
         if incident.channel == "web"
         else show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
     )
@@ -54,5 +54,4 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
         fallback=fallback,
         voicemail=incident.channel == "voice",
         no_sms=no_sms,
-        shorten_sender=incident.channel == "web",
     )

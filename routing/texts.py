@@ -3,14 +3,14 @@
 Pages aim for one SMS segment: 160 characters of GSM-7, or 70 when any character needs UCS-2.
 Everything the hotline adds (masks, cut marks) is GSM-7, so only the defender's own words can
 make a page UCS-2. The defender's words are what gets shortened, never the incident number or
-the commands; a web form's contact line is shortened before them.
+the commands.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from routing.display import ELLIPSIS, clean_text, shorten
+from routing.display import ELLIPSIS, clean_text
 
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -20,7 +20,6 @@ GSM7_EXTENSION = set("^{}\\[~]|€")  # sent as an escape and a character: two u
 # A page that can show fewer of the defender's words than this in one segment takes two: staff
 # must not take an incident blind (Arabic words alone make a segment 70 characters).
 WORDS_AT_LEAST = 20
-SENDER_CUTS = (24,)  # how far a web form's contact line is cut for the words, before a 2nd segment
 CHANNEL_LABEL = {"sms": "SMS", "whatsapp": "WhatsApp", "voice": "Call", "web": "Web"}
 
 HELP = (
@@ -94,28 +93,21 @@ def page_text(
     voicemail: bool = False,
     fallback: bool = False,
     no_sms: bool = False,
-    shorten_sender: bool = False,
 ) -> str:
     """A page, in one segment when that shows at least WORDS_AT_LEAST characters of the
-    defender's words (or all of them), else in two. `shorten_sender`: the sender is a web
-    form's contact line, cut before a second segment is taken. `no_sms`: the defender texted a
-    carrier opt-out word, so SMS no longer reaches them: staff are told to call instead of
-    offered a reply."""
+    defender's words (or all of them), else in two. `sender` may be "" (a web form defender).
+    `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches them: staff
+    are told to call instead of offered a reply."""
     words = " ".join(clean_text(words, one_line=True).split())  # no control or bidi characters
     label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
     prefix = "NOBODY ACKED " if fallback else ""
     tail = f"ACK {number} | R{number} text | PASS {number}"
     if no_sms:
         tail = f"Carrier opted them out of SMS: CALL {number} | ACK {number} | PASS {number}"
-    senders = [sender]
-    if shorten_sender:
-        senders += [shorten(sender, n) for n in SENDER_CUTS if len(sender) > n]
-    wanted = min(len(words), WORDS_AT_LEAST)
-    for segments in (1, 2):
-        for who in senders:
-            text, shown = _fitted(f"{prefix}#{number} {label} {who}:", words, tail, segments)
-            if shown >= wanted:
-                return text
+    head = f"{prefix}#{number} {label}{' ' + sender if sender else ''}:"
+    text, shown = _fitted(head, words, tail, 1)
+    if shown < min(len(words), WORDS_AT_LEAST):
+        text = fit_words(head, words, tail, 2)
     return text
 
 

@@ -2,8 +2,9 @@
 
 A web form conversation (routing.webform) is a person whose address is `web:<random>`
 (routing.identity): nothing can be texted or called there. Staff see the defender's own
-"how to reach you safely" line instead of a number (masked like one where it holds one), and a
-staff reply is posted to the conversation, where the defender reads it with their receipt.
+"how to reach you safely" line (masked like a number where it holds one) in `hotline
+incident`, never in a page; a staff reply is posted to the conversation, where the defender
+reads it with their receipt.
 """
 
 from __future__ import annotations
@@ -14,42 +15,38 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from routing.display import clean_text, shorten
+from routing.display import clean_text
 from routing.identity import key_of, person_hashes
-from routing.masking import mask_numbers_in, show_number
-from routing.runtime import Runtime
+from routing.masking import mask_numbers_in
+from routing.runtime import Crypto
 from routing.tables import Incident, Message, WebReceipt
 from routing.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-# characters of the contact line a page carries at most (routing.texts.page_text cuts it
-# further when the defender's words need the room)
-CONTACT_SHOWN = 40
 POSTED = "posted"  # the status of a reply waiting on the receipt page: nothing to send
 
 
-def contact_line(rt: Runtime, session: Session, incident: Incident) -> str:
-    """How staff see a web defender in a page: their contact line (`Signal +44*****789`), or
-    `no contact given`. Numbers in the line are masked unless `reveal_numbers`."""
-    address = rt.vault.decrypt(incident.defender_enc)
+def contact_line(session: Session, vault: Crypto, incident: Incident, reveal: bool) -> str | None:
+    """A web defender's own "how to reach you safely" line (`Signal +44*****789`: numbers in
+    it masked unless `reveal`), or None. Never in a page: an SMS passes through carriers; the
+    operator's `hotline incident` shows it."""
+    address = vault.decrypt(incident.defender_enc)
     if address is None:
-        return show_number(address, rt.settings.reveal_numbers)
+        return None
     token = session.exec(
         select(WebReceipt.contact_enc)
-        .where(WebReceipt.person_hash.in_(person_hashes(rt.vault, key_of(address))))
+        .where(WebReceipt.person_hash.in_(person_hashes(vault, key_of(address))))
         .order_by(WebReceipt.id)
         .limit(1)
     ).first()
     try:
-        contact = rt.vault.decrypt(token) if token else None
+        contact = vault.decrypt(token) if token else None
     except InvalidToken:  # made under a key no longer configured (see hotline.crypto)
         contact = None
     if not contact:
-        return "no contact given"
+        return None
     contact = clean_text(contact, one_line=True)
-    if not rt.settings.reveal_numbers:
-        contact = mask_numbers_in(contact)
-    return shorten(contact, CONTACT_SHOWN)
+    return contact if reveal else mask_numbers_in(contact)
 
 
 def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) -> Message:

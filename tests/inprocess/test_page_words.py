@@ -2,7 +2,7 @@
 
 Everything the hotline adds to an SMS (the masked number, the cut mark) is GSM-7, so a page
 is UCS-2 (70 characters a segment instead of 160) only when the defender's own words are. A web
-form's contact line is shortened before the words; words that one segment would cut to almost
+form's contact line never travels in a page; words that one segment would cut to almost
 nothing take a second. Segments are counted by the fake Twilio's own reading of GSM 03.38
 (tests/fake_twilio.py), not the product's.
 """
@@ -13,7 +13,6 @@ import pytest
 from fake_twilio import sms_segments
 
 from routing import webform
-from routing.texts import page_text
 
 DEFENDER = "+447700900123"
 LONG = (
@@ -58,21 +57,13 @@ def test_short_words_in_another_script_stay_in_one_segment(world):
         "سيغنال: اسأل عن ماريا بعد السادسة مساءً",
     ],
 )
-def test_a_web_page_shortens_the_contact_line_never_the_words(world, contact):
+def test_a_web_page_carries_the_words_and_never_the_contact_line(world, contact):
     words = "They raided our office and took the computers"
     webform.submit(world.rt, words, contact)
     world.settle()
     [page] = world.sms_to("amina")
-    assert quoted(page) == words, page
-    assert "7700" not in page
-    assert sms_segments(page) == (1 if contact.isascii() else 2)
-
-
-def test_a_long_contact_line_is_cut_so_the_words_fit_one_segment():
-    contact = "Signal: ask for Maria after 6pm, or Wire: kestrel-office, or the " + "x" * 60
-    page = page_text(4, "web", contact, LONG, shorten_sender=True)
-    assert sms_segments(page) == 1 and len(quoted(page)) >= 20
-    assert page.startswith("#4 Web Signal: ask for Maria...:")
+    assert page == f'#1 Web: "{words}" ACK 1 | R1 text | PASS 1'
+    assert sms_segments(page) == 1
 
 
 def test_digests_and_lists_cut_with_dots(world):
