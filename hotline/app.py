@@ -65,11 +65,15 @@ def build_runtime(
 def offline_runtime(settings: Settings) -> Runtime:
     """A runtime for one-off commands: database, keys and Twilio, but no queue (no Redis).
 
-    Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`.
+    Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`, and
+    hotline.keycheck.KeyMismatch when the configured key is not the data's.
     """
     rt = build_runtime(settings, with_queue=False)
     try:
         require_current(rt.engine)
+        from hotline.keycheck import check_key  # it reads the tables this module's runtime uses
+
+        check_key(rt.engine, rt.vault)
     except BaseException:
         rt.engine.dispose()
         raise

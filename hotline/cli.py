@@ -46,15 +46,17 @@ def _logging(level: int = logging.INFO) -> None:
 
 
 def _needs_schema(command: Callable[[argparse.Namespace], int]) -> Callable:
-    """For commands that use the database: a schema that is behind is one line and exit 2."""
+    """For commands that use the database: a schema that is behind, or a key that is not the
+    data's, is one line and exit 2."""
 
     @functools.wraps(command)
     def checked(args: argparse.Namespace) -> int:
+        from hotline.keycheck import KeyMismatch
         from hotline.migrate import SchemaBehind
 
         try:
             return command(args)
-        except SchemaBehind as exc:
+        except (SchemaBehind, KeyMismatch) as exc:
             print(f"hotline: {exc}", file=sys.stderr)
             return 2
 
@@ -160,6 +162,13 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
     _logging(logging.WARNING)
     return run_rekey(_settings())
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from hotline.settings import new_key
+
+    print(new_key())
+    return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -312,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rekey = sub.add_parser("rekey", help="re-encrypt everything under the first secret key")
     rekey.set_defaults(func=cmd_rekey)
+    keygen = sub.add_parser("keygen", help="print a new random master key for HOTLINE_SECRET_KEY")
+    keygen.set_defaults(func=cmd_keygen)
     return parser
 
 

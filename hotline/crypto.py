@@ -43,6 +43,15 @@ class Vault:
         self._multi = MultiFernet(self._fernets)
         self._mac_keys = [_derive(k, b"lookup") for k in keys]
         self._receipt_salts = [_derive(k, b"receipt") for k in keys]
+        self._checks = [
+            hmac.new(_derive(k, b"key-check"), b"hotline key check", hashlib.sha256).hexdigest()
+            for k in keys
+        ]
+
+    def check_values(self) -> list[str]:
+        """Each configured key's check value (hotline.keycheck), current first: they name the
+        key without revealing it."""
+        return list(self._checks)
 
     def encrypt(self, plaintext: str | None) -> str | None:
         """Ciphertext (URL-safe text) of `plaintext`; None stays None."""

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from hotline.crypto import Vault
 from hotline.db import make_engine
+from hotline.keycheck import check_key
 from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.checkins import active_checkins
@@ -59,10 +60,12 @@ def incident_summary(
 
 
 def _open(settings: Settings):  # noqa: ANN202
-    """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`."""
-    engine = make_engine(settings.database_url)
+    """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`, and
+    hotline.keycheck.KeyMismatch when the configured key is not the data's."""
+    engine, vault = make_engine(settings.database_url), Vault(settings.secret_keys)
     require_current(engine)
-    return engine, Vault(settings.secret_keys)
+    check_key(engine, vault)
+    return engine, vault
 
 
 def list_incidents(settings: Settings, *, status: str, as_json: bool) -> int:

@@ -139,18 +139,6 @@ def require_current(engine: Engine) -> None:
     )
 
 
-def require_current_database(url: str) -> None:
-    """`require_current` for a database URL, with an engine of its own that it disposes of
-    (for a process that checks before it forks or connects to anything else)."""
-    from hotline.db import make_engine
-
-    engine = make_engine(url)
-    try:
-        require_current(engine)
-    finally:
-        engine.dispose()
-
-
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply pending migrations; returns (revision before, revision after).
 

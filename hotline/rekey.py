@@ -28,6 +28,7 @@ from sqlmodel import Session, SQLModel
 
 from hotline.crypto import Vault
 from hotline.db import make_engine, scrub
+from hotline.keycheck import check_key, record_key
 from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.identity import address_forms
@@ -177,7 +178,11 @@ def run_rekey(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         require_current(engine)
-        report = rekey(engine, Vault(settings.secret_keys))
+        vault = Vault(settings.secret_keys)
+        check_key(engine, vault)
+        report = rekey(engine, vault)
+        if not report.unreadable:
+            record_key(engine, vault)  # the data is under the current key now
         scrub(engine)  # the values under the old key leave the write-ahead log too
     finally:
         engine.dispose()

@@ -75,12 +75,15 @@ def _prepared(settings: Settings, embedded) -> oncall.Rota:  # noqa: ANN001
     """The database brought to the newest schema (this is the one-machine deployment: nobody
     else will), and the rota the hotline starts with; raises what stops it from starting."""
     from hotline.app import build_runtime
+    from hotline.crypto import Vault
     from hotline.db import make_engine
+    from hotline.keycheck import check_key
     from hotline.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)  # logs what it applied
+        check_key(engine, Vault(settings.secret_keys))
     finally:
         engine.dispose()
     runtime = build_runtime(settings, redis_connection=embedded)

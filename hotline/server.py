@@ -111,12 +111,13 @@ def serve(
     app_factory: Callable[[], object] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT. Raises hotline.migrate.SchemaBehind when the database needs
-    `hotline db upgrade`, and RotaUnavailable without a rota, both before binding.
+    `hotline db upgrade`, hotline.keycheck.KeyMismatch for another key than the data's, and
+    RotaUnavailable without a rota, all before binding.
 
     `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it); the server
     configuration stays exactly the same."""
     from hotline.app import build_runtime, create_app, freeze_startup_heap
-    from hotline.migrate import require_current_database
+    from hotline.keycheck import require_ready_database
 
     def make_app() -> object:
         app = app_factory() if app_factory else create_app(settings)
@@ -125,7 +126,7 @@ def serve(
 
     # fail before forking when the database, its schema or the rota is unusable, and leave
     # no pooled connection for the forked web processes to inherit
-    require_current_database(settings.database_url)
+    require_ready_database(settings)
     runtime = build_runtime(settings)
     runtime.rota.current()
     runtime.engine.dispose()

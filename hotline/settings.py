@@ -24,6 +24,7 @@ from hotline.configsections import SettingsError, WebFormSettings
 __all__ = ["Settings", "SettingsError", "WebFormSettings", "load_settings"]
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
+KEY_CHARACTERS = 32  # a master key: 32 random bytes, encoded (hotline keygen: 43 characters)
 TOP_KEYS = (
     "hotline",
     "retention_days",
@@ -180,12 +181,15 @@ def _secrets(env: Mapping[str, str], instance_dir: Path) -> dict[str, Any]:
     if not keys:
         if sid:
             raise SettingsError(
-                "HOTLINE_SECRET_KEY: required with Twilio credentials; generate one with "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                "HOTLINE_SECRET_KEY: required with Twilio credentials; `hotline keygen` "
+                "prints a new one"
             )
         keys = (_console_key(instance_dir),)
-    if any(len(k) < 16 for k in keys):
-        raise SettingsError("HOTLINE_SECRET_KEY: each key must be at least 16 characters long")
+    if any(len(k) < KEY_CHARACTERS for k in keys):
+        raise SettingsError(
+            f"HOTLINE_SECRET_KEY: each key must be at least {KEY_CHARACTERS} characters of "
+            "random (32 random bytes, encoded); `hotline keygen` prints a new one"
+        )
     public_url = env.get("HOTLINE_PUBLIC_URL") or None
     if public_url and not public_url.startswith(("http://", "https://")):
         raise SettingsError(
@@ -238,13 +242,18 @@ def _check_redis_url(url: str) -> None:
         )
 
 
+def new_key() -> str:
+    """A new master key: 32 random bytes, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
 def _console_key(instance_dir: Path) -> str:
     """A per-install key for console mode, kept in the instance folder (mode 0600)."""
     path = instance_dir / "secret.key"
     if path.is_file():
         return path.read_text().strip()
     instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
+    key = new_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")

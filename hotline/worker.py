@@ -29,7 +29,7 @@ from rq.worker import SimpleWorker
 
 from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
 from hotline.db import WORKER_LOCK_TURN_MS
-from hotline.migrate import require_current_database
+from hotline.keycheck import require_ready_database
 from hotline.purger import Purger
 from hotline.settings import Settings
 from hotline.workerthreads import REDIS_RETRY_S, Sweeper, Threader, Waker
@@ -105,7 +105,7 @@ def run_worker(settings: Settings) -> None:
     """
     stop = threading.Event()
     _stop_on_signals(stop)  # from here on a SIGTERM is a graceful stop, even before RQ runs
-    require_current_database(settings.database_url)
+    require_ready_database(settings)
     connection = _worker_redis(settings)
     rt = build_runtime(settings, redis_connection=connection, lock_turn_ms=WORKER_LOCK_TURN_MS)
     rt.pool = Pool(settings.send_concurrency, name="send")

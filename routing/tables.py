@@ -245,6 +245,17 @@ class RotaVersion(SQLModel, table=True):
     loaded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class KeyCheck(SQLModel, table=True):
+    """Which master key the data is under: an HMAC of a fixed text under a key derived from it
+    (hotline.keycheck), so a start with another key stops before it writes anything."""
+
+    __tablename__ = "key_check"
+
+    id: int = Field(default=1, primary_key=True)
+    value: str
+    set_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class WorkerHeartbeat(SQLModel, table=True):
     """Each worker's sweeper says it is alive here; `/healthz` reads it."""
 

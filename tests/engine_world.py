@@ -29,7 +29,7 @@ from routing.runtime import Runtime
 from routing.sweeper import sweep
 from routing.tables import Event, Incident, Message, Page
 
-SECRET = "engine-world-secret-0123456789"
+SECRET = "engine-world-secret-0123456789abcdef"
 START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday: amina and chen on call
 
 

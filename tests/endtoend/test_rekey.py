@@ -7,18 +7,19 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from harness import SECRET
+from harness import SECRET, hotline_cli
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
 import oncall
 from hotline.crypto import Vault
 from hotline.settings import load_settings
+from routing.tables import KeyCheck
 
 # end-to-end scenarios: each runs on one database (tests/conftest.py)
 pytestmark = pytest.mark.one_database
 
-NEW_KEY = "new-secret-key-fedcba9876543210"
+NEW_KEY = "new-secret-key-fedcba9876543210abc"
 OLD_DEFENDER = "+447700900101"
 BLOCKED = "+447700900102"
 
@@ -85,3 +86,38 @@ def test_rekey_with_one_key_changes_nothing(hotline):
     result = hotline.cli("rekey")
     assert result.returncode == 0
     assert "Re-encrypted 0 value(s) and recomputed 0 lookup hash(es)" in result.stdout
+
+
+def key_check(hotline) -> tuple[str, ...]:
+    with hotline.rt.engine.connect() as connection:
+        return tuple(connection.execute(select(KeyCheck.value)).scalars())
+
+
+def test_a_key_that_is_not_the_datas_stops_each_process_with_one_line(hotline):
+    hotline.sms(OLD_DEFENDER, "arrested at the border")
+    assert hotline.cli("incidents").returncode == 0  # records the key the data is under
+    recorded = key_check(hotline)
+    assert recorded == (Vault([SECRET]).check_values()[0],)
+    events = len(hotline.events())
+
+    other = hotline_cli({"HOTLINE_SECRET_KEY": "k" * 32}, "keygen").stdout.strip()
+    assert len(other) == 43 and other != hotline_cli({}, "keygen").stdout.strip()
+    wrong = {**hotline.env, "HOTLINE_SECRET_KEY": other}
+    for command in (("purge",), ("incidents",), ("rekey",), ("worker",)):
+        result = hotline_cli(wrong, *command, timeout=30)
+        assert result.returncode == 2, (command, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert "HOTLINE_SECRET_KEY does not match the data in this database" in line
+    assert (len(hotline.events()), key_check(hotline)) == (events, recorded), "nothing written"
+
+    # rotating: new key first, the data's key after it; rekey moves the check to the new key
+    rotating = {**hotline.env, "HOTLINE_SECRET_KEY": f"{other},{SECRET}"}
+    assert hotline_cli(rotating, "rekey").returncode == 0
+    assert key_check(hotline) == (Vault([other]).check_values()[0],)
+    assert hotline_cli(hotline.env, "incidents").returncode == 2  # the old key alone: refused
+
+
+def test_a_short_key_is_refused_with_the_command_that_makes_one(hotline):
+    result = hotline_cli({**hotline.env, "HOTLINE_SECRET_KEY": "x" * 31}, "incidents")
+    assert result.returncode == 2
+    assert "at least 32 characters" in result.stderr and "hotline keygen" in result.stderr

@@ -22,7 +22,7 @@ from routing.tables import Event
 
 DEFENDERS = ("+447700900123", "+447700900456", "+447700900789")
 AMINA, BEN, CHEN, DANA = "+353861234567", "+353867654321", "+353861112233", "+353862223344"
-SECRET = "reload-secret-0123456789abcdef"
+SECRET = "reload-secret-key-0123456789abcdef"
 
 
 def rota(primary: str, backup: str, *, wait1: str = "30m", broken: bool = False) -> str:

@@ -336,7 +336,7 @@ def test_a_bad_web_form_setting_stops_start_up_with_one_line(tmp_path, section, 
     )
     with pytest.raises(SettingsError) as raised:
         load_settings(
-            {"HOTLINE_CONFIG": str(tmp_path / "config.yaml"), "HOTLINE_SECRET_KEY": "k" * 20},
+            {"HOTLINE_CONFIG": str(tmp_path / "config.yaml"), "HOTLINE_SECRET_KEY": "k" * 32},
             cwd=tmp_path,
         )
     assert error in str(raised.value) and "\n" not in str(raised.value)

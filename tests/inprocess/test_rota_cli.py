@@ -20,7 +20,7 @@ from hotline.rotasource import RotaSource
 
 ROOT = Path(__file__).resolve().parents[2]
 DUBLIN = ZoneInfo("Europe/Dublin")
-SECRET = "rota-cli-secret-0123456789"
+SECRET = "rota-cli-secret-0123456789abcdef"
 
 THREE_MISTAKES = """\
 timezone: Europe/Dubln

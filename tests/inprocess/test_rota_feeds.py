@@ -87,7 +87,7 @@ def live(tmp_path, monkeypatch):
         'hotline:\n  number: "+35312100489"\nrota_file: rota.yaml\nrota_feeds: true\n'
     )
     monkeypatch.setenv("HOTLINE_CONFIG", str(tmp_path / "config.yaml"))
-    monkeypatch.setenv("HOTLINE_SECRET_KEY", "feed-test-secret-0123456789")
+    monkeypatch.setenv("HOTLINE_SECRET_KEY", "feed-test-secret-0123456789abcdef")
     monkeypatch.setenv("HOTLINE_PUBLIC_URL", "https://hotline.example.org")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hotline.db'}")
     monkeypatch.chdir(tmp_path)
@@ -110,7 +110,7 @@ def test_rota_ical_writes_a_file_of_every_shift_in_the_days_asked(live, capsys):
 def test_rota_ical_urls_lists_each_feed(live, capsys):
     assert main(["rota", "ical", "--urls"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    token = feed_token("feed-test-secret-0123456789", "ben")
+    token = feed_token("feed-test-secret-0123456789abcdef", "ben")
     assert f"ben  https://hotline.example.org/rota/{token}.ics" in lines
     assert len(lines) == 3
 
