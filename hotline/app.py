@@ -9,8 +9,7 @@ import rq
 from flask import Flask
 from rq.serializers import JSONSerializer
 
-from hotline.crypto import Vault
-from hotline.db import WEB_LOCK_TURN_MS, make_engine
+from hotline.db import WEB_LOCK_TURN_MS, make_engine, vault_on
 from hotline.migrate import require_current
 from hotline.redisconn import connect_redis
 from hotline.rotasource import RotaSource
@@ -41,7 +40,7 @@ def build_runtime(
     `with_queue` False: no queue and no Redis (one-off commands, hotline.purger).
     """
     engine = make_engine(settings.database_url, lock_turn_ms)
-    vault = Vault(settings.secret_keys)
+    vault = vault_on(engine, settings.secret_keys)
     queue = None
     if with_queue:
         connection = redis_connection or connect_redis(settings.redis_url, settings.instance_dir)

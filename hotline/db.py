@@ -16,11 +16,14 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
+
+from hotline.crypto import Vault
 
 BUSY_TIMEOUT_MS = 30_000
 # How long SQLite's own busy handler waits before BEGIN IMMEDIATE is tried again from here
@@ -134,16 +137,60 @@ def _wait_for_the_write_lock(dbapi_connection: sqlite3.Connection) -> None:
                 raise
 
 
+def vault_on(engine: Engine, keys: Sequence[str]) -> Vault:
+    """The vault of these master keys, reading data keys from `engine`'s database."""
+    vault = Vault(keys)
+    vault.attach(key_reader(engine))
+    return vault
+
+
+def key_reader(engine: Engine) -> Callable[[str], str | None]:
+    """Reads one wrapped data key (hotline.crypto.Vault.attach) on a connection of its own,
+    outside any transaction: a thread inside a write transaction (on SQLite, the whole
+    database's write lock) can still read a key another process committed."""
+    marker = "?" if engine.dialect.name == "sqlite" else "%s"
+    query = f"SELECT wrapped FROM data_key WHERE id = {marker}"
+
+    def read(key_id: str) -> str | None:
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(query, (key_id,))
+            row = cursor.fetchone()
+            cursor.close()
+            connection.commit()  # PostgreSQL: end the read's transaction before the pool
+        finally:
+            connection.close()
+        return row[0] if row else None
+
+    return read
+
+
 WAL_TRIES = 100
 SCRUB_TRIES = 20
 
 
 def scrub(engine: Engine) -> bool:
-    """After an erasure (purge, rekey): on SQLite, copy the write-ahead log into the database
-    file and empty it. The log still holds the pages as they were before the erasure; the file
-    itself has none of it (secure_delete). Returns False when readers kept the log busy every
-    try (SQLite then empties it at a later checkpoint). PostgreSQL keeps old row versions and
-    WAL segments of its own: the README says what the operator does there."""
+    """After an erasure (purge, rekey), the database's own old copies of what it erased.
+
+    SQLite: copy the write-ahead log into the database file and empty it; the log still holds
+    the pages as they were, the file itself has none of it (secure_delete). PostgreSQL: a
+    deleted row stays in its table's file as a dead version until vacuumed, and the deleted
+    data keys are the rows that matter (everything they sealed stays sealed without them):
+    `VACUUM FULL data_key` writes that small table anew and drops the old file. Returns False
+    when SQLite's readers kept the log busy every try (it is emptied at a later checkpoint).
+    Older WAL segments and backups are the operator's (README)."""
+    if engine.dialect.name == "postgresql":
+        connection = engine.raw_connection()
+        driver = connection.dbapi_connection
+        try:
+            driver.rollback()  # the pool's ping may have opened one
+            driver.autocommit = True  # VACUUM runs outside a transaction
+            driver.cursor().execute("VACUUM FULL data_key")
+        finally:
+            driver.autocommit = False
+            connection.close()
+        return True
     if engine.dialect.name != "sqlite":
         return True
     for _ in range(SCRUB_TRIES):

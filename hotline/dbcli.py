@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
 
 from hotline import migrate
+from hotline.crypto import SEALED
 from hotline.db import make_engine
 from hotline.migrate import SchemaError
 from hotline.settings import Settings
+from routing.tables import Incident, Message
 
 
 def upgrade(settings: Settings) -> int:
@@ -18,6 +22,7 @@ def upgrade(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         before, after = migrate.upgrade(engine)
+        unsealed = _values_before_data_keys(engine)
     except (SchemaError, SQLAlchemyError) as exc:
         print(f"hotline: database upgrade failed: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -27,7 +32,22 @@ def upgrade(settings: Settings) -> int:
         print(f"database schema {after}: nothing to upgrade")
     else:
         print(f"database schema upgraded: {before or '(none)'} -> {after}")
+    if unsealed:
+        print(
+            "hotline: values stored before data keys remain; run `hotline rekey` to seal them "
+            "under data keys, so that a purge erases their old copies too",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _values_before_data_keys(engine: Engine) -> bool:
+    """True when some personal value is still under the master key itself (hotline.crypto)."""
+    with Session(engine) as session:
+        for column in (Incident.defender_enc, Message.body_enc, Message.address_enc):
+            if session.exec(select(column).where(column.not_like(f"{SEALED}%")).limit(1)).first():
+                return True
+    return False
 
 
 def current(settings: Settings) -> int:

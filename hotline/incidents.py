@@ -9,11 +9,12 @@ from typing import Any
 from sqlmodel import Session, select
 
 from hotline.crypto import Vault
-from hotline.db import make_engine
+from hotline.db import make_engine, vault_on
 from hotline.keycheck import check_key
 from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.checkins import active_checkins
+from routing.datakeys import unseal
 from routing.display import clean_text
 from routing.figures import iso, seconds_between
 from routing.masking import show_number
@@ -44,7 +45,7 @@ def incident_summary(
         "status": incident.status,
         "channel": incident.channel,
         "language": incident.language,
-        "defender": show_number(vault.decrypt(incident.defender_enc), reveal)
+        "defender": show_number(unseal(vault, incident, "defender"), reveal)
         if incident.defender_enc
         else "erased",
         "opened_at": iso(incident.opened_at),
@@ -62,7 +63,8 @@ def incident_summary(
 def _open(settings: Settings):  # noqa: ANN202
     """Raises hotline.migrate.SchemaBehind when the database needs `hotline db upgrade`, and
     hotline.keycheck.KeyMismatch when the configured key is not the data's."""
-    engine, vault = make_engine(settings.database_url), Vault(settings.secret_keys)
+    engine = make_engine(settings.database_url)
+    vault = vault_on(engine, settings.secret_keys)
     require_current(engine)
     check_key(engine, vault)
     return engine, vault
@@ -179,8 +181,8 @@ def _message_record(vault: Vault, m: Message) -> dict:
         "error_code": m.error_code,
         "media": m.media_types or None,
         # what the defender sent, to fetch with the Twilio credentials (operators only)
-        "media_urls": json.loads(vault.decrypt(m.media_enc)) if m.media_enc else [],
-        "text": vault.decrypt(m.body_enc) if m.body_enc else None,
+        "media_urls": json.loads(unseal(vault, m, "media")) if m.media_enc else [],
+        "text": unseal(vault, m, "body"),
     }
 
 

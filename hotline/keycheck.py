@@ -16,11 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from hotline.crypto import Vault
+from hotline.crypto import SEALED, Vault
 from hotline.db import make_engine
 from hotline.migrate import require_current
 from hotline.settings import Settings
-from routing.tables import Incident, KeyCheck, Message, RotaVersion, utcnow
+from routing.tables import DataKey, Incident, KeyCheck, Message, RotaVersion, utcnow
 
 
 class KeyMismatch(Exception):
@@ -43,12 +43,15 @@ def check_key(engine: Engine, vault: Vault) -> None:
             if row.value not in vault.check_values():
                 raise KeyMismatch()
             return
-        sample = _a_stored_value(session)
-    if sample is not None:
-        try:
+        key = session.exec(select(DataKey).limit(1)).first()
+        sample = _a_stored_value(session) if key is None else None
+    try:
+        if key is not None:
+            vault.rewrap(key.id, key.wrapped)
+        elif sample is not None:
             vault.decrypt(sample)
-        except InvalidToken:
-            raise KeyMismatch() from None
+    except InvalidToken:
+        raise KeyMismatch() from None
     record_key(engine, vault)
 
 
@@ -77,8 +80,11 @@ def require_ready_database(settings: Settings) -> None:
 
 
 def _a_stored_value(session: Session) -> str | None:
-    for column in (Incident.defender_enc, Message.body_enc, RotaVersion.text_enc):
-        value = session.exec(select(column).where(column.is_not(None)).limit(1)).first()
+    """A value under the master key itself (from before data keys, or the rota's copy)."""
+    for column in (RotaVersion.text_enc, Incident.defender_enc, Message.body_enc):
+        value = session.exec(
+            select(column).where(column.is_not(None), column.not_like(f"{SEALED}%")).limit(1)
+        ).first()
         if value is not None:
             return value
     return None

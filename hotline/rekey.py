@@ -4,8 +4,10 @@ Key rotation, step by step:
 1. Put the new key first: `HOTLINE_SECRET_KEY=new,old`; restart every process. New data is
    written under the new key; old data still opens, and old hashes still match, because every
    lookup tries every key (`Vault.lookup_hashes`).
-2. `hotline rekey`: every `*_enc` column of every table is re-encrypted under the new key and
-   every `<stem>_hash` column is recomputed from its `<stem>_enc` sibling. Batched (one short
+2. `hotline rekey`: every data key is rewrapped under the new key (the values they seal stay
+   as they are), every value from before data keys is sealed under a data key of its row, the
+   rota's copies are re-encrypted, and every `<stem>_hash` column is recomputed from its
+   `<stem>_enc` sibling. Batched (one short
    transaction per batch, rows locked), idempotent (a second run changes nothing), safe while
    the hotline runs.
 3. Remove the old key: `HOTLINE_SECRET_KEY=new`; restart.
@@ -26,13 +28,14 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from hotline.crypto import Vault
-from hotline.db import make_engine, scrub
+from hotline.crypto import SEALED, Vault
+from hotline.db import make_engine, scrub, vault_on
 from hotline.keycheck import check_key, record_key
 from hotline.migrate import require_current
 from hotline.settings import Settings
+from routing.datakeys import new_key, unseal
 from routing.identity import address_forms
-from routing.tables import Block, Incident
+from routing.tables import Block, DataKey, Incident
 
 BATCH = 500
 
@@ -50,6 +53,7 @@ class RekeyReport:
 def rekey(engine: Engine, vault: Vault, batch: int = BATCH) -> RekeyReport:
     """Re-encrypt and rehash everything under `vault`'s current key. Returns the counts."""
     report = RekeyReport()
+    _rewrap_keys(engine, vault, batch, report)
     for table in SQLModel.metadata.sorted_tables:
         if any(c.name.endswith("_enc") for c in table.columns):
             _rekey_table(engine, vault, table, batch, report)
@@ -77,31 +81,78 @@ def _rekey_table(
             if not rows:
                 return
             for row in rows:
-                values = _rekeyed_values(vault, row, encrypted, hashed, report)
+                values = _rekeyed_values(session, vault, table, row, encrypted, hashed, report)
                 if values:
                     session.execute(update(table).where(pk == row[pk.name]).values(**values))
             last = rows[-1][pk.name]
             session.commit()
 
 
+def _rewrap_keys(engine: Engine, vault: Vault, batch: int, report: RekeyReport) -> None:
+    """Every data key wrapped under the current master key."""
+    last = ""
+    while True:
+        with Session(engine) as session:
+            keys = (
+                session.execute(
+                    select(DataKey)
+                    .where(DataKey.id > last)
+                    .order_by(DataKey.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+                .scalars()
+                .all()
+            )
+            if not keys:
+                return
+            for key in keys:
+                try:
+                    wrapped = vault.rewrap(key.id, key.wrapped)
+                except InvalidToken:
+                    report.unreadable += 1
+                    continue
+                if wrapped is not None:
+                    key.wrapped = wrapped
+                    report.reencrypted += 1
+            last = keys[-1].id
+            session.commit()
+
+
 def _rekeyed_values(
+    session: Session,
     vault: Vault,
-    row,
-    encrypted: list[str],  # noqa: ANN001
+    table: Table,
+    row,  # noqa: ANN001
+    encrypted: list[str],
     hashed: list[tuple[str, str]],
     report: RekeyReport,
 ) -> dict:
-    values = {}
+    """The new values of `row`: a value from before data keys sealed under the row's data key
+    (a new one when it has none), the rota's copy re-encrypted, hashes recomputed."""
+    values: dict = {}
+    keyed = "key_id" in table.columns
     try:
         for name in encrypted:
             token = row[name]
-            if token is not None and not vault.is_current(token):
-                values[name] = vault.rotate(token)
-                report.reencrypted += 1
+            if token is None or token.startswith(SEALED):
+                continue  # erased, or under a data key: rewrapping the key was enough
+            if not keyed:
+                if not vault.is_current(token):
+                    values[name] = vault.rotate(token)
+                    report.reencrypted += 1
+                continue
+            if "key_id" not in values:
+                values["key_id"] = row["key_id"] or new_key(session, vault)
+            where = f"{table.name}.{name.removesuffix('_enc')}"
+            values[name] = vault.seal(values["key_id"], where, vault.decrypt(token))
+            report.reencrypted += 1
         for hash_name, enc_name in hashed:
             if row[enc_name] is None or row[hash_name] is None:
                 continue  # erased: its hash is a tombstone on purpose
-            digest = current_hash(vault, vault.decrypt(row[enc_name]), row[hash_name])
+            where = f"{table.name}.{enc_name.removesuffix('_enc')}"
+            address = vault.open(row.get("key_id"), where, row[enc_name])
+            digest = current_hash(vault, address, row[hash_name])
             if digest is not None and digest != row[hash_name]:
                 values[hash_name] = digest
                 report.rehashed += 1
@@ -152,7 +203,7 @@ def _rehash_block(session: Session, vault: Vault, block: Block, report: RekeyRep
     address = None
     if incident is not None and incident.defender_enc is not None:
         try:
-            address = vault.decrypt(incident.defender_enc)
+            address = unseal(vault, incident, "defender")
         except InvalidToken:
             report.unreadable += 1
     digest = current_hash(vault, address, block.address_hash) if address else None
@@ -178,7 +229,7 @@ def run_rekey(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         require_current(engine)
-        vault = Vault(settings.secret_keys)
+        vault = vault_on(engine, settings.secret_keys)
         check_key(engine, vault)
         report = rekey(engine, vault)
         if not report.unreadable:

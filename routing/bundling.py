@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import outbox
+from routing.datakeys import seal
 from routing.display import clean_text
 from routing.history import first_words_of, gist
 from routing.tables import Incident, Message, Page
@@ -112,7 +113,7 @@ def rewrite_digest(uow: UnitOfWork, digest: Message, now: datetime) -> None:
     newest = bundled[::-1][:NEWEST]
     said = first_words_of(rt, session, newest)
     words = [(n, gist(said.get(n, ""))) for n in newest]
-    digest.body_enc = rt.vault.encrypt(digest_text(bundled[:LISTED], len(bundled), words))
+    seal(session, rt.vault, digest, body=digest_text(bundled[:LISTED], len(bundled), words))
     digest.updated_at = now
 
 

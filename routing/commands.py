@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import checkins, outbox
+from routing.datakeys import unseal
 from routing.directory import staff_name
 from routing.display import clean_text
 from routing.escalation import advance_now
@@ -104,7 +105,7 @@ def _reply(rt: Runtime, staff: Staff, command: Command) -> str:
     now = rt.clock()
     with unit_of_work(rt) as uow:
         incident = lock_incident(uow.session, number)
-        to = rt.vault.decrypt(incident.defender_enc)
+        to = unseal(rt.vault, incident, "defender")
         if to is None:
             return (
                 f"#{number}: the defender's number is withheld or erased; nothing can "

@@ -24,6 +24,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 
 from routing.runtime import Runtime
+from routing.tables import DataKey
 from routing.uow import Statements
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ MOST_AT_ONCE = 64
 @dataclass(eq=False)
 class _Store:
     fields: dict
+    key: dict | None = None  # its data key's row, written before it (routing.datakeys)
     row_id: int | None = None
     error: BaseException | None = None
     done: bool = False
@@ -57,12 +59,15 @@ class GroupCommit:
         self._writing = False
         self._cond = threading.Condition()
         self._statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        keys = DataKey.__table__
+        self._key_statement = insert(keys).returning(keys.c.id, sort_by_parameter_order=True)
         self._statements = Statements(rt)  # used by the writer alone: one at a time
 
-    def insert(self, fields: dict) -> int:
-        """Insert one row; returns its id once it is committed. Raises what the database
-        raised for it (IntegrityError: a unique column already holds its value)."""
-        store = _Store(fields)
+    def insert(self, fields: dict, key: DataKey | None = None) -> int:
+        """Insert one row (after its data `key`, when given); returns its id once it is
+        committed. Raises what the database raised for it (IntegrityError: a unique column
+        already holds its value)."""
+        store = _Store(fields, key.model_dump() if key is not None else None)
         with self._cond:
             self._queue.append(store)
         while True:
@@ -86,6 +91,7 @@ class GroupCommit:
 
     def _write(self, batch: list[_Store]) -> None:
         try:
+            self._insert_keys(batch)
             try:
                 self._insert(batch)
             except IntegrityError:
@@ -104,6 +110,15 @@ class GroupCommit:
         finally:
             for store in batch:
                 store.done = True
+
+    def _insert_keys(self, batch: list[_Store]) -> None:
+        """The batch's data keys, in a statement of their own before the rows: a key whose
+        row then turns out to be a repeat seals nothing, and is never written twice."""
+        keys = [store.key for store in batch if store.key is not None]
+        if keys:
+            self._statements.execute(self._key_statement, keys)
+        for store in batch:
+            store.key = None
 
     def _insert(self, batch: list[_Store]) -> None:
         rows = self._statements.execute(self._statement, [store.fields for store in batch])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from routing.datakeys import unseal, where
 from routing.display import shorten
 from routing.runtime import Runtime
 from routing.tables import Call, Message
@@ -26,22 +27,23 @@ def first_words_of(rt: Runtime, session: Session, incident_ids: list[int]) -> di
         .group_by(Message.incident_id)
     )
     rows = session.exec(
-        select(Message.incident_id, Message.body_enc).where(Message.id.in_(firsts))
+        select(Message.incident_id, Message.key_id, Message.body_enc).where(Message.id.in_(firsts))
     ).all()
     return {
-        incident_id: (rt.vault.decrypt(body) or "") if body else "" for incident_id, body in rows
+        incident_id: (rt.vault.open(key_id, where(Message, "body"), body) or "") if body else ""
+        for incident_id, key_id, body in rows
     }
 
 
 def voicemail_transcript(rt: Runtime, session: Session, incident_id: int) -> str:
     """The incident's latest voicemail transcript (decrypted), or ""."""
-    token = session.exec(
-        select(Call.transcript_enc)
+    call = session.exec(
+        select(Call)
         .where(Call.incident_id == incident_id, Call.transcript_enc.is_not(None))
         .order_by(Call.id.desc())
         .limit(1)
     ).first()
-    return (rt.vault.decrypt(token) or "") if token else ""
+    return (unseal(rt.vault, call, "transcript") or "") if call else ""
 
 
 def gist(words: str, limit: int = 40) -> str:

@@ -10,6 +10,7 @@ from functools import partial
 from oncall import Staff
 from routing import intake
 from routing.commands import handle_staff_message
+from routing.datakeys import seal, unseal
 from routing.identity import Party, is_phone_number, party
 from routing.intake import TextMessage
 from routing.runtime import Runtime
@@ -92,17 +93,16 @@ def _record_reply(rt: Runtime, message_id: int, staff_id: str, reply: str | None
         command = uow.session.get(Message, message_id)
         command.status, command.updated_at = "handled", now
         if reply:
-            uow.session.add(
-                Message(
-                    direction="out",
-                    channel=command.channel,
-                    purpose="confirm",
-                    staff_id=staff_id,
-                    address_hash=command.address_hash,
-                    address_enc=command.address_enc,
-                    body_enc=rt.vault.encrypt(reply),
-                    status="sent",
-                    created_at=now,
-                    updated_at=now,
-                )
+            confirm = Message(
+                direction="out",
+                channel=command.channel,
+                purpose="confirm",
+                staff_id=staff_id,
+                address_hash=command.address_hash,
+                status="sent",
+                created_at=now,
+                updated_at=now,
             )
+            address = unseal(rt.vault, command, "address")
+            seal(uow.session, rt.vault, confirm, address=address, body=reply)
+            uow.session.add(confirm)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 
 from routing import checkins
+from routing.datakeys import unseal
 from routing.history import first_words, voicemail_transcript
 from routing.masking import show_number
 from routing.parse_commands import OPTED_OUT_EVENT
@@ -35,7 +36,7 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
     sender = (
         ""
         if incident.channel == "web"
-        else show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+        else show_number(unseal(rt.vault, incident, "defender"), rt.settings.reveal_numbers)
     )
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":

@@ -23,6 +23,7 @@ from sqlalchemy import and_, delete, not_, or_, update
 from sqlmodel import Session, select
 
 from routing.checkins import end_for_erased
+from routing.datakeys import destroy
 from routing.notifier import SendError
 from routing.runtime import Runtime
 from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message, TwilioDeletion
@@ -111,11 +112,12 @@ def _erase_incidents(
         if not incidents:
             return False
         ids = [incident.id for incident in incidents]
+        keys = [incident.key_id for incident in incidents]
         for incident in incidents:
             if incident.channel == "web":  # its receipt must open nothing any more
-                forget_receipts(session, incident.defender_hash)
+                forget_receipts(session, rt.vault, incident.defender_hash)
             incident.defender_enc, incident.defender_hash = None, f"purged:{incident.id}"
-            incident.purged_at = now
+            incident.key_id, incident.purged_at = None, now
             session.add(
                 Event(
                     incident_id=incident.id,
@@ -129,9 +131,11 @@ def _erase_incidents(
         # a block's keyed hash would let whoever holds the key find the number again
         report.blocks += session.exec(delete(Block).where(Block.incident_id.in_(ids))).rowcount
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
-            report.messages += _erase(session, message, now)
+            report.messages += _erase(session, message, now, keys)
         for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():
-            report.calls += _erase(session, call, now)
+            report.calls += _erase(session, call, now, keys)
+        # every copy of what they sealed, anywhere, stops opening (routing.datakeys)
+        destroy(session, rt.vault, keys)
     report.incidents += len(ids)
     return True
 
@@ -174,10 +178,12 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
             .limit(BATCH)
             .with_for_update()
         ).all()
+        keys: list[str | None] = []
         for message in messages:
-            report.messages += _erase(session, message, now)
+            report.messages += _erase(session, message, now, keys)
         for call in calls:
-            report.calls += _erase(session, call, now)
+            report.calls += _erase(session, call, now, keys)
+        destroy(session, rt.vault, keys)
     return bool(messages or calls)
 
 
@@ -189,12 +195,15 @@ _ERASED = {
 }
 
 
-def _erase(session: Session, row: Message | Call, now: datetime) -> int:
-    """Empty a message's or a call's personal columns and queue Twilio's copy for deletion.
-    Returns 1, or 0 when it held nothing left to erase."""
+def _erase(session: Session, row: Message | Call, now: datetime, keys: list[str | None]) -> int:
+    """Empty a message's or a call's personal columns, add its data key to `keys` (to be
+    destroyed), and queue Twilio's copy for deletion. Returns 1, or 0 when it held nothing
+    left to erase."""
     fields, prefix, twilio_kind, sid_field = _ERASED[type(row)]
     if all(getattr(row, field) is None for field in fields):
         return 0
+    keys.append(row.key_id)
+    row.key_id = None
     for field in fields:
         setattr(row, field, None)
     row.address_hash = f"purged:{prefix}{row.id}"

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from oncall import Staff
+from routing.datakeys import unseal
 from routing.identity import is_web, key_of, person_hashes
 from routing.incidents import tell_taker
 from routing.locks import lock_incident
@@ -40,7 +41,7 @@ def block_command(rt: Runtime, staff: Staff, command: Command) -> str:
         incident = lock_incident(session, number)
         if incident is None:
             return f"No incident #{number}. STATUS lists open ones."
-        address = rt.vault.decrypt(incident.defender_enc)
+        address = unseal(rt.vault, incident, "defender")
         if address is None:
             return f"#{number}: the sender's number is withheld or erased; nothing to block."
         _block_sender(uow, incident, address, staff.id, f"sender blocked for {BLOCK_DAYS} days")
@@ -82,7 +83,7 @@ def _sender_hashes(rt: Runtime, session: Session, incident: Incident) -> list[st
         return list(
             session.exec(select(Block.address_hash).where(Block.incident_id == incident.id)).all()
         )
-    return person_hashes(rt.vault, key_of(rt.vault.decrypt(incident.defender_enc)))
+    return person_hashes(rt.vault, key_of(unseal(rt.vault, incident, "defender")))
 
 
 def unblock_command(rt: Runtime, staff: Staff, command: Command) -> str:
@@ -120,7 +121,7 @@ def _block_range(rt: Runtime, staff: Staff, command: Command) -> str:
         session = uow.session
         incidents = _locked_range(session, first, last)
         for incident in incidents:
-            address = rt.vault.decrypt(incident.defender_enc)
+            address = unseal(rt.vault, incident, "defender")
             if address is not None and key_of(address) not in senders:
                 senders.add(key_of(address))
                 _block_sender(uow, incident, address, staff.id, f"{label}: sender blocked")

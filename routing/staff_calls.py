@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from oncall import Staff
 from routing import outbox
+from routing.datakeys import unseal
 from routing.directory import staff_name
 from routing.escalation import advance_now
 from routing.identity import phone_number
@@ -157,7 +158,7 @@ def _dialable(rt: Runtime, incident: Incident | None) -> str | None:
     """The defender's number as a phone can dial it, or None (withheld, none)."""
     if incident is None or incident.defender_enc is None:
         return None
-    address = rt.vault.decrypt(incident.defender_enc) or ""
+    address = unseal(rt.vault, incident, "defender") or ""
     number = address.removeprefix("whatsapp:")
     return number if number.startswith("+") else None
 

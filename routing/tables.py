@@ -66,6 +66,7 @@ class Incident(SQLModel, table=True):
     defender_hash: str = Field(index=True)
     # where replies go: the address the person last used, e.g. "whatsapp:+4477…"
     defender_enc: str | None = None
+    key_id: str | None = None  # its data key (routing.datakeys): purged, nothing of it opens
     # indexed: the flood watch counts the incidents opened in the last minutes at every open
     opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     first_paged_at: datetime | None = _when()
@@ -127,6 +128,7 @@ class Message(SQLModel, table=True):
     address_hash: str
     address_enc: str | None = None
     body_enc: str | None = None
+    key_id: str | None = None  # the data key of its `_enc` columns (routing.datakeys)
     media_count: int = 0
     media_types: str = ""
     media_enc: str | None = None  # the media URLs of an MMS/WhatsApp message (JSON list)
@@ -177,6 +179,7 @@ class Call(SQLModel, table=True):
     recording_sid: str | None = Field(default=None, unique=True)
     recording_enc: str | None = None
     transcript_enc: str | None = None
+    key_id: str | None = None  # the data key of its `_enc` columns (routing.datakeys)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime | None = _when()
 
@@ -245,6 +248,17 @@ class RotaVersion(SQLModel, table=True):
     loaded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class DataKey(SQLModel, table=True):
+    """A data key, wrapped under the master key (hotline.crypto): deleting it is what erases
+    every copy of what it sealed (routing.datakeys)."""
+
+    __tablename__ = "data_key"
+
+    id: str = Field(primary_key=True)
+    wrapped: str
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class KeyCheck(SQLModel, table=True):
     """Which master key the data is under: an HMAC of a fixed text under a key derived from it
     (hotline.keycheck), so a start with another key stops before it writes anything."""
@@ -280,6 +294,7 @@ class WebReceipt(SQLModel, table=True):
     person_hash: str = Field(index=True)
     person_enc: str | None = None
     contact_enc: str | None = None
+    key_id: str | None = None  # the data key of its `_enc` columns (routing.datakeys)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

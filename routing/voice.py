@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 import oncall
 from routing import intake
+from routing.datakeys import seal
 from routing.identity import phone_number
 from routing.incidents import acknowledge
 from routing.intake import VoiceCall
@@ -145,20 +146,19 @@ def screen(
         try:
             with unit_of_work(rt) as uow:
                 session = uow.session
-                session.add(
-                    Call(
-                        incident_id=incident_id,
-                        direction="out",
-                        purpose="screen",
-                        sid=leg_sid,
-                        staff_id=staff.id if staff else None,
-                        address_hash=rt.vault.lookup_hash(called),
-                        address_enc=rt.vault.encrypt(called),
-                        status="accepted",
-                        created_at=now,
-                        updated_at=now,
-                    )
+                leg = Call(
+                    incident_id=incident_id,
+                    direction="out",
+                    purpose="screen",
+                    sid=leg_sid,
+                    staff_id=staff.id if staff else None,
+                    address_hash=rt.vault.lookup_hash(called),
+                    status="accepted",
+                    created_at=now,
+                    updated_at=now,
                 )
+                seal(session, rt.vault, leg, address=called)
+                session.add(leg)
         except IntegrityError:
             pass  # a repeated key press: already recorded
     if staff is not None:

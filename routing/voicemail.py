@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
+from routing.datakeys import seal
 from routing.intake import relay_to_taker
 from routing.runtime import Runtime
 from routing.tables import Call, Event
@@ -88,10 +89,8 @@ def _store_recording(rt: Runtime, recording: Recording) -> int | None:
         if call is None:
             log.warning("recording for unknown call %s not stored", recording.call_sid)
             return None
-        call.recording_sid, call.recording_enc = (
-            recording.recording_sid,
-            rt.vault.encrypt(recording.url),
-        )
+        call.recording_sid = recording.recording_sid
+        seal(session, rt.vault, call, recording=recording.url)
         call.updated_at = now
         session.add(
             Event(
@@ -113,5 +112,6 @@ def _store_transcript(rt: Runtime, recording_sid: str, text: str) -> int | None:
         ).first()
         if call is None or call.transcript_enc is not None:
             return None
-        call.transcript_enc, call.updated_at = rt.vault.encrypt(text), rt.clock()
+        seal(uow.session, rt.vault, call, transcript=text)
+        call.updated_at = rt.clock()
         return call.incident_id

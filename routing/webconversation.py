@@ -15,6 +15,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
+from routing.datakeys import destroy, seal, unseal
 from routing.display import clean_text
 from routing.identity import key_of, person_hashes
 from routing.masking import mask_numbers_in
@@ -30,17 +31,17 @@ def contact_line(session: Session, vault: Crypto, incident: Incident, reveal: bo
     """A web defender's own "how to reach you safely" line (`Signal +44*****789`: numbers in
     it masked unless `reveal`), or None. Never in a page: an SMS passes through carriers; the
     operator's `hotline incident` shows it."""
-    address = vault.decrypt(incident.defender_enc)
+    address = unseal(vault, incident, "defender")
     if address is None:
         return None
-    token = session.exec(
-        select(WebReceipt.contact_enc)
+    receipt = session.exec(
+        select(WebReceipt)
         .where(WebReceipt.person_hash.in_(person_hashes(vault, key_of(address))))
         .order_by(WebReceipt.id)
         .limit(1)
     ).first()
     try:
-        contact = vault.decrypt(token) if token else None
+        contact = unseal(vault, receipt, "contact") if receipt else None
     except InvalidToken:  # made under a key no longer configured (see hotline.crypto)
         contact = None
     if not contact:
@@ -53,7 +54,7 @@ def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) ->
     """Put a staff reply on the incident's web conversation. Nothing is sent anywhere: the
     defender reads it on their receipt page (which shows "Hotline", never who wrote it)."""
     rt, now = uow.rt, uow.rt.clock()
-    address = rt.vault.decrypt(incident.defender_enc)
+    address = unseal(rt.vault, incident, "defender")
     message = Message(
         incident_id=incident.id,
         direction="out",
@@ -61,17 +62,23 @@ def post_reply(uow: UnitOfWork, incident: Incident, text: str, staff_id: str) ->
         purpose="reply",
         staff_id=staff_id,
         address_hash=rt.vault.lookup_hash(address),
-        address_enc=incident.defender_enc,
-        body_enc=rt.vault.encrypt(text),
         status=POSTED,
         created_at=now,
         updated_at=now,
+        key_id=incident.key_id,
     )
+    seal(uow.session, rt.vault, message, address=address, body=text)
     uow.session.add(message)
     return message
 
 
-def forget_receipts(session: Session, defender_hash: str) -> int:
-    """Erase the receipts of a web conversation whose incident is being purged (retention):
-    its receipt then opens nothing, like any wrong receipt. Returns how many were erased."""
-    return session.exec(delete(WebReceipt).where(WebReceipt.person_hash == defender_hash)).rowcount
+def forget_receipts(session: Session, vault: Crypto, defender_hash: str) -> int:
+    """Erase the receipts of a web conversation whose incident is being purged (retention),
+    with their data keys: its receipt then opens nothing, like any wrong receipt. Returns how
+    many were erased."""
+    keys = session.exec(
+        select(WebReceipt.key_id).where(WebReceipt.person_hash == defender_hash)
+    ).all()
+    erased = session.exec(delete(WebReceipt).where(WebReceipt.person_hash == defender_hash))
+    destroy(session, vault, keys)
+    return erased.rowcount

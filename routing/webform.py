@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from routing import intake
+from routing.datakeys import seal, unseal
 from routing.identity import WEB, person_hashes
 from routing.intake import WebMessage
 from routing.intake.flood import FLOOD_WINDOW, tell_fallback_once
@@ -89,15 +90,13 @@ def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:
         receipt = new_receipt()
         try:
             with unit_of_work(rt) as uow:
-                uow.session.add(
-                    WebReceipt(
-                        receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
-                        person_hash=rt.vault.lookup_hash(person),
-                        person_enc=rt.vault.encrypt(person),
-                        contact_enc=rt.vault.encrypt(contact) if contact else None,
-                        created_at=rt.clock(),
-                    )
+                row = WebReceipt(
+                    receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
+                    person_hash=rt.vault.lookup_hash(person),
+                    created_at=rt.clock(),
                 )
+                seal(uow.session, rt.vault, row, person=person, contact=contact or None)
+                uow.session.add(row)
             break
         except IntegrityError:  # one in 10**16: draw another
             continue
@@ -115,13 +114,11 @@ def find(rt: Runtime, receipt: str) -> str | None:
     digits = normalise(receipt)
     hashes = rt.vault.slow_hashes(digits)
     with Session(rt.engine) as session:
-        token = session.exec(
-            select(WebReceipt.person_enc).where(WebReceipt.receipt_hash.in_(hashes))
-        ).first()
-    if token is None or len(digits) != RECEIPT_DIGITS or not digits.isdigit():
+        row = session.exec(select(WebReceipt).where(WebReceipt.receipt_hash.in_(hashes))).first()
+    if row is None or len(digits) != RECEIPT_DIGITS or not digits.isdigit():
         return None
     try:
-        return rt.vault.decrypt(token)
+        return unseal(rt.vault, row, "person")
     except InvalidToken:  # its key is no longer configured: as gone as a wrong receipt
         return None
 
@@ -148,7 +145,7 @@ def conversation(rt: Runtime, person: str) -> Conversation:
             else []
         )
     lines = tuple(
-        Line(row.direction == "out", rt.vault.decrypt(row.body_enc) or "", row.created_at)
+        Line(row.direction == "out", unseal(rt.vault, row, "body") or "", row.created_at)
         for row in rows
         if row.body_enc is not None
     )

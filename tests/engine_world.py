@@ -17,8 +17,7 @@ from pathlib import Path
 from harness import migrated
 from sqlmodel import Session, select
 
-from hotline.crypto import Vault
-from hotline.db import make_engine
+from hotline.db import make_engine, vault_on
 from hotline.rotasource import RotaSource
 from hotline.settings import load_settings
 from hotline.twilio_client import make_notifier
@@ -65,7 +64,7 @@ class World:
         )
         self.now = START
         engine = make_engine(migrated(database_url))
-        vault = Vault(self.settings.secret_keys)
+        vault = vault_on(engine, self.settings.secret_keys)
         self.rt = Runtime(
             settings=self.settings,
             engine=engine,

@@ -33,6 +33,7 @@ from hotline import migrate
 from hotline.app import build_runtime, create_app
 from hotline.db import make_engine
 from hotline.settings import load_settings
+from routing.datakeys import unseal
 from routing.tables import Call, Event, Incident, Message, Page, WorkerHeartbeat
 from webhooks.busy import SURGE_AT
 
@@ -427,8 +428,9 @@ class Hotline:
         next step's due time was computed from (`paged` events: "step N (...)")."""
         return {int(e.detail.split()[1]): e.at for e in self.events(incident) if e.kind == "paged"}
 
-    def decrypt(self, token: str | None) -> str | None:
-        return self.rt.vault.decrypt(token)
+    def unseal(self, row, name: str) -> str | None:  # noqa: ANN001
+        """The plaintext of `row`'s `<name>_enc` column (routing.datakeys)."""
+        return unseal(self.rt.vault, row, name)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """`hotline …` run against this hotline's configuration."""

@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from routing.checkins.common import ACTIVE, ALARM_ENDS, ALARMS
+from routing.datakeys import unseal
 from routing.locks import lock_incident
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -145,7 +146,7 @@ def alarm_page(rt: Runtime, session: Session, incident: Incident, fallback: bool
 def alarm_body(
     rt: Runtime, session: Session, incident: Incident, fallback: bool, kind: str = "duress"
 ) -> str:
-    sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+    sender = show_number(unseal(rt.vault, incident, "defender"), rt.settings.reveal_numbers)
     if kind == "duress":
         last = session.exec(
             select(Message)
@@ -153,7 +154,7 @@ def alarm_body(
             .order_by(Message.id.desc())
             .limit(1)
         ).first()
-        words = (rt.vault.decrypt(last.body_enc) or "") if last else ""
+        words = (unseal(rt.vault, last, "body") or "") if last else ""
         return alarm_text(
             "duress",
             incident.id,

@@ -116,10 +116,10 @@ def _store(
     savepoint after it. When threading fails, only the savepoint is undone: the contact is
     committed as received and the sweeper threads it. One commit instead of two keeps the
     webhook short (and, on SQLite, takes the write lock once)."""
-    row = stored_row(rt, contact, who, staff_id)
+    row, key = stored_row(rt, contact, who, staff_id)
     failure: Exception | None = None
     with unit_of_work(rt) as uow:
-        if not stored_once(uow, row, contact):
+        if not stored_once(uow, row, key, contact):
             return Received(None, incident_id=incident_of(rt, contact))
         received = Received(row.id)
         if thread_it:

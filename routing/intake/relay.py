@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from routing import outbox
+from routing.datakeys import unseal
 from routing.directory import staff_phone
 from routing.masking import show_number
 from routing.runtime import Runtime
@@ -23,7 +24,7 @@ def relay_in_uow(uow: UnitOfWork, incident: Incident, body: str) -> None:
     phone = staff_phone(rt, incident.acknowledged_by)
     if not phone:
         return
-    sender = show_number(rt.vault.decrypt(incident.defender_enc), rt.settings.reveal_numbers)
+    sender = show_number(unseal(rt.vault, incident, "defender"), rt.settings.reveal_numbers)
     outbox.add_message(
         uow,
         to=phone,

@@ -14,22 +14,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from routing import jobqueue
+from routing.datakeys import data_key, where
 from routing.groupcommit import GroupCommit
 from routing.identity import Party, has_unresolved, is_blocked, person_hashes, was_silenced
 from routing.intake.contacts import Contact, Received, TextMessage, VoiceCall, WebMessage
 from routing.language import guess_language
 from routing.parse_commands import is_opt_out
 from routing.runtime import Runtime
-from routing.tables import ANSWERED, Call, Message
+from routing.tables import ANSWERED, Call, DataKey, Message
 from routing.texts import auto_reply
 from routing.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
 
-def stored_once(uow: UnitOfWork, row: Message | Call, contact: Contact) -> bool:
-    """Write `row`, which records `contact`. False for a repeated delivery (its sid is
-    stored already): then nothing is written and the transaction is rolled back."""
+def stored_once(uow: UnitOfWork, row: Message | Call, key: DataKey, contact: Contact) -> bool:
+    """Write `row`, which records `contact`, with its data `key`. False for a repeated
+    delivery (its sid is stored already): then nothing is written and the transaction is
+    rolled back."""
+    uow.session.add(key)
     uow.session.add(row)
     try:
         uow.session.flush()
@@ -42,9 +45,9 @@ def stored_once(uow: UnitOfWork, row: Message | Call, contact: Contact) -> bool:
 
 def store_and_answer(rt: Runtime, message: TextMessage, who: Party) -> Received:
     """Store a defender's message and decide its answer, threading nothing yet."""
-    row = stored_row(rt, message, who, None)
+    row, key = stored_row(rt, message, who, None)
     with unit_of_work(rt) as uow:
-        if not stored_once(uow, row, message):
+        if not stored_once(uow, row, key, message):
             return Received(None, incident_id=incident_of(rt, message))
         reply = _answer(uow, who, message)
         if reply is not None:
@@ -82,7 +85,8 @@ def store_for_a_worker(rt: Runtime, message: TextMessage, who: Party) -> Receive
     """Store a defender's message with the others this process receives at the same time
     (routing.groupcommit), and ask a worker to thread it."""
     try:
-        row_id = _group_commit(rt).insert(_message_fields(rt, message, who, None))
+        key = data_key(rt.vault)
+        row_id = _group_commit(rt).insert(_message_fields(rt, message, who, None, key.id), key)
     except IntegrityError:
         log.info("repeated delivery of message %s ignored", message.sid)
         return Received(None, incident_id=incident_of(rt, message))
@@ -101,47 +105,57 @@ def _group_commit(rt: Runtime) -> GroupCommit:
 
 
 def _message_fields(
-    rt: Runtime, message: TextMessage | WebMessage, who: Party, staff_id: str | None
+    rt: Runtime, message: TextMessage | WebMessage, who: Party, staff_id: str | None, key_id: str
 ) -> dict:
-    """The columns of the row that records `message` as received."""
-    now = rt.clock()
+    """The columns of the row that records `message` as received, sealed under `key_id`."""
+    now, media = rt.clock(), json.dumps(message.media_urls) if message.media_urls else None
     return dict(
         direction="in",
         channel=message.channel,
         purpose="command" if staff_id else "defender",
         sid=message.sid,
         staff_id=staff_id,
-        **_sender_fields(rt, message, who),
-        body_enc=rt.vault.encrypt(message.body),
+        **_sender_fields(rt, message, who, Message, key_id),
+        body_enc=rt.vault.seal(key_id, where(Message, "body"), message.body),
         media_count=len(message.media_types),
         media_types=",".join(message.media_types),
-        media_enc=rt.vault.encrypt(json.dumps(message.media_urls)) if message.media_urls else None,
+        media_enc=rt.vault.seal(key_id, where(Message, "media"), media),
+        key_id=key_id,
         status="received",
         created_at=now,
         updated_at=now,
     )
 
 
-def stored_row(rt: Runtime, contact: Contact, who: Party, staff_id: str | None) -> Message | Call:
-    """The row that records `contact` as received."""
+def stored_row(
+    rt: Runtime, contact: Contact, who: Party, staff_id: str | None
+) -> tuple[Message | Call, DataKey]:
+    """The row that records `contact` as received, and the data key of its own it is sealed
+    under (routing.datakeys): neither is added to a session yet."""
+    key = data_key(rt.vault)
     if isinstance(contact, TextMessage | WebMessage):
-        return Message(**_message_fields(rt, contact, who, staff_id))
+        return Message(**_message_fields(rt, contact, who, staff_id, key.id)), key
     now = rt.clock()
-    return Call(
+    call = Call(
         direction="in",
         purpose="defender",
         sid=contact.sid,
-        **_sender_fields(rt, contact, who),
+        **_sender_fields(rt, contact, who, Call, key.id),
         status="ringing",
         created_at=now,
         updated_at=now,
+        key_id=key.id,
     )
+    return call, key
 
 
-def _sender_fields(rt: Runtime, contact: Contact, who: Party) -> dict:
-    """Who a received contact came from, as its row keeps it: hashed and encrypted."""
+def _sender_fields(rt: Runtime, contact: Contact, who: Party, table: type, key_id: str) -> dict:
+    """Who a received contact came from, as its row keeps it: hashed and sealed."""
     shown = who.address or contact.sender  # what the log keeps: "anonymous" stays as it came
-    return dict(address_hash=rt.vault.lookup_hash(shown), address_enc=rt.vault.encrypt(shown))
+    return dict(
+        address_hash=rt.vault.lookup_hash(shown),
+        address_enc=rt.vault.seal(key_id, where(table, "address"), shown),
+    )
 
 
 def incident_of(rt: Runtime, contact: Contact) -> int | None:

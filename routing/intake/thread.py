@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from routing import checkins, outbox
+from routing.datakeys import seal, unseal
 from routing.identity import (
     Party,
     is_blocked,
@@ -83,8 +84,8 @@ def _thread_stored(
     ):
         return Received(row_id, row.incident_id)
     channel = row.channel if kind == "message" else "voice"
-    who = party(rt.vault.decrypt(row.address_enc) or "", channel, row.sid or str(row.id))
-    body = (rt.vault.decrypt(row.body_enc) or "") if kind == "message" else ""
+    who = party(unseal(rt.vault, row, "address") or "", channel, row.sid or str(row.id))
+    body = (unseal(rt.vault, row, "body") or "") if kind == "message" else ""
     return thread_in_savepoints(uow, kind, row, who, body, hold, schedule)
 
 
@@ -187,8 +188,8 @@ def _join(
 def _latest_channel(uow: UnitOfWork, incident: Incident, who: Party) -> None:
     """Replies and relays go out on the channel the person last used."""
     vault = uow.rt.vault
-    if who.address is not None and vault.decrypt(incident.defender_enc) != who.address:
-        incident.defender_enc = vault.encrypt(who.address)
+    if who.address is not None and unseal(vault, incident, "defender") != who.address:
+        seal(uow.session, vault, incident, defender=who.address)
 
 
 def _auto_reply(uow: UnitOfWork, incident: Incident, who: Party, channel: str) -> None:
@@ -217,20 +218,20 @@ def _event(uow: UnitOfWork, incident: Incident, kind: str, detail: str) -> None:
 def _record_answer(uow: UnitOfWork, row: Message, incident_id: int | None, body: str) -> None:
     """Log the auto-reply the webhook answered `row` with (TwiML) as a message sent, at the
     moment it was answered."""
-    uow.session.add(
-        Message(
-            incident_id=incident_id,
-            direction="out",
-            channel=row.channel,
-            purpose="auto_reply",
-            address_hash=row.address_hash,
-            address_enc=row.address_enc,
-            body_enc=uow.rt.vault.encrypt(auto_reply_to(uow.rt, body)),
-            status="sent",
-            created_at=row.created_at,
-            updated_at=row.created_at,
-        )
+    vault = uow.rt.vault
+    answer = Message(
+        incident_id=incident_id,
+        direction="out",
+        channel=row.channel,
+        purpose="auto_reply",
+        address_hash=row.address_hash,
+        status="sent",
+        created_at=row.created_at,
+        updated_at=row.created_at,
     )
+    body_sealed = auto_reply_to(uow.rt, body)
+    seal(uow.session, vault, answer, address=unseal(vault, row, "address"), body=body_sealed)
+    uow.session.add(answer)
 
 
 def _open(uow: UnitOfWork, who: Party, channel: str, body: str, hold: timedelta | None) -> Incident:
@@ -240,13 +241,13 @@ def _open(uow: UnitOfWork, who: Party, channel: str, body: str, hold: timedelta 
         channel=channel,
         language=language,
         defender_hash=rt.vault.lookup_hash(who.key),
-        defender_enc=rt.vault.encrypt(who.address),
         opened_at=now,
         last_inbound_at=now,
         next_step=0,
         next_step_at=now + (hold or timedelta(0)),
         silent=who.identified and was_silenced(session, person_hashes(rt.vault, who.key)),
     )
+    seal(session, rt.vault, incident, defender=who.address)  # under a data key of its own
     session.add(incident)
     session.flush()
     what = "message" if channel != "voice" else "call"

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+from routing.datakeys import unseal
 from routing.locks import lock_incident
 from routing.notifier import Outbound, SendError
 from routing.outbox.common import (
@@ -85,14 +86,14 @@ def claim(rt: Runtime, kind: str, row_id: int, renewing: Claimed | None = None) 
         if not renewal:
             row.attempts += 1
         if kind == "message":
-            body, channel = rt.vault.decrypt(row.body_enc) or "", row.channel
+            body, channel = unseal(rt.vault, row, "body") or "", row.channel
         else:
             body, channel = _call_url(rt, row, page), "voice"
         return Claimed(
             kind,
             row.id,
             row.purpose,
-            rt.vault.decrypt(row.address_enc) or "",
+            unseal(rt.vault, row, "address") or "",
             body,
             channel,
             row.attempts,

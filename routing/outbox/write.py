@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from routing.datakeys import seal
 from routing.outbox.common import URGENT, priority_of
 from routing.outbox.send import Claimed
-from routing.tables import Call, Message
+from routing.tables import Call, Incident, Message
 from routing.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,14 @@ def add_message(
         purpose=purpose,
         staff_id=staff_id,
         address_hash=rt.vault.lookup_hash(to),
-        address_enc=rt.vault.encrypt(to),
-        body_enc=rt.vault.encrypt(body),
         status="submitting" if claimed else "held" if held_until else "pending",
         attempts=1 if claimed else 0,
         next_attempt_at=held_until,
         created_at=now,
         updated_at=now,
+        key_id=_incident_key(uow, incident_id),
     )
+    seal(uow.session, rt.vault, message, address=to, body=body)
     uow.session.add(message)
     uow.session.flush()
     uow.send(
@@ -82,12 +83,20 @@ def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int, staff_
         purpose=purpose,
         staff_id=staff_id,
         address_hash=rt.vault.lookup_hash(to),
-        address_enc=rt.vault.encrypt(to),
         status="pending",
         created_at=now,
         updated_at=now,
+        key_id=_incident_key(uow, incident_id),
     )
+    seal(uow.session, rt.vault, call, address=to)
     uow.session.add(call)
     uow.session.flush()
     uow.send("call", call.id, priority_of(purpose))
     return call
+
+
+def _incident_key(uow: UnitOfWork, incident_id: int | None) -> str | None:
+    """The data key of what is written for `incident_id` (its own, so that its purge erases
+    this too); None (a key of its own) for a message of no incident."""
+    incident = uow.session.get(Incident, incident_id) if incident_id is not None else None
+    return incident.key_id if incident is not None else None

@@ -47,7 +47,7 @@ def test_block_stores_the_senders_messages_but_opens_and_pages_nothing(
     assert len(hotline.incidents()) == 1
     stored = hotline.messages(direction="in", purpose="defender")
     assert [m.status for m in stored[-2:]] == ["blocked", "blocked"]
-    assert hotline.decrypt(stored[-2].body_enc) == "more spam"  # kept, never lost
+    assert hotline.unseal(stored[-2], "body") == "more spam"  # kept, never lost
     # no page was written for them (the log is what the outbox sends from), and nothing
     # written is still on its way
     assert [p.incident_id for p in hotline.pages()] == [1] * len(hotline.pages())

@@ -320,4 +320,4 @@ def test_simulate_sends_a_signed_webhook_that_opens_an_incident(hotline):
     wait_until(hotline.incidents, what="the incident the simulated message opens")
     [incident] = hotline.incidents()
     assert incident.opened_at <= datetime.now(UTC)
-    assert hotline.decrypt(hotline.messages(direction="in")[0].body_enc) == "help me"
+    assert hotline.unseal(hotline.messages(direction="in")[0], "body") == "help me"

@@ -20,11 +20,14 @@ from alembic.runtime.migration import MigrationContext
 from fixtures import release_0_1
 from harness import ROOT, SECRET, Hotline, free_port, hotline_cli, wait_until
 from sqlalchemy import Column, MetaData, String, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from hotline import migrate
-from hotline.db import make_engine
+from hotline.crypto import SEALED
+from hotline.db import make_engine, vault_on
 from routing import tables  # noqa: F401  (registers the tables in SQLModel.metadata)
+from routing.datakeys import unseal
+from routing.tables import Incident, Message
 
 HEAD = migrate.head()
 
@@ -150,7 +153,32 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert hotline.sms("+447700900555", "they are outside").status == 200
     inbound = hotline.messages(direction="in")
     assert [m.incident_id for m in inbound[-2:]] == [1, 5]
-    assert hotline.decrypt(hotline.incident(3).defender_enc) == release_0_1.DEFENDERS[3][0]
+    assert hotline.unseal(hotline.incident(3), "defender") == release_0_1.DEFENDERS[3][0]
+
+
+def test_rekey_seals_release_0_1_values_under_data_keys(release_0_1_db, deployment):
+    engine, env = release_0_1_db, deployment.env
+    upgraded = hotline_cli(env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "run `hotline rekey`" in upgraded.stderr
+    rekeyed = hotline_cli(env, "rekey")
+    assert rekeyed.returncode == 0, rekeyed.stderr
+    with Session(engine) as session:
+        incidents = session.exec(select(Incident).where(Incident.defender_enc.is_not(None))).all()
+        messages = session.exec(select(Message).where(Message.body_enc.is_not(None))).all()
+    vault = vault_on(engine, [SECRET])
+    assert incidents and messages
+    columns = ("defender_enc", "address_enc", "body_enc")
+    for row in (*incidents, *messages):
+        tokens = [getattr(row, name) for name in columns if hasattr(row, name)]
+        assert row.key_id and all(t is None or t.startswith(SEALED) for t in tokens)
+    assert [unseal(vault, i, "defender") for i in incidents] == [
+        address for address, _ in release_0_1.DEFENDERS.values()
+    ]
+    again = hotline_cli(env, "rekey")
+    assert "Re-encrypted 0 value(s)" in again.stdout  # idempotent
+    assert "hotline rekey" not in hotline_cli(env, "db", "upgrade").stderr
+    shown = json.loads(hotline_cli(env, "incident", "2", "--json").stdout)
+    assert "Ils ont pris mon ordinateur" in [m["text"] for m in shown["messages"]]
 
 
 # --- 2. models and migrations agree -----------------------------------------------------------

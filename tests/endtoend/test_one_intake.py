@@ -218,9 +218,9 @@ def test_a_cut_body_says_so_and_media_urls_are_kept_encrypted(hotline):
     media = ("image/jpeg", "image/png")
     assert hotline.sms(DEFENDER, long_body, media=media).status == 200
     [message] = hotline.messages(direction="in")
-    body = hotline.decrypt(message.body_enc)
+    body = hotline.unseal(message, "body")
     assert body.startswith("w" * 5000) and body.endswith("[... 200 more characters cut]")
-    urls = json.loads(hotline.decrypt(message.media_enc))
+    urls = json.loads(hotline.unseal(message, "media"))
     assert len(urls) == 2 and all(u.startswith("https://api.twilio.com/media/ME") for u in urls)
     assert "api.twilio.com" not in message.media_enc, "media URLs are stored encrypted"
 
@@ -234,7 +234,7 @@ def test_the_incident_view_lists_what_a_defender_attached(hotline):
 
     hotline.sms(DEFENDER, "photos of the injuries", media=("image/jpeg",))
     [message] = hotline.messages(direction="in")
-    [url] = json.loads(hotline.decrypt(message.media_enc))
+    [url] = json.loads(hotline.unseal(message, "media"))
     shown = subprocess.run(
         [sys.executable, "-m", "hotline", "incident", "1"],
         cwd=ROOT,

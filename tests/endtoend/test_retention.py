@@ -81,7 +81,7 @@ def test_purge_erases_old_resolved_incidents_only_and_deletes_them_at_twilio(
         assert message.address_hash.startswith("purged:")
     for incident in (kept, still_open):
         assert incident.purged_at is None
-        assert hotline.decrypt(incident.defender_enc).startswith("+4477009001")
+        assert hotline.unseal(incident, "defender").startswith("+4477009001")
         assert all(m.body_enc for m in hotline.messages(incident_id=incident.id))
 
     sids = {m.sid for m in hotline.messages(incident_id=1) if m.sid}

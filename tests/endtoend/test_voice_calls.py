@@ -180,7 +180,7 @@ def test_no_answer_through_every_level_ends_in_a_voicemail_paged_by_sms(
     assert "Recording" not in page.body and "http" not in page.body and "RE1" not in page.body
     with hotline.session() as s:
         call = s.exec(select(Call).where(Call.sid == sid)).one()
-    assert hotline.decrypt(call.recording_enc) == recording_url
+    assert hotline.unseal(call, "recording") == recording_url
     assert recording_url not in (call.recording_enc or "")
 
     # a repeated recording callback changes nothing

@@ -105,7 +105,7 @@ def test_a_real_flood_meets_the_ceiling_and_the_fallback_is_told_once(make_hotli
     assert statuses == [200, 200, 429, 429, 429]
     alerts = site.messages(direction="out", purpose="alert")
     assert len(alerts) == 1, "told once"
-    assert "web form FLOOD" in site.decrypt(alerts[0].body_enc)
+    assert "web form FLOOD" in site.unseal(alerts[0], "body")
     assert [e.kind for e in site.events() if e.kind == "web_flood"] == ["web_flood"]
 
 

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from hotline.workerthreads import Sweeper
 from routing import groupcommit, intake
+from routing.datakeys import unseal
 from routing.escalation import run_step, run_steps
 from routing.groupcommit import GroupCommit
 from routing.handover import send_soon
@@ -410,7 +411,7 @@ def test_a_message_whose_threading_fails_is_kept_and_threaded_by_the_sweeper(wor
         assert reply == auto_reply("en")
         [stored] = world.messages(direction="in")
         assert (stored.status, stored.incident_id) == ("answered", None)
-        assert world.rt.vault.decrypt(stored.body_enc) == "they took my brother"
+        assert unseal(world.rt.vault, stored, "body") == "they took my brother"
         assert world.incidents() == []
     world.settle()
     [incident] = world.incidents()
@@ -503,7 +504,7 @@ def test_a_page_written_claimed_is_handed_over_and_an_ack_then_stands_its_person
     [(kind, row_id, _priority, claimed)] = handed.items
     assert acknowledge(world.rt, 1, "chen", via="ack").result == "acked"  # at that instant
     [standdown] = world.messages(purpose="standdown")
-    assert world.rt.vault.decrypt(standdown.address_enc) == world.staff_phone("amina")
+    assert unseal(world.rt.vault, standdown, "address") == world.staff_phone("amina")
     assert deliver(world.rt, kind, row_id, claimed) is not None  # within CLAIM_FRESH_S
     assert len(world.sms_to("amina")) == 1
 
@@ -644,7 +645,7 @@ def test_steps_due_together_run_as_one_batch_and_a_surge_gets_one_digest(world):
             select(Message).where(Message.purpose == "digest", Message.staff_id == "chen")
         ).all()
         steps = session.exec(select(Incident.id, Incident.next_step)).all()
-    text = world.rt.vault.decrypt(digest.body_enc)
+    text = unseal(world.rt.vault, digest, "body")
     assert text.startswith("Hotline surge: 3 more new incident(s) for you: #6 #7 #8.")
     assert '#8 "help 7"' in text
     assert sorted(steps) == [(n, 2) for n in range(1, 9)] + [(9, 1)]

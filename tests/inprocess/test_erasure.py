@@ -10,45 +10,96 @@ nothing for any reason); after it, nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import InvalidToken
+from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from hotline.crypto import Vault
 from hotline.purger import run_purge
 from routing import webform
+from routing.datakeys import unseal
 from routing.retention import purge
-from routing.tables import Block
+from routing.tables import Block, Incident
 
 DEFENDER = "+447700900123"
 WHATSAPP = "whatsapp:+447700900789"
 WORDS = "Police at my door, Kestrel office raided, Marguerite arrested"
 SECRETS = (DEFENDER, WHATSAPP.removeprefix("whatsapp:"), "Kestrel", "Marguerite", "Signal tern")
-# a Fernet token: version 0x80 and a timestamp, base64url
-TOKEN = re.compile(rb"gAAAAA[A-Za-z0-9_\-]{40,}={0,2}")
+# what a value of ours looks like in the raw bytes: a Fernet token (the master key itself), a
+# value sealed under a data key, a wrapped data key (always 80 characters), and runs of hex
+# digits, where a data key's id (24 of them) hides. A record's columns lie side by side, so a
+# match may run into the next column: each is tried at every length it could have.
+FERNET = re.compile(rb"gAAAAA[A-Za-z0-9_\-]{40,}={0,2}")
+SEALED = re.compile(rb"k1\.((?:(?!k1\.|w1\.)[A-Za-z0-9_\-])+={0,2})")
+WRAPPED = re.compile(rb"w1\.[A-Za-z0-9_\-]{80}")
+HEX = re.compile(rb"[0-9a-f]{24,}")
+COLUMNS = [
+    f"{table.name}.{column.name.removesuffix('_enc')}"
+    for table in SQLModel.metadata.sorted_tables
+    for column in table.columns
+    if column.name.endswith("_enc")
+]
+
+
+def raw_files(world) -> list[Path]:
+    """The database's files as a seizure copies them: SQLite's file and its write-ahead log;
+    on PostgreSQL, after a CHECKPOINT, the files of every table of this test's schema."""
+    url = make_url(world.settings.database_url)
+    if world.rt.engine.dialect.name == "sqlite":
+        path = Path(url.database)
+        return [path, path.with_name(path.name + "-wal")]
+    with world.rt.engine.connect() as connection:
+        connection.execute(text("CHECKPOINT"))
+        home = Path(connection.execute(text("SHOW data_directory")).scalar())
+        names = [table.name for table in SQLModel.metadata.sorted_tables]
+        return [
+            home / connection.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar()
+            for t in names
+        ]
 
 
 def readable(world) -> str:
-    """Everything the key opens in the database file and its write-ahead log, joined."""
-    path = Path(make_url(world.settings.database_url).database)
-    vault = Vault(world.settings.secret_keys)
+    """Everything the master key opens in the raw files, as someone who seized them with the
+    key would try: every wrapped data key with every key id found, then every sealed value
+    with every data key so opened, in every column."""
+    data = b"".join(path.read_bytes() for path in raw_files(world) if path.exists())
+    master = Vault(world.settings.secret_keys)
     found = []
-    for part in (path, path.with_name(path.name + "-wal")):
-        data = part.read_bytes() if part.exists() else b""
-        for token in set(TOKEN.findall(data)):
-            with contextlib.suppress(InvalidToken, ValueError):  # cut by a page boundary
-                found.append(vault.decrypt(token.decode()) or "")
+    for token in set(FERNET.findall(data)):
+        with contextlib.suppress(InvalidToken, ValueError):  # cut by a page boundary
+            found.append(master.decrypt(token.decode()) or "")
+    ids = {run[i : i + 24].decode() for run in HEX.findall(data) for i in range(len(run) - 23)}
+    keys = {}
+    for wrapped in {w.decode() for w in WRAPPED.findall(data)}:
+        for key_id in ids:
+            with contextlib.suppress(InvalidToken, ValueError):
+                master.rewrap(key_id, wrapped)
+                keys[key_id] = wrapped
+    master.attach(keys.get)
+    for run in {t for t in SEALED.findall(data)}:
+        tokens = ["k1." + run[:n].decode() for n in range(len(run), 23, -1) if n % 4 == 0]
+        found += [opened for token in tokens if (opened := _open(master, keys, token))]
     return "\n".join(found)
+
+
+def _open(vault: Vault, keys: dict[str, str], token: str) -> str | None:
+    for key_id in keys:
+        for column in COLUMNS:
+            with contextlib.suppress(InvalidToken, ValueError):
+                return vault.open(key_id, column, token)
+    return None
 
 
 def test_after_a_purge_nothing_of_the_defender_decrypts_anywhere_in_the_file(make_world):
     world = make_world(config="checkins:\n  duress_words: [sunflower]\n")
-    if world.rt.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's file and log are read here; PostgreSQL: see the README, Retention")
+    if world.rt.engine.dialect.name != "sqlite" and not os.access(raw_files(world)[0], os.R_OK):
+        pytest.skip("PostgreSQL's data directory is not readable here")
     amina = world.staff_phone("amina")
     world.text(DEFENDER, WORDS)
     world.text(amina, "ACK 1")
@@ -83,3 +134,20 @@ def test_a_purge_removes_the_blocks_of_the_incidents_it_erases_only(world):
     assert (report.incidents, report.blocks) == (1, 1)
     with Session(world.rt.engine) as session:
         assert session.exec(select(Block.incident_id)).all() == [2]
+
+
+def test_a_sealed_value_copied_into_another_incident_does_not_open_there(world):
+    world.text(DEFENDER, "first")
+    world.text("+447700900555", "second")
+    one, two = world.incidents()
+    assert one.key_id != two.key_id, "each incident has a data key of its own"
+    with Session(world.rt.engine) as session:  # someone who can write to the database
+        session.exec(update(Incident).where(Incident.id == 2).values(defender_enc=one.defender_enc))
+        session.commit()
+    swapped = world.incident(2)
+    with pytest.raises(InvalidToken):
+        unseal(world.rt.vault, swapped, "defender")
+    # nor does a value open in another column of its own row's key
+    [first] = world.messages(direction="in", incident_id=1)
+    with pytest.raises(InvalidToken):
+        world.rt.vault.open(first.key_id, "message.address", first.body_enc)

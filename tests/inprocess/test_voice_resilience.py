@@ -84,7 +84,7 @@ def test_fallback_stores_a_message_for_the_sweeper(hotline):
     assert verbs(root) == []
     stored = hotline.messages(direction="in")
     assert [(m.purpose, m.status) for m in stored] == [("defender", "received")]
-    assert hotline.decrypt(stored[0].body_enc) == "help"
+    assert hotline.unseal(stored[0], "body") == "help"
 
 
 def test_fallback_still_answers_when_the_database_is_down(hotline, tmp_path):
