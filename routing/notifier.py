@@ -81,7 +81,10 @@ class Notifier(Protocol):
 
     def delete_message(self, sid: str) -> None: ...
 
-    def delete_recording(self, sid: str) -> None: ...
+    def delete_call(self, sid: str) -> None: ...
+
+    def delete_recording(self, sid: str) -> None:
+        """The recording, and every transcription Twilio made of it."""
 
 
 def classify(exc: Exception) -> SendError:
@@ -139,7 +142,20 @@ class TwilioNotifier:
     def delete_message(self, sid: str) -> None:
         self._delete(self._client.messages(sid))
 
+    def delete_call(self, sid: str) -> None:
+        self._delete(self._client.calls(sid))
+
     def delete_recording(self, sid: str) -> None:
+        try:
+            transcriptions = self._client.recordings(sid).transcriptions.list()
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                raise classify(exc) from exc
+            transcriptions = []  # the recording is gone, and its transcriptions with it
+        except (TwilioException, OSError) as exc:
+            raise classify(exc) from exc
+        for transcription in transcriptions:
+            self._delete(self._client.transcriptions(transcription.sid))
         self._delete(self._client.recordings(sid))
 
     @staticmethod
@@ -187,6 +203,9 @@ class ConsoleNotifier:
 
     def delete_message(self, sid: str) -> None:
         log.info("CONSOLE delete message %s", sid)
+
+    def delete_call(self, sid: str) -> None:
+        log.info("CONSOLE delete call %s", sid)
 
     def delete_recording(self, sid: str) -> None:
         log.info("CONSOLE delete recording %s", sid)

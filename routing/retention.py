@@ -7,8 +7,9 @@ counts. Keyed hashes become tombstones (`purged:…`) that match no sender, and 
 erased incidents go with them, so an erased incident can no longer be linked to its defender,
 not even by someone who holds the key.
 
-Twilio keeps its own copy of every message and recording: each erased sid is queued as a
-`TwilioDeletion` in the same transaction and deleted through the REST API afterwards; a 404 is
+Twilio keeps its own copy of every message, call (both parties' numbers), recording and
+transcription: each erased sid is queued as a `TwilioDeletion` in the same transaction and
+deleted through the REST API afterwards (a recording with its transcriptions); a 404 is
 success, any other failure stays queued for the next run. Everything is idempotent: a run
 finds only what earlier runs left.
 """
@@ -187,11 +188,16 @@ def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:
     return bool(messages or calls)
 
 
-# what erasing a row empties, the prefix of its tombstone hash, and what Twilio keeps of it
-# (deleting a message at Twilio deletes its media there too)
+# what erasing a row empties, the prefix of its tombstone hash, and what Twilio keeps of it:
+# (kind, column of its sid). Deleting a message at Twilio deletes its media there too; a
+# call keeps both parties' numbers there, and its recording its transcriptions
 _ERASED = {
-    Message: (("address_enc", "body_enc", "media_enc"), "m", "message", "sid"),
-    Call: (("address_enc", "recording_enc", "transcript_enc"), "c", "recording", "recording_sid"),
+    Message: (("address_enc", "body_enc", "media_enc"), "m", (("message", "sid"),)),
+    Call: (
+        ("address_enc", "recording_enc", "transcript_enc"),
+        "c",
+        (("call", "sid"), ("recording", "recording_sid")),
+    ),
 }
 
 
@@ -199,7 +205,7 @@ def _erase(session: Session, row: Message | Call, now: datetime, keys: list[str 
     """Empty a message's or a call's personal columns, add its data key to `keys` (to be
     destroyed), and queue Twilio's copy for deletion. Returns 1, or 0 when it held nothing
     left to erase."""
-    fields, prefix, twilio_kind, sid_field = _ERASED[type(row)]
+    fields, prefix, at_twilio = _ERASED[type(row)]
     if all(getattr(row, field) is None for field in fields):
         return 0
     keys.append(row.key_id)
@@ -208,8 +214,9 @@ def _erase(session: Session, row: Message | Call, now: datetime, keys: list[str 
         setattr(row, field, None)
     row.address_hash = f"purged:{prefix}{row.id}"
     row.updated_at = now
-    if sid := getattr(row, sid_field):
-        _queue_deletion(session, twilio_kind, sid, row.incident_id, now)
+    for twilio_kind, sid_field in at_twilio:
+        if sid := getattr(row, sid_field):
+            _queue_deletion(session, twilio_kind, sid, row.incident_id, now)
     return 1
 
 
@@ -241,10 +248,12 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
         kind, sid = claimed
         error: SendError | None = None
         try:
-            if kind == "recording":
-                rt.notifier.delete_recording(sid)
-            else:
-                rt.notifier.delete_message(sid)
+            delete = {
+                "message": rt.notifier.delete_message,
+                "call": rt.notifier.delete_call,
+                "recording": rt.notifier.delete_recording,
+            }[kind]
+            delete(sid)
         except SendError as exc:
             error = exc
             log.warning(
@@ -256,12 +265,27 @@ def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeRep
             row.claimed_at = None
             if error is None:
                 row.done_at = rt.clock()
+                _forget_sid(session, kind, sid)
+                row.sid = f"deleted:{row.id}"
                 report.deleted_at_twilio += 1
             else:
                 row.error_code = error.code
                 report.pending_at_twilio += 1
             session.add(row)
     return report
+
+
+def _forget_sid(session: Session, kind: str, sid: str) -> None:
+    """Twilio confirmed the deletion: our copies of the sid go too, so that no one holding
+    the Twilio credentials can look the erased contact up there."""
+    columns = {
+        "message": (Message.sid,),
+        "call": (Call.sid,),
+        "recording": (Call.recording_sid,),
+    }[kind]
+    for column in columns:
+        table = column.class_
+        session.exec(update(table).where(column == sid).values({column.key: None}))
 
 
 def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:

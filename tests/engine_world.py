@@ -26,7 +26,7 @@ from routing.intake import TextMessage, VoiceCall
 from routing.messages import receive_message
 from routing.runtime import Runtime
 from routing.sweeper import sweep
-from routing.tables import Event, Incident, Message, Page
+from routing.tables import Call, Event, Incident, Message, Page
 
 SECRET = "engine-world-secret-0123456789abcdef"
 START = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday: amina and chen on call
@@ -141,6 +141,10 @@ class World:
             return list(
                 s.exec(select(Page).where(Page.incident_id == incident).order_by(Page.id)).all()
             )
+
+    def calls(self) -> list[Call]:
+        with Session(self.rt.engine) as s:
+            return list(s.exec(select(Call).order_by(Call.id)).all())
 
     def messages(self, **where) -> list[Message]:
         with Session(self.rt.engine) as s:

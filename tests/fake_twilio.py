@@ -10,7 +10,10 @@ hotline uses::
     POST   /2010-04-01/Accounts/{AccountSid}/Calls.json            create call (201)
     GET    /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json      fetch
     POST   /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json      update (Twiml/Url/Status)
+    DELETE /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json      delete (204)
     DELETE /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.json delete (204)
+    GET    /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}/Transcriptions.json   list
+    DELETE /2010-04-01/Accounts/{AccountSid}/Transcriptions/{Sid}.json              delete
 
 Every request must carry HTTP Basic auth equal to ``(account_sid, auth_token)``;
 otherwise a 401 with Twilio's error body (code 20003) is returned.  Errors use
@@ -71,6 +74,7 @@ import base64
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 import urllib.error
@@ -128,8 +132,9 @@ ERROR_MESSAGES: dict[int, str] = {
 }
 
 _PATH_RE = re.compile(
-    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/(?P<resource>Messages|Calls|Recordings)"
-    r"(?:/(?P<sid>[^/]+))?\.json$"
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/"
+    r"(?P<resource>Messages|Calls|Recordings|Transcriptions)"
+    r"(?:/(?P<sid>[^/.]+))?(?P<sub>/Transcriptions)?\.json$"
 )
 
 _TERMINAL_CALL_STATUSES = {"completed", "canceled", "busy", "failed", "no-answer"}
@@ -324,7 +329,8 @@ class CallUpdate:
 
 @dataclass
 class Deletion:
-    """A ``DELETE`` received by the fake; ``kind`` is ``"messages"`` or ``"recordings"``."""
+    """A ``DELETE`` received by the fake; ``kind`` is ``"messages"``, ``"calls"``,
+    ``"recordings"`` or ``"transcriptions"``."""
 
     kind: str
     sid: str
@@ -491,6 +497,7 @@ class FakeTwilio:
         self._calls: list[FakeCall] = []
         self._call_updates: list[CallUpdate] = []
         self._deletions: list[Deletion] = []
+        self._transcriptions: dict[str, list[str]] = {}  # recording sid -> transcription sids
         self._rejected: list[Rejection] = []
         self._status_callbacks: list[StatusCallbackPost] = []
         self._by_sid: dict[str, FakeMessage | FakeCall] = {}
@@ -788,9 +795,12 @@ class FakeTwilio:
         match = _PATH_RE.match(path)
         resource = match["resource"] if match else ""
         sid = match["sid"] if match else None
-        kind = {"Messages": "messages", "Calls": "calls", "Recordings": "recordings"}.get(
-            resource, "unknown"
-        )
+        kind = {
+            "Messages": "messages",
+            "Calls": "calls",
+            "Recordings": "recordings",
+            "Transcriptions": "transcriptions",
+        }.get(resource, "unknown")
         if match is None:
             return self._reject(
                 kind, method, path, form, 20404, 404, f"The requested resource {path} was not found"
@@ -818,7 +828,9 @@ class FakeTwilio:
                     f"The requested resource {path} was not found",
                 )
             return 200, obj.to_json(self.account_sid), None
-        if method == "DELETE" and sid is not None and resource in ("Messages", "Recordings"):
+        if method == "GET" and match["sub"] and resource == "Recordings":
+            return 200, self._transcriptions_of(match["account"], sid), None
+        if method == "DELETE" and sid is not None and not match["sub"]:
             rule = self._take_failure("deletions", None)
             if rule is not None:
                 return self._reject(
@@ -833,6 +845,35 @@ class FakeTwilio:
         return self._reject(
             kind, method, path, form, 20404, 404, f"The requested resource {path} was not found"
         )
+
+    def add_transcription(self, recording_sid: str) -> str:
+        """Twilio transcribed a recording: a transcription now exists there (listed under the
+        recording until it is deleted). Returns its sid."""
+        sid = "TR" + secrets.token_hex(16)
+        with self._cond:
+            self._transcriptions.setdefault(recording_sid, []).append(sid)
+        return sid
+
+    def _transcriptions_of(self, account: str, recording_sid: str) -> dict[str, Any]:
+        """``GET Recordings/{sid}/Transcriptions.json``: one page; lock held."""
+        deleted = {d.sid for d in self._deletions}
+        base = f"/{API_VERSION}/Accounts/{account}/Recordings/{recording_sid}/Transcriptions.json"
+        items = [
+            {"sid": sid, "account_sid": account, "recording_sid": recording_sid}
+            for sid in self._transcriptions.get(recording_sid, [])
+            if sid not in deleted
+        ]
+        return {
+            "transcriptions": items,
+            "uri": base,
+            "first_page_uri": base,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": len(items),
+        }
 
     def _create_message(
         self, path: str, form: Form

@@ -22,10 +22,11 @@ from sqlmodel import Session, SQLModel, select
 
 from hotline.crypto import Vault
 from hotline.purger import run_purge
-from routing import webform
+from routing import voicemail, webform
 from routing.datakeys import unseal
 from routing.retention import purge
-from routing.tables import Block, Incident
+from routing.tables import Block, Incident, TwilioDeletion
+from routing.voicemail import Recording, Transcript
 
 DEFENDER = "+447700900123"
 WHATSAPP = "whatsapp:+447700900789"
@@ -151,3 +152,35 @@ def test_a_sealed_value_copied_into_another_incident_does_not_open_there(world):
     [first] = world.messages(direction="in", incident_id=1)
     with pytest.raises(InvalidToken):
         world.rt.vault.open(first.key_id, "message.address", first.body_enc)
+
+
+def test_purge_deletes_every_twilio_copy_then_forgets_the_sids(world):
+    amina = world.staff_phone("amina")
+    world.text(DEFENDER, "they are at the door")
+    received = world.call(DEFENDER)  # joins #1
+    [call] = [c for c in world.calls() if c.direction == "in"]
+    recording = "RE" + "7" * 32
+    voicemail.recording_ready(
+        world.rt, received.incident_id, Recording(call.sid, recording, "https://x/RE7", "completed")
+    )
+    transcription = world.fake.add_transcription(recording)
+    voicemail.transcript_ready(world.rt, Transcript(recording, "completed", "help me please"))
+    world.text(amina, "R1 we are calling your lawyer")
+    world.text(amina, "RESOLVE 1")
+    messages = {m.sid for m in world.messages(incident_id=1) if m.sid}
+    calls = {c.sid for c in world.calls() if c.incident_id == 1 and c.sid}
+    assert len(messages) >= 3 and call.sid in calls
+
+    world.advance(days=1)
+    report = purge(world.rt, 0)
+    assert report.pending_at_twilio == 0
+    deleted = {(d.kind, d.sid) for d in world.fake.deletions}
+    assert {sid for kind, sid in deleted if kind == "messages"} >= messages
+    assert {sid for kind, sid in deleted if kind == "calls"} >= calls
+    assert ("recordings", recording) in deleted and ("transcriptions", transcription) in deleted
+    # Twilio confirmed: nothing here names those contacts there any more
+    assert [m.sid for m in world.messages(incident_id=1) if m.sid] == []
+    assert [(c.sid, c.recording_sid) for c in world.calls() if c.sid or c.recording_sid] == []
+    with Session(world.rt.engine) as session:
+        kept = session.exec(select(TwilioDeletion.sid)).all()
+    assert kept and all(sid.startswith("deleted:") for sid in kept)
