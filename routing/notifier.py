@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -83,6 +84,11 @@ class Notifier(Protocol):
 
     def delete_call(self, sid: str) -> None: ...
 
+    def find_sent(self, *, to: str, from_: str, body: str, around: datetime) -> list[str]:
+        """The sids of messages `from_` sent `to` with exactly `body`, from a few minutes
+        before `around` to a day after: an answer we gave as TwiML, whose sid we never
+        learned."""
+
     def delete_recording(self, sid: str) -> None:
         """The recording, and every transcription Twilio made of it."""
 
@@ -145,6 +151,19 @@ class TwilioNotifier:
     def delete_call(self, sid: str) -> None:
         self._delete(self._client.calls(sid))
 
+    def find_sent(self, *, to: str, from_: str, body: str, around: datetime) -> list[str]:
+        try:
+            sent = self._client.messages.list(
+                to=to,
+                from_=from_,
+                date_sent_after=around - timedelta(minutes=5),
+                date_sent_before=around + timedelta(days=1),
+                limit=50,
+            )
+        except (TwilioException, OSError) as exc:
+            raise classify(exc) from exc
+        return [message.sid for message in sent if (message.body or "") == body]
+
     def delete_recording(self, sid: str) -> None:
         try:
             transcriptions = self._client.recordings(sid).transcriptions.list()
@@ -206,6 +225,9 @@ class ConsoleNotifier:
 
     def delete_call(self, sid: str) -> None:
         log.info("CONSOLE delete call %s", sid)
+
+    def find_sent(self, *, to, from_, body, around):  # noqa: ANN001, ANN201
+        return []  # console mode answers in the log, never through Twilio
 
     def delete_recording(self, sid: str) -> None:
         log.info("CONSOLE delete recording %s", sid)

@@ -7,11 +7,8 @@ counts. Keyed hashes become tombstones (`purged:…`) that match no sender, and 
 erased incidents go with them, so an erased incident can no longer be linked to its defender,
 not even by someone who holds the key.
 
-Twilio keeps its own copy of every message, call (both parties' numbers), recording and
-transcription: each erased sid is queued as a `TwilioDeletion` in the same transaction and
-deleted through the REST API afterwards (a recording with its transcriptions); a 404 is
-success, any other failure stays queued for the next run. Everything is idempotent: a run
-finds only what earlier runs left.
+Twilio's copies of what is erased here are deleted there (routing.twiliocopies). Everything
+is idempotent: a run finds only what earlier runs left.
 """
 
 from __future__ import annotations
@@ -20,14 +17,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, not_, or_, update
+from sqlalchemy import and_, delete, not_, or_
 from sqlmodel import Session, select
 
 from routing.checkins import end_for_erased
 from routing.datakeys import destroy
-from routing.notifier import SendError
 from routing.runtime import Runtime
-from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message, TwilioDeletion
+from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message
+from routing.twiliocopies import delete_at_twilio, find_answers_at_twilio, queue_deletion
 from routing.uow import unit_of_work
 from routing.webconversation import forget_receipts
 
@@ -35,7 +32,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 PURGE_EVERY = timedelta(days=1)
-STALE_CLAIM = timedelta(minutes=10)  # a deletion claimed this long ago died with its process
 UNSENT = ("pending", "retrying", "submitting")
 
 
@@ -62,6 +58,7 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
     now = rt.clock()
     cutoff = now - timedelta(days=older_than_days)
     report = PurgeReport()
+    find_answers_at_twilio(rt, cutoff)
     while _erase_incidents(rt, cutoff, now, older_than_days, actor, report):
         pass
     while _erase_strays(rt, cutoff, report):
@@ -69,7 +66,8 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
     with unit_of_work(rt) as uow:
         session = uow.session
         report.blocks += session.exec(delete(Block).where(Block.expires_at <= now)).rowcount
-    delete_at_twilio(rt, report)
+    deleted, pending = delete_at_twilio(rt)
+    report.deleted_at_twilio, report.pending_at_twilio = deleted, pending
     with unit_of_work(rt) as uow:
         session = uow.session
         session.add(
@@ -216,94 +214,5 @@ def _erase(session: Session, row: Message | Call, now: datetime, keys: list[str 
     row.updated_at = now
     for twilio_kind, sid_field in at_twilio:
         if sid := getattr(row, sid_field):
-            _queue_deletion(session, twilio_kind, sid, row.incident_id, now)
+            queue_deletion(session, twilio_kind, sid, row.incident_id, now)
     return 1
-
-
-def _queue_deletion(
-    session: Session, kind: str, sid: str, incident_id: int | None, now: datetime
-) -> None:
-    exists = session.exec(
-        select(TwilioDeletion.id).where(TwilioDeletion.kind == kind, TwilioDeletion.sid == sid)
-    ).first()
-    if exists is None:
-        session.add(TwilioDeletion(kind=kind, sid=sid, incident_id=incident_id, created_at=now))
-
-
-def delete_at_twilio(rt: Runtime, report: PurgeReport | None = None) -> PurgeReport:
-    """Ask Twilio to delete every queued message and recording. Each is claimed first, so
-    two workers never both try; a failure leaves it queued for the next run."""
-    report = report or PurgeReport()
-    with Session(rt.engine) as session:
-        ids = session.exec(
-            select(TwilioDeletion.id)
-            .where(TwilioDeletion.done_at.is_(None))
-            .order_by(TwilioDeletion.id)
-        ).all()
-        session.rollback()  # release the (SQLite) lock: the HTTP calls happen outside it
-    for deletion_id in ids:
-        claimed = _claim(rt, deletion_id)
-        if claimed is None:
-            continue
-        kind, sid = claimed
-        error: SendError | None = None
-        try:
-            delete = {
-                "message": rt.notifier.delete_message,
-                "call": rt.notifier.delete_call,
-                "recording": rt.notifier.delete_recording,
-            }[kind]
-            delete(sid)
-        except SendError as exc:
-            error = exc
-            log.warning(
-                "Twilio %s deletion %s failed (%s); retried next run", kind, deletion_id, exc
-            )
-        with unit_of_work(rt) as uow:
-            session = uow.session
-            row = session.get(TwilioDeletion, deletion_id)
-            row.claimed_at = None
-            if error is None:
-                row.done_at = rt.clock()
-                _forget_sid(session, kind, sid)
-                row.sid = f"deleted:{row.id}"
-                report.deleted_at_twilio += 1
-            else:
-                row.error_code = error.code
-                report.pending_at_twilio += 1
-            session.add(row)
-    return report
-
-
-def _forget_sid(session: Session, kind: str, sid: str) -> None:
-    """Twilio confirmed the deletion: our copies of the sid go too, so that no one holding
-    the Twilio credentials can look the erased contact up there."""
-    columns = {
-        "message": (Message.sid,),
-        "call": (Call.sid,),
-        "recording": (Call.recording_sid,),
-    }[kind]
-    for column in columns:
-        table = column.class_
-        session.exec(update(table).where(column == sid).values({column.key: None}))
-
-
-def _claim(rt: Runtime, deletion_id: int) -> tuple[str, str] | None:
-    now = rt.clock()
-    with unit_of_work(rt) as uow:
-        session = uow.session
-        claimed = session.exec(
-            update(TwilioDeletion)
-            .where(
-                TwilioDeletion.id == deletion_id,
-                TwilioDeletion.done_at.is_(None),
-                or_(
-                    TwilioDeletion.claimed_at.is_(None),
-                    TwilioDeletion.claimed_at <= now - STALE_CLAIM,
-                ),
-            )
-            .values(claimed_at=now, attempts=TwilioDeletion.attempts + 1)
-        ).rowcount
-        row = session.get(TwilioDeletion, deletion_id) if claimed else None
-        result = (row.kind, row.sid) if row else None
-    return result

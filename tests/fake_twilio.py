@@ -5,6 +5,7 @@ port) in a daemon thread and implements the small slice of the 2010-04-01 API th
 hotline uses::
 
     POST   /2010-04-01/Accounts/{AccountSid}/Messages.json         create SMS/MMS (201)
+    GET    /2010-04-01/Accounts/{AccountSid}/Messages.json         list (To, From, DateSent<>)
     GET    /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json   fetch
     DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json   delete (204)
     POST   /2010-04-01/Accounts/{AccountSid}/Calls.json            create call (201)
@@ -736,8 +737,11 @@ class FakeTwilio:
         self, method: str, raw_path: str, authorization: str | None, raw_body: bytes
     ) -> tuple[int, dict[str, Any] | None, Callable[[], None] | None]:
         """Handle one request; returns (status, json body or None, post-response hook)."""
-        path = urllib.parse.urlsplit(raw_path).path
+        parts = urllib.parse.urlsplit(raw_path)
+        path = parts.path
         form: Form = urllib.parse.parse_qs(raw_body.decode("utf-8"), keep_blank_values=True)
+        if method == "GET":  # a list's filters come in the query string
+            form = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
         with self._cond:
             try:
                 return self._route(method, path, authorization, form)
@@ -828,6 +832,8 @@ class FakeTwilio:
                     f"The requested resource {path} was not found",
                 )
             return 200, obj.to_json(self.account_sid), None
+        if method == "GET" and sid is None and resource == "Messages":
+            return 200, self._list_messages(match["account"], form), None
         if method == "GET" and match["sub"] and resource == "Recordings":
             return 200, self._transcriptions_of(match["account"], sid), None
         if method == "DELETE" and sid is not None and not match["sub"]:
@@ -853,6 +859,55 @@ class FakeTwilio:
         with self._cond:
             self._transcriptions.setdefault(recording_sid, []).append(sid)
         return sid
+
+    def add_twiml_message(self, to: str, from_: str, body: str, at: datetime | None = None) -> str:
+        """Twilio sent a message a webhook answered with as TwiML (`<Message>`), at `at`
+        (default now): it exists here, listed like any other, though the app never created
+        it. Returns its sid."""
+        with self._cond:
+            msg = FakeMessage(
+                sid=_new_sid("SM"),
+                to=to,
+                from_=from_,
+                body=body,
+                status_callback=None,
+                media_urls=[],
+                form={},
+                received_monotonic=time.monotonic(),
+                received_at=at or _now_wall(),
+                status="delivered",
+            )
+            self._messages.append(msg)
+            self._by_sid[msg.sid] = msg
+        return msg.sid
+
+    def _list_messages(self, account: str, form: Form) -> dict[str, Any]:
+        """``GET Messages.json``: one page of the messages not deleted, filtered by ``To``,
+        ``From``, ``DateSent>`` and ``DateSent<`` (ISO 8601, compared with when the fake got
+        them); lock held."""
+        deleted = {d.sid for d in self._deletions if d.kind == "messages"}
+        after, before = _first(form, "DateSent>"), _first(form, "DateSent<")
+        items = [
+            m.to_json(account)
+            for m in self._messages
+            if m.sid not in deleted
+            and m.to == (_first(form, "To") or m.to)
+            and m.from_ == (_first(form, "From") or m.from_)
+            and (not after or m.received_at >= _instant(after))
+            and (not before or m.received_at < _instant(before))
+        ]
+        base = f"/{API_VERSION}/Accounts/{account}/Messages.json"
+        return {
+            "messages": items,
+            "uri": base,
+            "first_page_uri": base,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": len(items),
+        }
 
     def _transcriptions_of(self, account: str, recording_sid: str) -> dict[str, Any]:
         """``GET Recordings/{sid}/Transcriptions.json``: one page; lock held."""
@@ -1165,3 +1220,9 @@ class FakeTwilio:
             except (KeyError, ValueError):
                 return
             self._send_callback(sid, url, signed_url, params, raise_errors=False)
+
+
+def _instant(text: str) -> datetime:
+    """A DateSent filter: a date or an ISO 8601 instant (UTC)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -184,3 +184,21 @@ def test_purge_deletes_every_twilio_copy_then_forgets_the_sids(world):
     with Session(world.rt.engine) as session:
         kept = session.exec(select(TwilioDeletion.sid)).all()
     assert kept and all(sid.startswith("deleted:") for sid in kept)
+
+
+def test_an_auto_reply_sent_as_twiml_is_found_at_twilio_and_deleted(world):
+    answer = world.text(DEFENDER, "help")  # answered in the webhook's TwiML
+    assert answer and "hotline" in answer.lower()
+    # Twilio sent it, and only Twilio knows its sid; another message to the same person
+    # with other words, and the same words to someone else, are not it
+    number, now = world.settings.number, world.now
+    sent = world.fake.add_twiml_message(DEFENDER, number, answer, now)
+    other = world.fake.add_twiml_message(DEFENDER, number, "something else", now)
+    elsewhere = world.fake.add_twiml_message("+447700900555", number, answer, now)
+    [logged] = world.messages(purpose="auto_reply")
+    assert logged.sid is None
+    world.text(world.staff_phone("amina"), "RESOLVE 1")
+    world.advance(days=1)
+    purge(world.rt, 0)
+    deleted = {d.sid for d in world.fake.deletions if d.kind == "messages"}
+    assert sent in deleted and not {other, elsewhere} & deleted
