@@ -83,6 +83,7 @@ class Vault:
         self._multi = MultiFernet(self._fernets)
         self._mac_keys = [_derive(k, b"lookup") for k in keys]
         self._receipt_salts = [_derive(k, b"receipt") for k in keys]
+        self._limit_key = _derive(keys[0], b"rate-limit")
         self._checks = [
             hmac.new(_derive(k, b"key-check"), b"hotline key check", hashlib.sha256).hexdigest()
             for k in keys
@@ -219,6 +220,11 @@ class Vault:
     def lookup_hashes(self, value: str) -> list[str]:
         """Keyed hashes of `value` under every configured key, current first."""
         return [hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in self._mac_keys]
+
+    def limit_hash(self, value: str) -> str:
+        """A keyed hash of `value` for a rate limiter's key in Redis, under a sub-key used for
+        nothing else: it matches no lookup hash in the database."""
+        return hmac.new(self._limit_key, value.encode(), hashlib.sha256).hexdigest()
 
     def slow_hashes(self, value: str) -> list[str]:
         """Slow keyed hashes (scrypt, salted with a key-derived salt) of `value` under every

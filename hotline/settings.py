@@ -28,6 +28,7 @@ KEY_CHARACTERS = 32  # a master key: 32 random bytes, encoded (hotline keygen: 4
 TOP_KEYS = (
     "hotline",
     "retention_days",
+    "max_open_days",
     "rota",
     "rota_file",
     "send_concurrency",
@@ -53,6 +54,7 @@ class Settings:
     auto_reply: bool = True
     reveal_numbers: bool = False
     retention_days: int = 90
+    max_open_days: int = 180  # an incident without contact this long is closed and erased
     send_concurrency: int = 8  # sends and steps a worker keeps in flight at once
     flood_threshold: int = 25  # new incidents within 10 minutes that make a flood
     twilio_account_sid: str | None = None
@@ -110,6 +112,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         reveal_numbers=line.reveal_numbers,
         retention_days=sections.whole_number(
             data.get("retention_days", 90), name, "retention_days", 1, None, "of days >= 1"
+        ),
+        max_open_days=sections.whole_number(
+            data.get("max_open_days", 180), name, "max_open_days", 14, None, "of days >= 14"
         ),
         send_concurrency=sections.whole_number(
             data.get("send_concurrency", 8), name, "send_concurrency", 1, 64, "from 1 to 64"

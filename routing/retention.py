@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, not_, or_
 from sqlmodel import Session, select
 
+from routing.agedout import close_aged_out
 from routing.checkins import end_for_erased
 from routing.datakeys import destroy
 from routing.runtime import Runtime
-from routing.tables import UNTHREADED, Block, Call, Event, Incident, Message
+from routing.tables import AGED_OUT, UNTHREADED, Block, Call, Event, Incident, Message
 from routing.twiliocopies import delete_at_twilio, find_answers_at_twilio, queue_deletion
 from routing.uow import unit_of_work
 from routing.webconversation import forget_receipts
@@ -58,6 +59,7 @@ def purge(rt: Runtime, older_than_days: int, *, actor: str = "system") -> PurgeR
     now = rt.clock()
     cutoff = now - timedelta(days=older_than_days)
     report = PurgeReport()
+    close_aged_out(rt)  # never left unresolved, and so never erased, for good
     find_answers_at_twilio(rt, cutoff)
     while _erase_incidents(rt, cutoff, now, older_than_days, actor, report):
         pass
@@ -101,7 +103,7 @@ def _erase_incidents(
             select(Incident)
             .where(
                 Incident.status == "resolved",
-                Incident.resolved_at <= cutoff,
+                or_(Incident.resolved_at <= cutoff, Incident.resolved_by == AGED_OUT),
                 Incident.purged_at.is_(None),
             )
             .order_by(Incident.id)

@@ -107,6 +107,9 @@ def _events_are_append_only(_mapper, _connection, target: Event) -> None:  # noq
     raise AppendOnlyError(f"event {target.id} is append-only")
 
 
+# who resolved an incident whose defender was quiet for max_open_days (routing.agedout): the
+# purge erases it at once
+AGED_OUT = "max_open_days"
 # a defender's message stored, answered with the auto-reply (TwiML), not yet threaded
 ANSWERED = "answered"
 # a defender's message stored and not yet threaded: as it came, or answered (routing.intake)

@@ -21,7 +21,7 @@ from routing.datakeys import unseal
 from routing.notifier import SendError
 from routing.outbox import sender_for
 from routing.runtime import Runtime
-from routing.tables import Call, Incident, Message, TwilioDeletion
+from routing.tables import AGED_OUT, Call, Incident, Message, TwilioDeletion
 from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def find_answers_at_twilio(rt: Runtime, cutoff: datetime) -> None:
             .join(Incident, Message.incident_id == Incident.id)
             .where(
                 Incident.status == "resolved",
-                Incident.resolved_at <= cutoff,
+                or_(Incident.resolved_at <= cutoff, Incident.resolved_by == AGED_OUT),
                 Incident.purged_at.is_(None),
                 Message.purpose == "auto_reply",
                 Message.sid.is_(None),

@@ -155,3 +155,14 @@ def test_another_language_on_the_receipt_page_keeps_the_receipt_on_screen(site):
     assert again.status == 200 and again.receipt() == receipt
     assert 'lang="fr"' in again.body
     assert len(site.incidents()) == 1 and len(site.messages(direction="in")) == 1
+
+
+def test_the_receipt_limiter_keys_redis_under_a_key_of_its_own(site):
+    web = client(site)
+    receipt = web.send("they are at the door").receipt()
+    assert web.post("/help/receipt", {"receipt": receipt}).status == 200
+    digits, vault = receipt.replace(" ", ""), site.rt.vault
+    keys = b" ".join(site.rt.queue.connection.keys("*"))
+    assert vault.limit_hash(digits).encode() in keys, "the receipt's own budget is counted"
+    for matchable in (digits, *vault.lookup_hashes(digits), *vault.slow_hashes(digits)):
+        assert matchable.encode() not in keys

@@ -202,3 +202,28 @@ def test_an_auto_reply_sent_as_twiml_is_found_at_twilio_and_deleted(world):
     purge(world.rt, 0)
     deleted = {d.sid for d in world.fake.deletions if d.kind == "messages"}
     assert sent in deleted and not {other, elsewhere} & deleted
+
+
+def test_an_incident_quiet_for_max_open_days_is_announced_then_closed_and_erased(world):
+    world.text(DEFENDER, "they took my brother")
+    world.text("+447700900555", "first")
+    world.text(world.staff_phone("amina"), "ACK 1")
+    world.advance(days=100)
+    world.text("+447700900555", "still here")  # #2's defender keeps in touch
+    world.advance(days=74)  # #1: 174 days without contact
+    purge(world.rt, 90)
+    world.settle()
+    [warning] = [t for t in world.sms_to("fiona") if "max_open_days" in t]
+    assert warning.startswith("Hotline: #1 has had no contact since 03 Nov 2026.")
+    assert "On 02 May 2027 it will be resolved and its personal data erased" in warning
+    purge(world.rt, 90)
+    world.settle()
+    assert len([t for t in world.sms_to("fiona") if "max_open_days" in t]) == 1, "told once"
+    assert world.incident(1).status == "acknowledged"
+
+    world.advance(days=6, minutes=1)
+    report = purge(world.rt, 90)
+    closed, alive = world.incident(1), world.incident(2)
+    assert (closed.status, closed.resolved_by) == ("resolved", "max_open_days")
+    assert closed.purged_at is not None and closed.defender_enc is None
+    assert report.incidents == 1 and alive.status == "open" and alive.purged_at is None

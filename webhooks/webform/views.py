@@ -164,8 +164,9 @@ def receipt():  # noqa: ANN201
     settings = rt.settings.web_form
     typed = request.form.get("receipt", "")
     message = request.form.get("message")
-    # the per-receipt count is kept under a keyed hash: Redis never holds a receipt either
-    per_receipt = rt.vault.lookup_hash("web-receipt-limit:" + webform.normalise(typed))
+    # the per-receipt count is kept under a keyed hash of its own key: Redis never holds a
+    # receipt, nor anything the database's lookup hashes could be matched with
+    per_receipt = rt.vault.limit_hash(webform.normalise(typed))
     # this receipt's guesses first: guessing one receipt spends only that receipt's budget
     if not _allowed(settings.receipt_limit, "receipt", per_receipt):
         return _too_many()
