@@ -17,14 +17,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, not_, or_
+from sqlalchemy import and_, delete, not_, or_, update
 from sqlmodel import Session, select
 
 from routing.agedout import close_aged_out
 from routing.checkins import end_for_erased
 from routing.datakeys import destroy
 from routing.runtime import Runtime
-from routing.tables import AGED_OUT, UNTHREADED, Block, Call, Event, Incident, Message
+from routing.tables import (
+    AGED_OUT,
+    UNTHREADED,
+    Block,
+    Call,
+    Checkin,
+    Event,
+    Incident,
+    Message,
+    Page,
+)
 from routing.twiliocopies import delete_at_twilio, find_answers_at_twilio, queue_deletion
 from routing.uow import unit_of_work
 from routing.webconversation import forget_receipts
@@ -137,8 +147,37 @@ def _erase_incidents(
             report.calls += _erase(session, call, now, keys)
         # every copy of what they sealed, anywhere, stops opening (routing.datakeys)
         destroy(session, rt.vault, keys)
+        _keep_only_coarse_figures(session, incidents, ids)
     report.incidents += len(ids)
     return True
+
+
+def _keep_only_coarse_figures(session: Session, incidents: list[Incident], ids: list[int]) -> None:
+    """What is left of erased incidents would still re-identify a defender when matched with
+    a carrier's records: the exact instant of every contact, SIDs, error codes (21610: they
+    texted STOP), media types, check-in deadlines, the silent flag. Their messages, calls and
+    check-ins go (Twilio's copies were queued for deletion by then); the incidents and their
+    pages keep their channel, language and times to the minute, which is all `hotline report`
+    needs. The audit trail (Event) is append-only and keeps its times."""
+    session.exec(
+        update(Page)
+        .where(Page.incident_id.in_(ids))
+        .values(message_id=None, call_id=None, updated_at=None)
+    )
+    for page in session.exec(select(Page).where(Page.incident_id.in_(ids))).all():
+        page.created_at = to_the_minute(page.created_at)
+    session.flush()
+    for table in (Message, Call, Checkin):
+        session.exec(delete(table).where(table.incident_id.in_(ids)))
+    for incident in incidents:
+        incident.silent, incident.next_step, incident.next_step_at = False, None, None
+        for name in ("opened_at", "first_paged_at", "acknowledged_at", "resolved_at"):
+            setattr(incident, name, to_the_minute(getattr(incident, name)))
+        incident.last_inbound_at = None
+
+
+def to_the_minute(when: datetime | None) -> datetime | None:
+    return when.replace(second=0, microsecond=0) if when is not None else None
 
 
 def _erase_strays(rt: Runtime, cutoff: datetime, report: PurgeReport) -> bool:

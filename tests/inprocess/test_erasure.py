@@ -25,7 +25,7 @@ from hotline.purger import run_purge
 from routing import voicemail, webform
 from routing.datakeys import unseal
 from routing.retention import purge
-from routing.tables import Block, Incident, TwilioDeletion
+from routing.tables import Block, Checkin, Incident, Page, TwilioDeletion
 from routing.voicemail import Recording, Transcript
 
 DEFENDER = "+447700900123"
@@ -179,11 +179,30 @@ def test_purge_deletes_every_twilio_copy_then_forgets_the_sids(world):
     assert {sid for kind, sid in deleted if kind == "calls"} >= calls
     assert ("recordings", recording) in deleted and ("transcriptions", transcription) in deleted
     # Twilio confirmed: nothing here names those contacts there any more
-    assert [m.sid for m in world.messages(incident_id=1) if m.sid] == []
-    assert [(c.sid, c.recording_sid) for c in world.calls() if c.sid or c.recording_sid] == []
     with Session(world.rt.engine) as session:
         kept = session.exec(select(TwilioDeletion.sid)).all()
     assert kept and all(sid.startswith("deleted:") for sid in kept)
+
+
+def test_an_erased_incident_keeps_only_coarse_figures(world):
+    amina = world.staff_phone("amina")
+    world.advance(seconds=17.5)
+    world.text(DEFENDER, "they are at the door")
+    world.text(amina, "ACK 1")
+    world.text(amina, "CHECKIN 1 every 1w")
+    world.text(amina, "SILENT 1")
+    world.text(amina, "RESOLVE 1")
+    world.advance(days=1)
+    purge(world.rt, 0)
+    incident = world.incident(1)
+    assert world.messages(incident_id=1) == [] and not [c for c in world.calls() if c.incident_id]
+    with Session(world.rt.engine) as session:
+        assert session.exec(select(Checkin)).all() == []
+        pages = session.exec(select(Page)).all()
+    assert pages and all(p.created_at.second == p.created_at.microsecond == 0 for p in pages)
+    times = (incident.opened_at, incident.first_paged_at, incident.acknowledged_at)
+    assert all(t.second == t.microsecond == 0 for t in (*times, incident.resolved_at))
+    assert (incident.channel, incident.silent, incident.last_inbound_at) == ("sms", False, None)
 
 
 def test_an_auto_reply_sent_as_twiml_is_found_at_twilio_and_deleted(world):
