@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -35,7 +35,8 @@ from hotline.migrate import require_current
 from hotline.settings import Settings
 from routing.datakeys import new_key, unseal
 from routing.identity import address_forms
-from routing.tables import Block, DataKey, Incident
+from routing.tables import Block, DataKey, Incident, WebReceipt
+from routing.webform import RECEIPT_KEY_MARK
 
 BATCH = 500
 
@@ -48,6 +49,7 @@ class RekeyReport:
     blocks_stuck: int = 0  # blocks whose incident was erased: maybe on an old key
     stuck_until: datetime | None = None
     unreadable: int = 0  # values no configured key opens
+    old_receipts: int = 0  # web receipts whose hash is under another key than the current
 
 
 def rekey(engine: Engine, vault: Vault, batch: int = BATCH) -> RekeyReport:
@@ -58,7 +60,21 @@ def rekey(engine: Engine, vault: Vault, batch: int = BATCH) -> RekeyReport:
         if any(c.name.endswith("_enc") for c in table.columns):
             _rekey_table(engine, vault, table, batch, report)
     _rehash_blocks(engine, vault, batch, report)
+    report.old_receipts = _receipts_on_other_keys(engine, vault)
     return report
+
+
+def _receipts_on_other_keys(engine: Engine, vault: Vault) -> int:
+    """Receipts made under another key than the current one (or before that was recorded):
+    a receipt is never stored, so it cannot be rehashed, and opens only while its key is
+    configured."""
+    current = vault.check_values()[0][:RECEIPT_KEY_MARK]
+    with Session(engine) as session:
+        return session.execute(
+            select(func.count())
+            .select_from(WebReceipt)
+            .where(or_(WebReceipt.made_under.is_(None), WebReceipt.made_under != current))
+        ).scalar_one()
 
 
 def _rekey_table(
@@ -254,7 +270,14 @@ def run_rekey(settings: Settings) -> int:
             f"expire by {report.stuck_until:%Y-%m-%d}: keep the old key until then if they "
             "matter."
         )
-    elif len(settings.secret_keys) > 1:
+    if report.old_receipts:
+        print(
+            f"{report.old_receipts} web form receipt(s) were issued under an earlier key and "
+            "cannot be moved (a receipt is never stored): they open only while that key stays "
+            "in HOTLINE_SECRET_KEY, after the new one. Remove it once those conversations "
+            "are over (retention erases them with their incidents)."
+        )
+    elif not report.blocks_stuck and len(settings.secret_keys) > 1:
         print(
             "Everything is under the current key: remove the old key(s) from "
             "HOTLINE_SECRET_KEY and restart the hotline."

@@ -298,6 +298,9 @@ class WebReceipt(SQLModel, table=True):
     person_enc: str | None = None
     contact_enc: str | None = None
     key_id: str | None = None  # the data key of its `_enc` columns (routing.datakeys)
+    # which master key `receipt_hash` is under (the start of its check value): `hotline
+    # rekey` cannot rehash a receipt, and says how many still need an old key
+    made_under: str | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

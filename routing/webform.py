@@ -36,6 +36,7 @@ from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 RECEIPT_DIGITS = 16
+RECEIPT_KEY_MARK = 16  # characters of the key check value a receipt keeps (WebReceipt.made_under)
 _NOT_DIGITS = re.compile(r"[\s\-.]")
 
 
@@ -93,6 +94,7 @@ def submit(rt: Runtime, body: str, contact: str | None) -> Submitted:
                 row = WebReceipt(
                     receipt_hash=rt.vault.slow_hashes(normalise(receipt))[0],
                     person_hash=rt.vault.lookup_hash(person),
+                    made_under=rt.vault.check_values()[0][:RECEIPT_KEY_MARK],
                     created_at=rt.clock(),
                 )
                 seal(uow.session, rt.vault, row, person=person, contact=contact or None)

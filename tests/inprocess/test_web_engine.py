@@ -10,7 +10,9 @@ import json
 
 from sqlmodel import Session, select
 
+from hotline.db import vault_on
 from hotline.incidents import show_incident
+from hotline.rekey import rekey
 from routing import webform
 from routing.retention import purge
 from routing.tables import WebReceipt
@@ -132,3 +134,15 @@ def test_a_message_after_resolve_opens_a_new_incident_on_the_same_page(world):
     assert again.opened and again.incident_id != sent.incident_id
     texts = [line.text for line in webform.conversation(world.rt, person).lines]
     assert texts == ["first time", "it happened again"]
+
+
+def test_rekey_counts_the_receipts_that_still_need_the_old_key(world):
+    old = webform.submit(world.rt, "first", None).receipt
+    new_key = "n" * 43
+    world.rt.vault = vault_on(world.rt.engine, [new_key, *world.settings.secret_keys])
+    new = webform.submit(world.rt, "second", None).receipt
+    report = rekey(world.rt.engine, world.rt.vault)
+    assert report.old_receipts == 1, "the first receipt's hash is under the old key"
+    assert webform.find(world.rt, old) and webform.find(world.rt, new)  # both keys listed
+    world.rt.vault = vault_on(world.rt.engine, [new_key])
+    assert webform.find(world.rt, old) is None and webform.find(world.rt, new)
