@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from hotline import migrate
 from hotline.crypto import SEALED
-from hotline.db import make_engine
+from hotline.db import make_engine, vault_on
 from hotline.migrate import SchemaError
 from hotline.settings import Settings
 from routing.tables import Incident, Message
@@ -22,23 +22,37 @@ def upgrade(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         before, after = migrate.upgrade(engine)
-        unsealed = _values_before_data_keys(engine)
+        if before == after:
+            print(f"database schema {after}: nothing to upgrade")
+        else:
+            print(f"database schema upgraded: {before or '(none)'} -> {after}")
+        if _values_before_data_keys(engine):
+            _seal_earlier_values(engine, settings)
     except (SchemaError, SQLAlchemyError) as exc:
         print(f"hotline: database upgrade failed: {_one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
-    if before == after:
-        print(f"database schema {after}: nothing to upgrade")
-    else:
-        print(f"database schema upgraded: {before or '(none)'} -> {after}")
-    if unsealed:
-        print(
-            "hotline: values stored before data keys remain; run `hotline rekey` to seal them "
-            "under data keys, so that a purge erases their old copies too",
-            file=sys.stderr,
-        )
     return 0
+
+
+def _seal_earlier_values(engine: Engine, settings: Settings) -> None:
+    """Values an earlier release stored under the master key itself, sealed under data keys
+    (what `hotline rekey` does), so that a purge erases their old copies too."""
+    from hotline.keycheck import KeyMismatch, check_key
+    from hotline.rekey import rekey
+
+    vault = vault_on(engine, settings.secret_keys)
+    try:
+        check_key(engine, vault)
+    except KeyMismatch as exc:
+        print(f"hotline: values of earlier releases not sealed: {exc}", file=sys.stderr)
+        return
+    report = rekey(engine, vault)
+    print(
+        f"hotline: sealed {report.reencrypted} value(s) of earlier releases under data keys",
+        file=sys.stderr,
+    )
 
 
 def _values_before_data_keys(engine: Engine) -> bool:

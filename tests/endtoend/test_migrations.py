@@ -156,12 +156,11 @@ def test_release_0_1_database_upgrades_with_every_row_readable(release_0_1_db, d
     assert hotline.unseal(hotline.incident(3), "defender") == release_0_1.DEFENDERS[3][0]
 
 
-def test_rekey_seals_release_0_1_values_under_data_keys(release_0_1_db, deployment):
+def test_db_upgrade_seals_release_0_1_values_under_data_keys(release_0_1_db, deployment):
     engine, env = release_0_1_db, deployment.env
     upgraded = hotline_cli(env, "db", "upgrade")
-    assert upgraded.returncode == 0 and "run `hotline rekey`" in upgraded.stderr
-    rekeyed = hotline_cli(env, "rekey")
-    assert rekeyed.returncode == 0, rekeyed.stderr
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "sealed" in upgraded.stderr and "under data keys" in upgraded.stderr
     with Session(engine) as session:
         incidents = session.exec(select(Incident).where(Incident.defender_enc.is_not(None))).all()
         messages = session.exec(select(Message).where(Message.body_enc.is_not(None))).all()
@@ -176,7 +175,7 @@ def test_rekey_seals_release_0_1_values_under_data_keys(release_0_1_db, deployme
     ]
     again = hotline_cli(env, "rekey")
     assert "Re-encrypted 0 value(s)" in again.stdout  # idempotent
-    assert "hotline rekey" not in hotline_cli(env, "db", "upgrade").stderr
+    assert "sealed" not in hotline_cli(env, "db", "upgrade").stderr
     shown = json.loads(hotline_cli(env, "incident", "2", "--json").stdout)
     assert "Ils ont pris mon ordinateur" in [m["text"] for m in shown["messages"]]
 

@@ -5,8 +5,8 @@ Revises: 0008_key_check
 Create Date: 2026-12-07
 
 Expand only: the `data_key` table (each key wrapped under the master key) and a `key_id`
-column on every table with `_enc` columns. Values stored before stay as they are and still
-open; `hotline rekey` (which `hotline db upgrade` reminds of) reseals them under data keys.
+column on every table with `_enc` columns. Values stored before still open as they are;
+`hotline db upgrade` then seals them under data keys (hotline.dbcli, as `hotline rekey`).
 Do not import application models: the schema is spelt out.
 """
 
