@@ -69,6 +69,12 @@ class Rota:
     escalation: tuple[Level, ...]
     repeat: int
     fallback: tuple[str, ...]
+    # who coordinates the line (`coordinators: [fiona]`): told what concerns the whole line;
+    # may be empty, then the fallback contacts are told instead (`coordinators_or_fallback`)
+    coordinators: tuple[str, ...] = ()
+
+    def coordinators_or_fallback(self) -> tuple[str, ...]:
+        return self.coordinators or self.fallback
 
     def staff_by_phone(self, e164: str) -> Staff | None:
         """The staff member whose phone is `e164` (exact E.164 match), or None."""

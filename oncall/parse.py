@@ -15,7 +15,7 @@ import yaml
 
 from oncall.errors import RotaInvalid
 from oncall.model import Rota
-from oncall.parse_escalation import read_escalation, read_fallback
+from oncall.parse_escalation import read_coordinators, read_escalation, read_fallback
 from oncall.parse_rotations import read_overrides, read_rotations
 from oncall.parse_staff import read_staff
 from oncall.reader import Reader
@@ -41,6 +41,7 @@ TOP_KEYS = (
     "escalation",
     "repeat",
     "fallback",
+    "coordinators",
 )
 TOP_REQUIRED = {
     "timezone": "Europe/Dublin",
@@ -132,9 +133,20 @@ def _read(r: Reader, node: yaml.MappingNode) -> Rota | None:
     escalation = read_escalation(r, top["escalation"]) if "escalation" in top else ()
     repeat = _repeat(r, top["repeat"]) if "repeat" in top else 0
     fallback = read_fallback(r, top["fallback"]) if "fallback" in top else ()
+    coordinators = read_coordinators(r, top["coordinators"]) if "coordinators" in top else ()
     if zone is None:
         return None
-    return Rota(zone, r.region, r.staff, r.rotations, overrides, escalation, repeat, fallback)
+    return Rota(
+        zone,
+        r.region,
+        r.staff,
+        r.rotations,
+        overrides,
+        escalation,
+        repeat,
+        fallback,
+        coordinators,
+    )
 
 
 def _timezone(r: Reader, entry: Entry | None) -> ZoneInfo | None:

@@ -64,6 +64,14 @@ def _targets(r: Reader, entry: Entry, where: str) -> tuple[str, ...] | None:
     return tuple(name for name, _ in names)
 
 
+def read_coordinators(r: Reader, entry: Entry) -> tuple[str, ...]:
+    """`coordinators: [fiona]`: staff ids, each in `staff`; may be empty."""
+    names = r.names(entry, "coordinators", "[fiona]")
+    for sid, line in names or ():
+        r.known_staff(sid, line, "coordinators")
+    return tuple(dict.fromkeys(sid for sid, _ in names or ()))
+
+
 def read_fallback(r: Reader, entry: Entry) -> tuple[str, ...]:
     names = r.names(entry, "fallback", "[fiona, george]")
     if names is None:

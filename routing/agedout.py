@@ -4,8 +4,9 @@ An unresolved incident is never purged (routing.retention), so one that nobody r
 keep its defender's number and words for good. An incident whose defender has not been in
 touch for `max_open_days` (180; neither by message, call or web form, nor by opening it) and
 that has no active check-in is resolved by the system and erased in the same purge. A week
-before, the fallback contacts are told by SMS, once per quiet spell: a coordinator who knows
-the case is alive can resolve it or write to the defender. Runs at the start of every purge.
+before, the rota's `coordinators` (else its fallback contacts) are told by SMS, once per
+quiet spell: a coordinator who knows the case is alive can resolve it or write to the
+defender. Runs at the start of every purge.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _warn_once(uow, incident: Incident, quiet_since: datetime, closes_at: dateti
         f"{closes_at:%d %b %Y} it will be resolved and its personal data erased "
         f"(max_open_days). Resolve it, or write to the defender, if it is still a live case."
     )
-    for contact in rota.fallback:
+    for contact in rota.coordinators_or_fallback():
         if contact in rota.staff:
             outbox.add_message(
                 uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact

@@ -15,7 +15,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import rota_text
 from cryptography.fernet import InvalidToken
+from engine_world import START
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, select
@@ -221,6 +223,16 @@ def test_an_auto_reply_sent_as_twiml_is_found_at_twilio_and_deleted(world):
     purge(world.rt, 0)
     deleted = {d.sid for d in world.fake.deletions if d.kind == "messages"}
     assert sent in deleted and not {other, elsewhere} & deleted
+
+
+def test_the_rota_s_coordinators_are_told_before_an_incident_ages_out(make_world):
+    world = make_world(rota=rota_text(at=START) + "coordinators: [dana]\n")
+    world.text(DEFENDER, "they took my brother")
+    world.advance(days=174)
+    purge(world.rt, 90)
+    world.settle()
+    assert [t for t in world.sms_to("dana") if "max_open_days" in t]
+    assert not [t for t in world.sms_to("fiona") if "max_open_days" in t], "not the fallback"
 
 
 def test_an_incident_quiet_for_max_open_days_is_announced_then_closed_and_erased(world):

@@ -158,6 +158,19 @@ def test_unknown_staff_in_override_and_fallback():
     )
 
 
+def test_coordinators_are_staff_of_the_rota_and_optional():
+    assert parse_rota(EXAMPLE, "rota.yaml").coordinators == ()
+    rota = parse_rota(EXAMPLE + "coordinators: [fiona, dana]\n", "rota.yaml")
+    assert rota.coordinators == ("fiona", "dana") == rota.coordinators_or_fallback()
+    assert parse_rota(EXAMPLE, "rota.yaml").coordinators_or_fallback() == ("fiona", "george")
+    assert only_problem(EXAMPLE + "coordinators: [fiona, dna]\n").endswith(
+        "staff 'dna' in coordinators is not defined (did you mean 'dana'?)"
+    )
+    assert "coordinators must be a list" in only_problem(EXAMPLE + "coordinators: fiona\n")
+    validator = jsonschema.Draft202012Validator(load_schema())
+    assert not list(validator.iter_errors(yaml.safe_load(EXAMPLE + "coordinators: [fiona]\n")))
+
+
 def test_unknown_name_in_level_suggests_rotation_or_staff():
     assert only_problem(edit("notify: backup,", "notify: bakup,")) == (
         "rota.yaml:18: escalation level 2 notifies 'bakup', which is neither a rotation nor a "
