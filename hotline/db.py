@@ -146,22 +146,47 @@ def vault_on(engine: Engine, keys: Sequence[str]) -> Vault:
 
 def key_reader(engine: Engine) -> Callable[[str], str | None]:
     """Reads one wrapped data key (hotline.crypto.Vault.attach) on a connection of its own,
-    outside any transaction: a thread inside a write transaction (on SQLite, the whole
-    database's write lock) can still read a key another process committed."""
+    kept open by this process and outside any transaction (autocommit): a thread inside a
+    write transaction (on SQLite, the whole database's write lock) can still read a key
+    another process committed, in one round trip, without a pool checkout and its ping. The
+    threads of a process take turns on it; a connection the database dropped is replaced."""
     marker = "?" if engine.dialect.name == "sqlite" else "%s"
     query = f"SELECT wrapped FROM data_key WHERE id = {marker}"
+    lock, held = threading.Lock(), {}
+
+    def connect():  # noqa: ANN202
+        pooled = engine.raw_connection()
+        pooled.detach()  # this process's own from now on: never handed to anyone else
+        connection = pooled.dbapi_connection
+        if engine.dialect.name != "sqlite":
+            connection.rollback()  # the pool's ping may have opened a transaction
+            connection.autocommit = True
+        return connection
 
     def read(key_id: str) -> str | None:
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(query, (key_id,))
-            row = cursor.fetchone()
-            cursor.close()
-            connection.commit()  # PostgreSQL: end the read's transaction before the pool
-        finally:
+        with lock:
+            for attempt in (1, 2):
+                if held.get("pid") != os.getpid():  # none yet, or inherited across a fork
+                    held.update(pid=os.getpid(), connection=connect())
+                try:
+                    cursor = held["connection"].cursor()
+                    cursor.execute(query, (key_id,))
+                    row = cursor.fetchone()
+                    cursor.close()
+                    return row[0] if row else None
+                except Exception:
+                    held.clear()  # dropped by the database (a restart): a new one, once
+                    if attempt == 2:
+                        raise
+        return None
+
+    @event.listens_for(engine, "engine_disposed")
+    def _close(_engine: Engine) -> None:
+        with lock:
+            connection = held.get("connection") if held.get("pid") == os.getpid() else None
+            held.clear()
+        if connection is not None:
             connection.close()
-        return row[0] if row else None
 
     return read
 
