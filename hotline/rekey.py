@@ -20,8 +20,10 @@ old key until then, or accept that those blocks end early.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import Table, delete, func, or_, select, update
@@ -106,32 +108,41 @@ def _rekey_table(
 
 def _rewrap_keys(engine: Engine, vault: Vault, batch: int, report: RekeyReport) -> None:
     """Every data key wrapped under the current master key."""
-    last = ""
+    for _session, keys in _batches(engine, DataKey, DataKey.id, "", batch):
+        for key in keys:
+            try:
+                wrapped = vault.rewrap(key.id, key.wrapped)
+            except InvalidToken:
+                report.unreadable += 1
+                continue
+            if wrapped is not None:
+                key.wrapped = wrapped
+                report.reencrypted += 1
+
+
+def _batches(
+    engine: Engine, model: type, column: Any, start: object, batch: int
+) -> Iterator[tuple[Session, list]]:
+    """The rows of `model` in order of `column`, `batch` at a time, each batch locked in a
+    transaction of its own that commits after the caller is done with it."""
+    last = start
     while True:
         with Session(engine) as session:
-            keys = (
+            rows = (
                 session.execute(
-                    select(DataKey)
-                    .where(DataKey.id > last)
-                    .order_by(DataKey.id)
+                    select(model)
+                    .where(column > last)
+                    .order_by(column)
                     .limit(batch)
                     .with_for_update()
                 )
                 .scalars()
                 .all()
             )
-            if not keys:
+            if not rows:
                 return
-            for key in keys:
-                try:
-                    wrapped = vault.rewrap(key.id, key.wrapped)
-                except InvalidToken:
-                    report.unreadable += 1
-                    continue
-                if wrapped is not None:
-                    key.wrapped = wrapped
-                    report.reencrypted += 1
-            last = keys[-1].id
+            yield session, list(rows)
+            last = getattr(rows[-1], column.key)
             session.commit()
 
 
@@ -192,26 +203,9 @@ def current_hash(vault: Vault, address: str, stored: str) -> str | None:
 
 
 def _rehash_blocks(engine: Engine, vault: Vault, batch: int, report: RekeyReport) -> None:
-    last = 0
-    while True:
-        with Session(engine) as session:
-            blocks = (
-                session.execute(
-                    select(Block)
-                    .where(Block.id > last)
-                    .order_by(Block.id)
-                    .limit(batch)
-                    .with_for_update()
-                )
-                .scalars()
-                .all()
-            )
-            if not blocks:
-                return
-            for block in blocks:
-                _rehash_block(session, vault, block, report)
-            last = blocks[-1].id
-            session.commit()
+    for session, blocks in _batches(engine, Block, Block.id, 0, batch):
+        for block in blocks:
+            _rehash_block(session, vault, block, report)
 
 
 def _rehash_block(session: Session, vault: Vault, block: Block, report: RekeyReport) -> None:

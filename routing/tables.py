@@ -103,7 +103,9 @@ class AppendOnlyError(RuntimeError):
 @event.listens_for(Event, "before_update")
 @event.listens_for(Event, "before_delete")
 def _events_are_append_only(_mapper, _connection, target: Event) -> None:  # noqa: ANN001
-    # the audit trail is evidence of who did what: no code path may rewrite it
+    # the audit trail is evidence of who did what: no code path may rewrite it (the purge's
+    # rounding of an erased incident's times to the minute goes by statement, on purpose:
+    # routing.retention)
     raise AppendOnlyError(f"event {target.id} is append-only")
 
 

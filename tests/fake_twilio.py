@@ -896,18 +896,7 @@ class FakeTwilio:
             and (not after or m.received_at >= _instant(after))
             and (not before or m.received_at < _instant(before))
         ]
-        base = f"/{API_VERSION}/Accounts/{account}/Messages.json"
-        return {
-            "messages": items,
-            "uri": base,
-            "first_page_uri": base,
-            "next_page_uri": None,
-            "previous_page_uri": None,
-            "page": 0,
-            "page_size": 50,
-            "start": 0,
-            "end": len(items),
-        }
+        return _one_page("messages", f"/{API_VERSION}/Accounts/{account}/Messages.json", items)
 
     def _transcriptions_of(self, account: str, recording_sid: str) -> dict[str, Any]:
         """``GET Recordings/{sid}/Transcriptions.json``: one page; lock held."""
@@ -918,17 +907,7 @@ class FakeTwilio:
             for sid in self._transcriptions.get(recording_sid, [])
             if sid not in deleted
         ]
-        return {
-            "transcriptions": items,
-            "uri": base,
-            "first_page_uri": base,
-            "next_page_uri": None,
-            "previous_page_uri": None,
-            "page": 0,
-            "page_size": 50,
-            "start": 0,
-            "end": len(items),
-        }
+        return _one_page("transcriptions", base, items)
 
     def _create_message(
         self, path: str, form: Form
@@ -1220,6 +1199,21 @@ class FakeTwilio:
             except (KeyError, ValueError):
                 return
             self._send_callback(sid, url, signed_url, params, raise_errors=False)
+
+
+def _one_page(name: str, uri: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A list resource's only page, as Twilio shapes one."""
+    return {
+        name: items,
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": None,
+        "previous_page_uri": None,
+        "page": 0,
+        "page_size": 50,
+        "start": 0,
+        "end": len(items),
+    }
 
 
 def _instant(text: str) -> datetime:

@@ -204,6 +204,9 @@ def test_an_erased_incident_keeps_only_coarse_figures(world):
     assert pages and all(p.created_at.second == p.created_at.microsecond == 0 for p in pages)
     times = (incident.opened_at, incident.first_paged_at, incident.acknowledged_at)
     assert all(t.second == t.microsecond == 0 for t in (*times, incident.resolved_at))
+    events = world.events(1)
+    assert {"opened", "acknowledged", "resolved", "erased"} <= {e.kind for e in events}
+    assert all(e.at.second == e.at.microsecond == 0 for e in events), "the audit to the minute"
     assert (incident.channel, incident.silent, incident.last_inbound_at) == ("sms", False, None)
 
 
