@@ -86,8 +86,8 @@ class Notifier(Protocol):
 
     def find_sent(self, *, to: str, from_: str, body: str, around: datetime) -> list[str]:
         """The sids of messages `from_` sent `to` with exactly `body`, from a few minutes
-        before `around` to a day after: an answer we gave as TwiML, whose sid we never
-        learned."""
+        before `around` to ten minutes after: an answer we gave as TwiML (Twilio sends it
+        within seconds), whose sid we never learned."""
 
     def delete_recording(self, sid: str) -> None:
         """The recording, and every transcription Twilio made of it."""
@@ -157,7 +157,7 @@ class TwilioNotifier:
                 to=to,
                 from_=from_,
                 date_sent_after=around - timedelta(minutes=5),
-                date_sent_before=around + timedelta(days=1),
+                date_sent_before=around + timedelta(minutes=10),
                 limit=50,
             )
         except (TwilioException, OSError) as exc:

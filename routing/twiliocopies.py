@@ -70,8 +70,10 @@ def find_answers_at_twilio(rt: Runtime, cutoff: datetime) -> None:
         if not sids:
             continue
         with unit_of_work(rt) as uow:
+            taken = uow.session.exec(select(Message.sid).where(Message.sid.in_(sids))).all()
+            sids = [sid for sid in sids if sid not in taken]  # another answer's already
             found = uow.session.get(Message, message_id)
-            if found is not None and found.sid is None:
+            if sids and found is not None and found.sid is None:
                 found.sid = sids[0]
                 for extra in sids[1:]:  # the same answer twice (a repeated delivery)
                     queue_deletion(uow.session, "message", extra, found.incident_id, rt.clock())

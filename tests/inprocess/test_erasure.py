@@ -23,11 +23,13 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, select
 
 from hotline.crypto import Vault
+from hotline.db import vault_on
+from hotline.keycheck import KeyMismatch, check_key
 from hotline.purger import run_purge
 from routing import voicemail, webform
 from routing.datakeys import unseal
 from routing.retention import purge
-from routing.tables import Block, Checkin, Incident, Page, TwilioDeletion
+from routing.tables import Block, Checkin, Incident, KeyCheck, Page, TwilioDeletion
 from routing.voicemail import Recording, Transcript
 
 DEFENDER = "+447700900123"
@@ -261,3 +263,31 @@ def test_an_incident_quiet_for_max_open_days_is_announced_then_closed_and_erased
     assert (closed.status, closed.resolved_by) == ("resolved", "max_open_days")
     assert closed.purged_at is not None and closed.defender_enc is None
     assert report.incidents == 1 and alive.status == "open" and alive.purged_at is None
+
+
+def test_the_key_check_is_recorded_only_for_the_key_the_data_is_under(world):
+    world.text(DEFENDER, "help")  # sealed under data keys wrapped by the world's key
+    new = "n" * 43
+    check_key(world.rt.engine, vault_on(world.rt.engine, [new, *world.settings.secret_keys]))
+    with Session(world.rt.engine) as session:
+        assert session.get(KeyCheck, 1) is None, "mid-rotation: the data is not under `new` yet"
+    check_key(world.rt.engine, vault_on(world.rt.engine, world.settings.secret_keys))
+    with Session(world.rt.engine) as session:
+        recorded = session.get(KeyCheck, 1).value
+    assert recorded == Vault(world.settings.secret_keys).check_values()[0]
+    with pytest.raises(KeyMismatch):
+        check_key(world.rt.engine, vault_on(world.rt.engine, [new]))
+
+
+def test_two_auto_replies_to_one_defender_minutes_apart_are_each_deleted(world):
+    amina, number = world.staff_phone("amina"), world.settings.number
+    first = world.text(DEFENDER, "help")
+    one = world.fake.add_twiml_message(DEFENDER, number, first, world.now)
+    world.text(amina, "RESOLVE 1")
+    world.advance(minutes=3)
+    again = world.text(DEFENDER, "help again")  # a new incident, the same auto-reply
+    two = world.fake.add_twiml_message(DEFENDER, number, again, world.now)
+    world.text(amina, "RESOLVE 2")
+    world.advance(days=1)
+    assert purge(world.rt, 0).incidents == 2
+    assert {one, two} <= {d.sid for d in world.fake.deletions if d.kind == "messages"}
