@@ -142,9 +142,9 @@ def _erase_incidents(
         # a block's keyed hash would let whoever holds the key find the number again
         report.blocks += session.exec(delete(Block).where(Block.incident_id.in_(ids))).rowcount
         for message in session.exec(select(Message).where(Message.incident_id.in_(ids))).all():
-            report.messages += _erase(session, message, now, keys)
+            report.messages += _let_go(session, message, now, keys)
         for call in session.exec(select(Call).where(Call.incident_id.in_(ids))).all():
-            report.calls += _erase(session, call, now, keys)
+            report.calls += _let_go(session, call, now, keys)
         # every copy of what they sealed, anywhere, stops opening (routing.datakeys)
         destroy(session, rt.vault, keys)
         _keep_only_coarse_figures(session, incidents, ids)
@@ -247,18 +247,27 @@ _ERASED = {
 
 
 def _erase(session: Session, row: Message | Call, now: datetime, keys: list[str | None]) -> int:
-    """Empty a message's or a call's personal columns, add its data key to `keys` (to be
-    destroyed), and queue Twilio's copy for deletion. Returns 1, or 0 when it held nothing
-    left to erase."""
-    fields, prefix, at_twilio = _ERASED[type(row)]
-    if all(getattr(row, field) is None for field in fields):
+    """Empty a message's or a call's personal columns (a row that stays: one of no incident),
+    after `_let_go`. Returns 1, or 0 when it held nothing left to erase."""
+    if not _let_go(session, row, now, keys):
         return 0
-    keys.append(row.key_id)
+    fields, prefix, _at_twilio = _ERASED[type(row)]
     row.key_id = None
     for field in fields:
         setattr(row, field, None)
     row.address_hash = f"purged:{prefix}{row.id}"
     row.updated_at = now
+    return 1
+
+
+def _let_go(session: Session, row: Message | Call, now: datetime, keys: list[str | None]) -> int:
+    """Add a row's data key to `keys` (to be destroyed) and queue Twilio's copy of it for
+    deletion; the row itself is the caller's (emptied, or deleted with its incident's).
+    Returns 1, or 0 when it held nothing left to erase."""
+    fields, _prefix, at_twilio = _ERASED[type(row)]
+    if all(getattr(row, field) is None for field in fields):
+        return 0
+    keys.append(row.key_id)
     for twilio_kind, sid_field in at_twilio:
         if sid := getattr(row, sid_field):
             queue_deletion(session, twilio_kind, sid, row.incident_id, now)
