@@ -94,8 +94,4 @@ def _warn_once(uow, incident: Incident, quiet_since: datetime, closes_at: dateti
         f"{closes_at:%d %b %Y} it will be resolved and its personal data erased "
         f"(max_open_days). Resolve it, or write to the defender, if it is still a live case."
     )
-    for contact in rota.coordinators_or_fallback():
-        if contact in rota.staff:
-            outbox.add_message(
-                uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
-            )
+    outbox.alert(uow, rota, rota.coordinators_or_fallback(), text)

@@ -74,11 +74,7 @@ def mark_opted_out(rt: Runtime, staff_id: str, reason: str) -> None:
             else "They cannot be paged until they text START."
         )
         text = f"Hotline alert: {staff_name(rt, staff_id)}'s pager went dark ({reason}). {calls}"
-        for contact in rota.fallback:
-            if contact != staff_id and contact in rota.staff:
-                outbox.add_message(
-                    uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
-                )
+        outbox.alert(uow, rota, [c for c in rota.fallback if c != staff_id], text)
 
 
 def mark_opted_in(rt: Runtime, staff_id: str, reason: str) -> bool:

@@ -64,9 +64,5 @@ def tell_fallback_once(
     except Exception:
         log.exception("%s: rota unavailable, fallback contacts not told", kind)
         return True
-    for contact in rota.fallback:
-        if contact in rota.staff:
-            outbox.add_message(
-                uow, to=rota.staff[contact].phone, body=text, purpose="alert", staff_id=contact
-            )
+    outbox.alert(uow, rota, rota.fallback, text)
     return True

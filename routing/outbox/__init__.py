@@ -45,7 +45,7 @@ from routing.outbox.common import (
 from routing.outbox.overdue import overdue
 from routing.outbox.send import Claimed, claim, record, sender_for, transmit
 from routing.outbox.status import record_status
-from routing.outbox.write import add_call, add_message
+from routing.outbox.write import add_call, add_message, alert
 
 __all__ = [
     "CALL_ENDED",
@@ -58,6 +58,7 @@ __all__ = [
     "Outcome",
     "add_call",
     "add_message",
+    "alert",
     "backoff",
     "claim",
     "overdue",

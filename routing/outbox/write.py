@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
+from oncall import Rota
 from routing.datakeys import seal
 from routing.outbox.common import URGENT, priority_of
 from routing.outbox.send import Claimed
@@ -71,6 +73,16 @@ def add_message(
         else None,
     )
     return message
+
+
+def alert(uow: UnitOfWork, rota: Rota, staff_ids: Iterable[str], text: str) -> None:
+    """Text `text` as an alert to each of `staff_ids` the rota has (the fallback contacts,
+    the coordinators)."""
+    for staff_id in staff_ids:
+        if staff_id in rota.staff:
+            add_message(
+                uow, to=rota.staff[staff_id].phone, body=text, purpose="alert", staff_id=staff_id
+            )
 
 
 def add_call(uow: UnitOfWork, *, to: str, purpose: str, incident_id: int, staff_id: str) -> Call:
