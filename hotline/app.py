@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 
@@ -88,6 +89,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # Twilio's forms are a few KB
     app.extensions["hotline"] = runtime
+    if runtime.settings.console.enabled:
+        from hotline.report import console_page
+
+        # the console's Report page is `hotline report --html`'s, made here (webhooks cannot
+        # import hotline)
+        app.extensions["hotline_report_page"] = functools.partial(console_page, runtime)
     register(app)
     runtime.rota.current()  # fail at start-up, not at the first emergency, when no rota is valid
     return app

@@ -197,6 +197,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
 
+@_needs_schema
+def cmd_staff(args: argparse.Namespace) -> int:
+    from hotline import staffcli
+
+    _logging(logging.WARNING)
+    if args.staff_command == "invite":
+        return staffcli.invite(_settings(), args.id, sms=args.sms)
+    if args.staff_command == "revoke":
+        return staffcli.revoke(_settings(), args.id)
+    return staffcli.listing(_settings(), as_json=args.json)
+
+
+@_needs_schema
+def cmd_audit(args: argparse.Namespace) -> int:
+    from hotline import staffcli
+    from hotline.report import parse_since
+    from hotline.usage import UsageError
+
+    _logging(logging.WARNING)
+    try:
+        since = parse_since(args.since)
+    except UsageError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    return staffcli.audit(_settings(), since=since, as_json=args.json)
+
+
 def _days(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days")
@@ -321,6 +348,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     rekey = sub.add_parser("rekey", help="re-encrypt everything under the first secret key")
     rekey.set_defaults(func=cmd_rekey)
+    staff = sub.add_parser("staff", help="who may sign in to the staff console (passkeys)")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    invite = staff_sub.add_parser("invite", help="a one-time link to enrol a passkey (24 h)")
+    invite.add_argument("id", help="a staff id of the rota")
+    invite.add_argument("--sms", action="store_true", help="text it to their rota phone")
+    revoke = staff_sub.add_parser("revoke", help="remove their passkeys and end their sessions")
+    revoke.add_argument("id")
+    listed = staff_sub.add_parser("list", help="who can sign in, and when they last did")
+    listed.add_argument("--json", action="store_true")
+    staff.set_defaults(func=cmd_staff)
+
+    audit = sub.add_parser("audit", help="the audit log: who did what, when (never content)")
+    audit.add_argument("--since", default="7d", help="how far back, e.g. 12h, 7d (default 7d)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
+
     keygen = sub.add_parser("keygen", help="print a new random master key for HOTLINE_SECRET_KEY")
     keygen.set_defaults(func=cmd_keygen)
     return parser

@@ -215,3 +215,45 @@ def web_form(value: Any, name: str) -> WebFormSettings:
     return WebFormSettings(
         enabled=boolean(value.get("enabled", False), name, "web_form.enabled"), **limits
     )
+
+
+CONSOLE_KEYS = ("enabled", "url", "signin_limit")
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    enabled: bool = False
+    # the address staff open it at (passkeys are bound to its host name); None: the public URL
+    url: str | None = None
+    signin_limit: str = "30/minute"  # sign-in, enrolment and verification answers, all together
+
+
+def console(value: Any, name: str) -> ConsoleSettings:
+    """`console:` as configured (None: the defaults, off). Raises SettingsError."""
+    if value is None:
+        return ConsoleSettings()
+    if not isinstance(value, dict):
+        raise SettingsError(
+            f"{name}: console: expected a mapping, e.g. 'console: {{enabled: true}}'"
+        )
+    reject_unknown(value, CONSOLE_KEYS, name, "console.")
+    url = value.get("url")
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("https://", "http://localhost"))
+    ):
+        raise SettingsError(
+            f"{name}: console.url: {url!r} must start with https:// (or http://localhost for "
+            "a console on this machine only): passkeys work only on a secure address"
+        )
+    limit = str(value.get("signin_limit", ConsoleSettings.signin_limit))
+    try:
+        parse_rate(limit)
+    except ValueError:
+        raise SettingsError(
+            f"{name}: console.signin_limit: {limit!r} is not a rate; write it like '30/minute'"
+        ) from None
+    return ConsoleSettings(
+        enabled=boolean(value.get("enabled", False), name, "console.enabled"),
+        url=url.rstrip("/") if url else None,
+        signin_limit=limit,
+    )

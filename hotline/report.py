@@ -36,11 +36,12 @@ from hotline.charts import (
 )
 from hotline.db import make_engine
 from hotline.filesafety import write_private
+from hotline.liverota import live_rota
 from hotline.migrate import require_current
-from hotline.rotacli import live_rota
 from hotline.settings import Settings
 from hotline.usage import UsageError, refused
 from routing.figures import CHANNELS, COVERAGE_DAYS, PERCENTILES, Figures, Timing, collect
+from routing.runtime import Runtime
 
 LONGEST = timedelta(days=366)
 
@@ -336,3 +337,20 @@ def _checkins_section(figures: Figures) -> str:
 
 def _local(at: datetime, figures: Figures) -> str:
     return at.astimezone(ZoneInfo(figures.zone)).strftime("%Y-%m-%d %H:%M")
+
+
+CONSOLE_SINCE = timedelta(days=30)
+
+
+def console_page(rt: Runtime) -> str:
+    """The report of the last 30 days, for the staff console's Report page."""
+    now = rt.clock()
+    with Session(rt.engine) as session:
+        figures = collect(
+            session,
+            rt.rota.current(),
+            now=now,
+            since=CONSOLE_SINCE,
+            languages=rt.settings.languages,
+        )
+    return page(figures, now)

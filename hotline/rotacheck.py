@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 import oncall
-from hotline.rotacli import shown_path
+from hotline.liverota import shown_path
 from hotline.settings import SettingsError, load_settings
 from hotline.usage import UsageError, refused
 

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from hotline import configsections as sections
-from hotline.configsections import SettingsError, WebFormSettings
+from hotline.configsections import ConsoleSettings, SettingsError, WebFormSettings
 
-__all__ = ["Settings", "SettingsError", "WebFormSettings", "load_settings"]
+__all__ = ["ConsoleSettings", "Settings", "SettingsError", "WebFormSettings", "load_settings"]
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 KEY_CHARACTERS = 32  # a master key: 32 random bytes, encoded (hotline keygen: 43 characters)
@@ -37,6 +37,7 @@ TOP_KEYS = (
     "reminders",
     "rota_feeds",
     "checkins",
+    "console",
 )
 
 
@@ -64,6 +65,7 @@ class Settings:
     redis_url: str | None = None
     health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
     web_form: WebFormSettings = field(default_factory=WebFormSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)  # the staff console
     # an SMS this long before each shift (reminders.before); None: no shift reminders
     reminder_before: timedelta | None = timedelta(minutes=30)
     rota_feeds: bool = False  # serve GET /rota/<token>.ics per staff member
@@ -74,6 +76,11 @@ class Settings:
     def console_mode(self) -> bool:
         """True when no Twilio credentials are set: outbound traffic is logged, not sent."""
         return not (self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def console_url(self) -> str | None:
+        """Where staff open the console: `console.url`, else HOTLINE_PUBLIC_URL."""
+        return self.console.url or self.public_url
 
     @property
     def default_language(self) -> str:
@@ -136,6 +143,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         web_form=sections.web_form(data.get("web_form"), name),
+        console=sections.console(data.get("console"), name),
         **secrets_,
     )
 

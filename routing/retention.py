@@ -33,6 +33,7 @@ from routing.tables import (
     Event,
     Incident,
     Message,
+    Note,
     Page,
 )
 from routing.twiliocopies import delete_at_twilio, find_answers_at_twilio, queue_deletion
@@ -169,7 +170,7 @@ def _keep_only_coarse_figures(session: Session, incidents: list[Incident], ids: 
     for page in session.exec(select(Page).where(Page.incident_id.in_(ids))).all():
         page.created_at = to_the_minute(page.created_at)
     session.flush()
-    for table in (Message, Call, Checkin):
+    for table in (Message, Call, Checkin, Note):  # notes: sealed under the incident's key
         session.exec(delete(table).where(table.incident_id.in_(ids)))
     events = session.exec(select(Event.id, Event.at).where(Event.incident_id.in_(ids))).all()
     for event_id, at in events:

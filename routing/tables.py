@@ -380,3 +380,65 @@ class Checkin(SQLModel, table=True):
     due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     ended_at: datetime | None = _when()
+
+
+class StaffInvite(SQLModel, table=True):
+    """A one-time link that lets one staff member register a passkey (routing.access)."""
+
+    __tablename__ = "staff_invite"
+
+    token_hash: str = Field(primary_key=True)  # SHA-256 of the link's token: the link is not kept
+    staff_id: str = Field(index=True)
+    created_by: str  # a staff id, or "operator" (the CLI)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = _when()
+
+
+class Passkey(SQLModel, table=True):
+    """A staff member's registered WebAuthn credential: the only way into the console."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: str = Field(index=True)
+    credential_id: str = Field(unique=True)  # base64url, as the browser names it
+    public_key: str  # base64url of the COSE public key
+    sign_count: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_used_at: datetime | None = _when()
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here, so
+    a copy of the database opens no session. Deleted on sign-out, revoke and expiry."""
+
+    __tablename__ = "console_session"
+
+    token_hash: str = Field(primary_key=True)
+    staff_id: str = Field(index=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    verified_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ConsoleChallenge(SQLModel, table=True):
+    """A WebAuthn challenge handed to a browser, used once (routing.access)."""
+
+    __tablename__ = "console_challenge"
+
+    id: str = Field(primary_key=True)  # random, carried in the page's form
+    purpose: str  # enrol | signin | verify
+    staff_id: str | None = None  # enrol: who is enrolling; verify: who is signed in
+    challenge: str  # base64url
+    detail: str = ""  # enrol: the invite's token hash
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Note(SQLModel, table=True):
+    """An internal note on an incident, written in the console and never sent to anyone."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    staff_id: str
+    body_enc: str | None = None  # sealed under the incident's data key
+    key_id: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -168,6 +168,7 @@ class Hotline:
         reveal_numbers: bool = False,
         retention_days: int = 90,
         web_form: dict[str, object] | None = None,
+        console: bool = False,
         env: dict[str, str] | None = None,
         config: str = "",
     ):
@@ -200,6 +201,9 @@ class Hotline:
                 f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
                 for key, value in web_form.items()
             ]
+        if console:  # the staff console, at the address passkeys accept on this machine
+            self.console_url = f"http://localhost:{self.port}"
+            config += f'console: {{enabled: true, url: "{self.console_url}"}}\n'
         if "reminders:" not in config:
             # real workers run on the real clock: a weekly handoff of the test rotas must not
             # add a shift reminder to what a test counts (tests/inprocess/test_reminders.py asks

@@ -10,6 +10,7 @@ from webhooks.forms import BadWebhook
 
 
 def register(app: Flask) -> None:
+    from webhooks.console import register as register_console
     from webhooks.fallback import bp as fallback_bp
     from webhooks.feeds import bp as feeds_bp
     from webhooks.health import bp as health_bp
@@ -23,6 +24,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(fallback_bp)
     register_webform(app)  # /help, when web_form.enabled
     app.register_blueprint(health_bp)
+    register_console(app)  # /console, when console.enabled
     app.register_blueprint(feeds_bp)  # GET /rota/<token>.ics: 404 unless rota_feeds: true
 
     @app.errorhandler(BadWebhook)

@@ -44,13 +44,16 @@ HEADERS = {
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def is_help(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+def is_help(path: str, prefix: str = PREFIX) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
-def forget_the_client(app: WSGIApp) -> WSGIApp:
+def forget_the_client(app: WSGIApp, prefix: str = PREFIX) -> WSGIApp:
+    """`app`, with the client forgotten on every request under `prefix` (/help; the staff
+    console wraps /console the same way)."""
+
     def scrubbed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if is_help(environ.get("PATH_INFO", "")):
+        if is_help(environ.get("PATH_INFO", ""), prefix):
             # the same dict the server logs from: change it in place, never copy it
             environ["REMOTE_ADDR"] = "-"
             environ["REMOTE_PORT"] = "0"
