@@ -80,8 +80,11 @@ def offline_runtime(settings: Settings) -> Runtime:
     return rt
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    """The webhook receiver. Tests pass their own settings (or a whole runtime)."""
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, console_only: bool = False
+) -> Flask:
+    """The webhook receiver (and the staff console, when enabled); `console_only`: the
+    console alone. Tests pass their own settings (or a whole runtime)."""
     from webhooks import register
 
     if runtime is None:
@@ -95,7 +98,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # the console's Report page is `hotline report --html`'s, made here (webhooks cannot
         # import hotline)
         app.extensions["hotline_report_page"] = functools.partial(console_page, runtime)
-    register(app)
+    register(app, console_only=console_only)
     runtime.rota.current()  # fail at start-up, not at the first emergency, when no rota is valid
     return app
 

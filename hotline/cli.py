@@ -79,9 +79,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hotline.twilio_client import warn_if_console
 
     settings = _private_settings()
+    if args.console_only and not settings.console.enabled:
+        print(
+            "hotline: --console-only, but the staff console is off: set "
+            "`console: {enabled: true}` in the config",
+            file=sys.stderr,
+        )
+        return 2
     warn_if_console(settings)
     try:
-        serve(settings, host=args.host, port=args.port, workers=args.workers)
+        serve(
+            settings,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            console_only=args.console_only,
+        )
     except RotaUnavailable as exc:
         print(f"hotline: no valid rota, not serving: {exc}", file=sys.stderr)
         return 2
@@ -249,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--workers", type=int, default=2, help="web processes, 4 threads each")
+    serve.add_argument(
+        "--console-only",
+        action="store_true",
+        help="serve only the staff console (/console), e.g. on a VPN or onion address",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="escalation worker with scheduler and sweeper")

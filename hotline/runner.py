@@ -8,6 +8,7 @@ SIGTERM stops the children, then the embedded Redis: nothing is left running.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import oncall
-from hotline.settings import Settings
+from hotline.settings import LOCAL_CONSOLE, ConsoleSettings, Settings
 from routing.masking import mask_number
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,13 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         embedded = start_embedded(settings.instance_dir)
         env["REDIS_URL"] = embedded_url(embedded)
     env.setdefault("HOTLINE_INSTANCE_DIR", str(settings.instance_dir))
+    if not settings.console.enabled:  # the staff console, on this machine only
+        env[LOCAL_CONSOLE] = f"http://localhost:{port}"
+        settings = dataclasses.replace(
+            settings, console=ConsoleSettings(enabled=True, url=env[LOCAL_CONSOLE])
+        )
     try:
-        rota = _prepared(settings, embedded)
+        rota, enrol = _prepared(settings, embedded)
     except Exception as exc:
         print(f"hotline: cannot start: {exc}", file=sys.stderr)
         _stop_embedded(embedded)
@@ -55,6 +61,7 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
         signal.signal(sig, lambda _signum, _frame: stopping.set())
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     _announce(settings, host, port, embedded is not None, rota)
+    print(enrol + "\n", flush=True)
     try:
         while not stopping.is_set():
             for name, child in list(children.items()):
@@ -71,9 +78,10 @@ def run_all(settings: Settings, *, host: str, port: int) -> int:
     return 0
 
 
-def _prepared(settings: Settings, embedded) -> oncall.Rota:  # noqa: ANN001
+def _prepared(settings: Settings, embedded) -> tuple[oncall.Rota, str]:  # noqa: ANN001
     """The database brought to the newest schema (this is the one-machine deployment: nobody
-    else will), and the rota the hotline starts with; raises what stops it from starting."""
+    else will), the rota the hotline starts with, and what to say about the staff console;
+    raises what stops it from starting."""
     from hotline.app import build_runtime
     from hotline.crypto import Vault
     from hotline.db import make_engine
@@ -88,9 +96,32 @@ def _prepared(settings: Settings, embedded) -> oncall.Rota:  # noqa: ANN001
         engine.dispose()
     runtime = build_runtime(settings, redis_connection=embedded)
     try:
-        return runtime.rota.current()
+        rota = runtime.rota.current()
+        return rota, _first_enrolment(runtime, rota)
     finally:
         runtime.engine.dispose()
+
+
+def _first_enrolment(runtime, rota: oncall.Rota) -> str:  # noqa: ANN001
+    """The console's address, and a one-time enrolment link for the first coordinator while
+    nobody can sign in yet (a newcomer sees the console in one step)."""
+    from hotline.staffcli import enrol_link
+    from routing import access
+
+    url = f"{runtime.settings.console_url}/console"
+    if any(person.passkeys for person in access.who_has_access(runtime)):
+        return f"Staff console: {url} (hotline staff invite ID adds someone)"
+    if not rota.coordinators:
+        return (
+            f"Staff console: {url}. Name coordinators in the rota (coordinators: [id]), then "
+            "`hotline staff invite ID` prints their enrolment link."
+        )
+    first = rota.coordinators[0]
+    link = enrol_link(runtime.settings, access.invite(runtime, first))
+    return (
+        f"Staff console: {url}. Nobody has a passkey yet; {first} (coordinator) enrols one "
+        f"with this one-time link (24 hours):\n  {link}"
+    )
 
 
 def _stop_children(children: Iterable[subprocess.Popen]) -> None:

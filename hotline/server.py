@@ -109,18 +109,19 @@ def serve(
     port: int,
     workers: int,
     app_factory: Callable[[], object] | None = None,
+    console_only: bool = False,
 ) -> None:
     """Serve until SIGTERM/SIGINT. Raises hotline.migrate.SchemaBehind when the database needs
     `hotline db upgrade`, hotline.keycheck.KeyMismatch for another key than the data's, and
     RotaUnavailable without a rota, all before binding.
 
     `app_factory` replaces the hotline's app (the benchmarks' bare baseline uses it); the server
-    configuration stays exactly the same."""
+    configuration stays exactly the same. `console_only`: serve the staff console alone."""
     from hotline.app import build_runtime, create_app, freeze_startup_heap
     from hotline.keycheck import require_ready_database
 
     def make_app() -> object:
-        app = app_factory() if app_factory else create_app(settings)
+        app = app_factory() if app_factory else create_app(settings, console_only=console_only)
         freeze_startup_heap()
         return app
 

@@ -143,9 +143,21 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         web_form=sections.web_form(data.get("web_form"), name),
-        console=sections.console(data.get("console"), name),
+        console=_console(data.get("console"), name, env.get(LOCAL_CONSOLE)),
         **secrets_,
     )
+
+
+# set by `hotline run` for the processes it starts: the staff console on this machine only,
+# at this address, unless config.yaml configures the console itself
+LOCAL_CONSOLE = "HOTLINE_CONSOLE_URL"
+
+
+def _console(value: Any, name: str, local: str | None) -> ConsoleSettings:
+    configured = sections.console(value, name)
+    if local and not configured.enabled:
+        return sections.console({"enabled": True, "url": local}, LOCAL_CONSOLE)
+    return configured
 
 
 def _config(path: Path) -> dict:

@@ -9,7 +9,9 @@ from webhooks.busy import IN_FLIGHT, InFlight
 from webhooks.forms import BadWebhook
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, *, console_only: bool = False) -> None:
+    """Mount the hotline's routes on `app`; `console_only`: the staff console alone (`hotline
+    serve --console-only`, for an address Twilio never reaches: a VPN, an onion service)."""
     from webhooks.console import register as register_console
     from webhooks.fallback import bp as fallback_bp
     from webhooks.feeds import bp as feeds_bp
@@ -18,6 +20,9 @@ def register(app: Flask) -> None:
     from webhooks.voice import bp as voice_bp
     from webhooks.webform import register as register_webform
 
+    if console_only:
+        register_console(app)
+        return
     app.extensions[IN_FLIGHT] = InFlight()
     app.register_blueprint(messages_bp)
     app.register_blueprint(voice_bp)

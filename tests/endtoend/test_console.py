@@ -4,15 +4,24 @@ words. The whole loop in a real browser is tests/endtoend/test_console_browser.p
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
 
 import pytest
 from conftest import rota_text
 from console_helpers import CONSOLE_ROTA_EXTRA, Visitor, enrolled
-from harness import wait_until
+from harness import ROOT, free_port, hotline_cli, wait_until
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
 from sqlmodel import select
 
-from routing import access
+from routing import access, caseactions
 from routing.tables import ConsoleSession, Passkey
 
 DEFENDER = "+447700900123"
@@ -191,3 +200,164 @@ def test_every_view_and_action_is_audited_without_words(site):
         row = session.exec(select(Note)).one()
     assert "Nadia" not in row.body_enc and site.unseal(row, "body") == "Called the lawyer, Nadia"
     assert site.incident(number).key_id == row.key_id
+
+
+# every element the console's own templates use: anything else on a page came from outside
+OUR_TAGS = {
+    "html", "head", "meta", "title", "link", "body", "header", "nav", "ul", "li", "a", "form",
+    "input", "button", "main", "h1", "h2", "p", "div", "label", "textarea", "ol", "time",
+    "table", "thead", "tbody", "tr", "th", "td", "select", "option", "span", "strong", "code",
+    "br", "script", "noscript",
+}  # fmt: skip
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
+        self.seen.append((tag, dict(attrs)))
+
+
+def _tags(page: str) -> list[tuple[str, dict]]:
+    parser = _Tags()
+    parser.feed(page)
+    return parser.seen
+
+
+def test_nothing_a_defender_or_staff_writes_becomes_markup(site):
+    from test_fuzz_webhooks import texts
+
+    number = _incident(site, "<script>alert(1)</script>")
+    ana = enrolled(site, "amina")
+    written: list[str] = []
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    @given(text=texts | st.sampled_from(HOSTILE))
+    @example(text='"><img src=x onerror=alert(1)>')
+    @example(text="</p></li></ol><script src=//evil.example/x.js></script>")
+    def write(text: str) -> None:
+        if not text.strip():
+            return
+        assert site.sms(DEFENDER, text).status in (200, 400)  # 400: not a form Twilio sends
+        caseactions.add_note(site.rt, site.rt.rota.current().staff["amina"], number, text)
+        written.append(text.strip())
+
+    write()
+    page = ana.get(f"/console/incidents/{number}")
+    assert page.status == 200
+    tags = _tags(page.body)
+    assert {tag for tag, _ in tags} <= OUR_TAGS
+    assert [a.get("src") for tag, a in tags if tag == "script"] == []  # none on this page
+    assert not [a for _, a in tags if any(k.startswith("on") for k in a)]
+    for text in written:
+        assert str(escape(text)) in page.body
+    for path in ("/console", "/console/audit", "/console/oncall"):
+        assert {tag for tag, _ in _tags(ana.get(path).body)} <= OUR_TAGS
+
+
+HOSTILE = (
+    "<svg/onload=alert(1)>",
+    "javascript:alert(1)",
+    "{{ 7*7 }} {% raw %}",
+    "\u202eevil\u202c <b>bold</b>",
+    "&lt;script&gt; &amp; &#x3C;",
+    "<!-- comment --><style>*{display:none}</style>",
+)
+
+
+def test_console_pages_are_locked_down_and_name_no_client(site, caplog):
+    ana = enrolled(site, "amina")
+    for path in ("/console", "/console/signin", "/console/static/console.css"):
+        answer = ana.get(path)
+        assert answer.status == 200, path
+        csp = answer.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "http" not in csp  # nothing from another host
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert "Refresh" in ana.get("/console").headers  # the board reloads itself, no script
+    assert "Refresh" not in ana.get("/console?refresh=off").headers
+    assert "127.0.0.1" not in caplog.text  # the request log names no client
+
+
+def test_sign_in_answers_are_rate_limited_for_everyone_together(make_hotline):
+    site = make_hotline(
+        rota=rota_text() + CONSOLE_ROTA_EXTRA,
+        console=True,
+        config="",
+    )
+    limit = site.settings.console.signin_limit
+    assert limit == "30/minute"
+    # a thousand wrong answers are not a thousand tries: after 30 the door answers 429
+    visitor = Visitor(site)
+    statuses = [
+        visitor.post("/console/signin", {"challenge": "x", "credential": "{}"}, csrf=False).status
+        for _ in range(32)
+    ]
+    assert statuses[:30] == [403] * 30 and statuses[30:] == [429, 429]
+
+
+def test_the_command_line_invites_lists_and_audits(site, fake_twilio):
+    printed = site.cli("staff", "invite", "chen")
+    assert printed.returncode == 0
+    link = re.search(r"http://localhost:\d+/console/enrol/\S+", printed.stdout).group(0)
+    visitor = Visitor(site)
+    assert visitor.enrol(link.rsplit("/", 1)[1]).status == 303
+    texted = site.cli("staff", "invite", "dana", "--sms")
+    assert texted.returncode == 0 and "queued" in texted.stdout
+    [queued] = site.messages(purpose="alert")
+    assert queued.staff_id == "dana" and "/console/enrol/" in site.unseal(queued, "body")
+    unknown = site.cli("staff", "invite", "zoe")
+    assert unknown.returncode == 2 and "'zoe' is not a staff id" in unknown.stderr
+    listing = site.cli("staff", "list", "--json")
+    rows = {row["staff"]: row for row in __import__("json").loads(listing.stdout)}
+    assert rows["chen"]["passkeys"] == 1 and rows["dana"]["invite_open"]
+    assert rows["fiona"]["coordinator"] and not rows["chen"]["coordinator"]
+    audit = site.cli("audit", "--since", "1h").stdout
+    assert "console_invited" in audit and "console_enrolled" in audit
+    assert site.cli("audit", "--since", "forever").returncode == 2
+
+
+def test_serve_console_only_answers_the_console_and_nothing_else(site):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", "--console-only", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **site.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        wait_until(lambda: _answers(status), timeout=30, what="serve --console-only")
+        assert status("/console/signin") == 200
+        assert status("/twilio/sms") == 404 and status("/healthz") == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    config = (site.dir / "config.yaml").read_text()
+    (site.dir / "off.yaml").write_text(
+        "".join(line for line in config.splitlines(True) if not line.startswith("console:"))
+    )
+    off = hotline_cli(
+        {**site.env, "HOTLINE_CONFIG": str(site.dir / "off.yaml")},
+        "serve",
+        "--console-only",
+    )
+    assert off.returncode == 2 and "the staff console is off" in off.stderr
+
+
+def _answers(status) -> bool:  # noqa: ANN001
+    try:
+        return status("/console/signin") == 200
+    except OSError:
+        return False

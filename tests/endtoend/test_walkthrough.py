@@ -133,6 +133,10 @@ def test_the_walkthrough_pages_whoever_is_on_call_today_and_their_ack_takes_it(t
         assert write.startswith(f"{HOTLINE} simulate sms --url http://127.0.0.1:")
         assert write.endswith('--from +447700900123 "help, police at my door"')
         assert ack.endswith(f' --from {person.phone} "ACK 1"')
+        # the staff console, on this machine, with a one-time link for the first coordinator
+        [link] = re.findall(r"  (http://localhost:\d+/console/enrol/\S+)", log)
+        with urllib.request.urlopen(link.replace("localhost", "127.0.0.1"), timeout=10) as page:
+            assert "Enrol a passkey" in page.read().decode() and "fiona" in log
 
         assert run.paste(write).returncode == 0
         page = f"CONSOLE SMS to {mask_number(person.phone)}:\n    | #1 "
