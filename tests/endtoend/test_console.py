@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -361,3 +362,41 @@ def _answers(status) -> bool:  # noqa: ANN001
         return status("/console/signin") == 200
     except OSError:
         return False
+
+
+def test_unblock_wants_a_fresh_passkey_block_does_not(site):
+    number = _incident(site)
+    ana = enrolled(site, "amina")
+    blocked = ana.post(f"/console/incidents/{number}/act/block")
+    assert blocked.status == 200 and "blocked" in blocked.body.lower()
+    with site.session() as session:
+        row = session.exec(select(ConsoleSession)).one()
+        row.verified_at -= access.FRESH * 2
+        session.add(row)
+        session.commit()
+    refused = ana.post(f"/console/incidents/{number}/act/unblock")
+    assert refused.status == 403 and "passkey again" in refused.body
+    assert "unblocked" not in [e.kind for e in site.events(number)]
+    assert ana.verify(f"/console/incidents/{number}").status == 303
+    assert ana.post(f"/console/incidents/{number}/act/unblock").status == 200
+    assert "unblocked" in [e.kind for e in site.events(number)]
+
+
+@pytest.mark.skipif(
+    not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"),
+    reason="no nginx (CI installs it)",
+)
+def test_the_shipped_console_nginx_config_is_valid(tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    server = (ROOT / "deploy" / "nginx" / "hotline-console.conf").read_text()
+    server = server.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n{server}\n}}\n"
+    )
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -26,10 +26,10 @@ from hotline.crypto import Vault
 from hotline.db import vault_on
 from hotline.keycheck import KeyMismatch, check_key
 from hotline.purger import run_purge
-from routing import voicemail, webform
+from routing import caseactions, voicemail, webform
 from routing.datakeys import unseal
 from routing.retention import purge
-from routing.tables import Block, Checkin, Incident, KeyCheck, Page, TwilioDeletion
+from routing.tables import Block, Checkin, Incident, KeyCheck, Note, Page, TwilioDeletion
 from routing.voicemail import Recording, Transcript
 
 DEFENDER = "+447700900123"
@@ -109,6 +109,8 @@ def test_after_a_purge_nothing_of_the_defender_decrypts_anywhere_in_the_file(mak
     world.text(DEFENDER, WORDS)
     world.text(amina, "ACK 1")
     world.text(amina, "R1 we are calling your lawyer")
+    amina_staff = world.rt.rota.current().staff["amina"]
+    assert "saved" in caseactions.add_note(world.rt, amina_staff, 1, "Kestrel safehouse, room 4")
     world.text(WHATSAPP, "they took my phone, this is Marguerite's")
     webform.submit(world.rt, "Kestrel office raided again", "Signal tern-77")
     world.settle()
@@ -124,6 +126,8 @@ def test_after_a_purge_nothing_of_the_defender_decrypts_anywhere_in_the_file(mak
     assert run_purge(world.settings, 0) in (0, 1)
     after = readable(world)
     assert [secret for secret in SECRETS if secret in after] == []
+    with Session(world.rt.engine) as session:
+        assert session.exec(select(Note)).all() == []  # the console's notes go with it
 
 
 def test_a_purge_removes_the_blocks_of_the_incidents_it_erases_only(world):
