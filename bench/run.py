@@ -45,6 +45,7 @@ SCENARIOS = (
     "punctuality",
     "worker_kill",
     "surge",
+    "console",
 )
 TITLES = {
     "webhook_load": "1 · Webhook throughput and latency (and first page under load)",
@@ -54,6 +55,7 @@ TITLES = {
     "punctuality": "3b · Level-2 pages against their planned due time, to the millisecond",
     "worker_kill": "4 · Next page after a worker is killed",
     "surge": "5–6 · Surge of 10,000 messages from 1,000 senders; memory",
+    "console": "8 · Staff console pages with 10,000 incidents and 100,000 messages",
 }
 BENCH = Path(__file__).resolve().parent
 RESULTS_JSON = BENCH / "results.json"
