@@ -89,6 +89,14 @@ def test_an_invite_works_once_and_a_wrong_passkey_answer_changes_nothing(site):
         csrf=False,
     )
     assert unverified.status == 403 and stranger.token is None
+    # a sign-in posted from another site (it would sign this browser in as someone else)
+    page = stranger.get("/console/signin")
+    forged = {"challenge": page.hidden("challenge"), "credential": first.key.get(page.options())}
+    assert (
+        stranger.post("/console/signin", forged, csrf=False, Origin="https://evil.example").status
+        == 403
+    )
+    assert stranger.token is None
     # a challenge answers once
     page = stranger.get("/console/signin")
     fields = {"challenge": page.hidden("challenge"), "credential": first.key.get(page.options())}

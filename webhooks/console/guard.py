@@ -67,6 +67,13 @@ def _refused(status: int, text: str) -> None:
     abort(Response(f"{text}\n", status=status, mimetype="text/plain"))
 
 
+def refuse_cross_site() -> None:
+    """403 for a POST another site made this browser send (a forged sign-in would sign the
+    victim in as the forger)."""
+    if _cross_site():
+        _refused(403, "refused: posted from another site")
+
+
 def _cross_site() -> bool:
     if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
         return True
@@ -90,8 +97,7 @@ def signed_in(view: Callable) -> Callable:
                 return redirect(url_for("console.signin_page"))
             _refused(401, "refused: not signed in (or the session ended); sign in again")
         if request.method == "POST":
-            if _cross_site():
-                _refused(403, "refused: posted from another site")
+            refuse_cross_site()
             sent = request.form.get("csrf", "")
             if not hmac.compare_digest(sent.encode(), csrf_token(token).encode()):
                 _refused(403, "refused: the form's token is missing or wrong; reload the page")

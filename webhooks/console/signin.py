@@ -13,6 +13,7 @@ from webhooks.console.blueprint import bp
 from webhooks.console.guard import (
     COOKIE,
     limited,
+    refuse_cross_site,
     relying_party,
     rt,
     set_session_cookie,
@@ -44,6 +45,7 @@ def signin_page():  # noqa: ANN201
 
 @bp.post("/signin")
 def signin():  # noqa: ANN201
+    refuse_cross_site()
     if limited():
         return _too_many("signin.html")
     try:
@@ -70,6 +72,7 @@ def enrol_page(token: str):  # noqa: ANN201
 
 @bp.post("/enrol/<token>")
 def enrol(token: str):  # noqa: ANN201
+    refuse_cross_site()
     if limited():
         return _too_many("enrol.html", token=token)
     try:
