@@ -181,6 +181,17 @@ def reminders(section: Any, name: str) -> timedelta | None:
     return before
 
 
+def rate(raw: Any, name: str, key: str) -> str:
+    """A rate limit as written ("30/minute"). Raises SettingsError."""
+    try:
+        parse_rate(str(raw))
+    except ValueError:
+        raise SettingsError(
+            f"{name}: {key}: {raw!r} is not a rate; write it like '30/minute' or '500/hour'"
+        ) from None
+    return str(raw)
+
+
 WEB_FORM_KEYS = ("enabled", "submit_limit", "lookup_limit", "receipt_limit")
 
 
@@ -201,17 +212,10 @@ def web_form(value: Any, name: str) -> WebFormSettings:
             f"{name}: web_form: expected a mapping, e.g. 'web_form: {{enabled: true}}}}'"
         )
     reject_unknown(value, WEB_FORM_KEYS, name, "web_form.")
-    limits = {}
-    for key in WEB_FORM_KEYS[1:]:
-        raw = value.get(key, getattr(WebFormSettings, key))
-        try:
-            parse_rate(str(raw))
-        except ValueError:
-            raise SettingsError(
-                f"{name}: web_form.{key}: {raw!r} is not a rate; write it like "
-                "'30/minute' or '500/hour'"
-            ) from None
-        limits[key] = str(raw)
+    limits = {
+        key: rate(value.get(key, getattr(WebFormSettings, key)), name, f"web_form.{key}")
+        for key in WEB_FORM_KEYS[1:]
+    }
     return WebFormSettings(
         enabled=boolean(value.get("enabled", False), name, "web_form.enabled"), **limits
     )
@@ -245,13 +249,9 @@ def console(value: Any, name: str) -> ConsoleSettings:
             f"{name}: console.url: {url!r} must start with https:// (or http://localhost for "
             "a console on this machine only): passkeys work only on a secure address"
         )
-    limit = str(value.get("signin_limit", ConsoleSettings.signin_limit))
-    try:
-        parse_rate(limit)
-    except ValueError:
-        raise SettingsError(
-            f"{name}: console.signin_limit: {limit!r} is not a rate; write it like '30/minute'"
-        ) from None
+    limit = rate(
+        value.get("signin_limit", ConsoleSettings.signin_limit), name, "console.signin_limit"
+    )
     return ConsoleSettings(
         enabled=boolean(value.get("enabled", False), name, "console.enabled"),
         url=url.rstrip("/") if url else None,

@@ -1,14 +1,13 @@
 """Who may use the staff console, and how they prove it: passkeys (WebAuthn) only.
 
 An invite (`hotline staff invite ID`) is a random token, kept only as its SHA-256, good once
-within 24 h: opening its link registers a passkey. Signing in asks for any passkey of this
-hotline (discoverable credentials, user verification required). A session is a random
-cookie token, kept only as its SHA-256; it ends after 15 idle minutes or 12 hours, on
-sign-out, and at once when its staff member is revoked or leaves the rota. Showing a
-defender's number, unblocking or purging wants a passkey again within FRESH.
+within 24 h: opening its link registers a passkey (the ceremonies: routing.passkeys). A
+session is a random cookie token, kept only as its SHA-256; it ends after 15 idle minutes or
+12 hours, on sign-out, and at once when its staff member is revoked or leaves the rota.
+Revealing a defender's number or unblocking wants a passkey again within FRESH.
 
-Every challenge is stored and used once; every sign-in, enrolment, invite and revoke is an
-audit event (routing.tables.Event: who, what, when, never content).
+Every sign-in, enrolment, invite and revoke is an audit event (routing.tables.Event: who,
+what, when, never content).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from routing.uow import unit_of_work
 INVITE_VALID = timedelta(hours=24)
 IDLE = timedelta(minutes=15)
 ABSOLUTE = timedelta(hours=12)
-FRESH = timedelta(minutes=5)  # a passkey this recent allows a reveal, an unblock, a purge
+FRESH = timedelta(minutes=5)  # a passkey this recent allows a reveal or an unblock
 CHALLENGE_VALID = timedelta(minutes=5)
 OPERATOR = "operator"  # the actor of what the command line does
 

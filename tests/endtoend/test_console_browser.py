@@ -23,33 +23,22 @@ from harness import ROOT, TestWorker, wait_until
 
 pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from browser_helpers import NEEDS_CHROMIUM, click_through, phone_browser  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.virtual_authenticator import (  # noqa: E402
     Protocol,
     Transport,
     VirtualAuthenticatorOptions,
 )
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from routing import access  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 AXE_VERSION = "4.11.0"
 AXE_CACHE = ROOT / ".cache" / f"axe-core-{AXE_VERSION}"
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 DEFENDER = "+447700900123"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM and DRIVER),
-        reason="no chromium/chromedriver on this machine (apt-get install "
-        "chromium chromium-driver; CI installs them)",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="session")
@@ -81,18 +70,7 @@ def axe_js() -> str:
 
 @pytest.fixture
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=412,915",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = phone_browser(scripts=True)  # passkeys need the console's one script
     driver.add_virtual_authenticator(
         VirtualAuthenticatorOptions(
             protocol=Protocol.CTAP2,
@@ -123,21 +101,6 @@ def _accessible(driver, axe_js: str, name: str) -> None:  # noqa: ANN001
     )
 
 
-def _click(driver, selector: str) -> None:  # noqa: ANN001
-    """Click and wait until the next page has replaced this one."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 20).until(lambda _: _gone(old))
-
-
-def _gone(element) -> bool:  # noqa: ANN001
-    try:
-        element.is_enabled()
-    except Exception:  # stale, or "does not belong to the document": both mean gone
-        return True
-    return False
-
-
 @pytest.fixture
 def site(make_hotline):
     rota = rota_text().replace("{notify: primary,", "{notify: [primary, backup],")
@@ -150,13 +113,13 @@ def test_enrol_sign_in_reply_and_ack_in_a_browser(site, browser, fake_twilio, ax
         base = site.console_url
         browser.get(f"{base}/console/enrol/{access.invite(site.rt, 'amina')}")
         _accessible(browser, axe_js, "1-enrol")
-        _click(browser, "#passkey")
+        click_through(browser, "#passkey")
         assert browser.current_url == f"{base}/console"
         # a new sign-in with the passkey the virtual authenticator now holds
-        _click(browser, "header form button")
+        click_through(browser, "header form button")
         assert "/console/signin" in browser.current_url
         _accessible(browser, axe_js, "2-signin")
-        _click(browser, "#passkey")
+        click_through(browser, "#passkey")
         assert browser.current_url == f"{base}/console"
 
         assert site.sms(DEFENDER, "اعتقلوا أخي <b>الليلة</b>").status == 200
@@ -165,17 +128,17 @@ def test_enrol_sign_in_reply_and_ack_in_a_browser(site, browser, fake_twilio, ax
         number = site.incidents()[-1].id
         browser.get(f"{base}/console")
         _accessible(browser, axe_js, "3-board")
-        _click(browser, f"a[href='/console/incidents/{number}']")
+        click_through(browser, f"a[href='/console/incidents/{number}']")
         _accessible(browser, axe_js, "4-incident")
         said = browser.find_element(By.CSS_SELECTOR, ".defender .text")
         assert said.text == "اعتقلوا أخي <b>الليلة</b>" and said.get_attribute("dir") == "auto"
 
         browser.find_element(By.ID, "reply").send_keys("We are calling a lawyer now.")
-        _click(browser, "form[action$='/act/reply'] button")
+        click_through(browser, "form[action$='/act/reply'] button")
         assert "reply sent" in browser.find_element(By.CSS_SELECTOR, ".said").text
         fake_twilio.wait_for(lambda: "We are calling a lawyer now." in fake_twilio.sms_to(DEFENDER))
 
-        _click(browser, "button[value=ack]")
+        click_through(browser, "button[value=ack]")
         assert "already yours" in browser.find_element(By.CSS_SELECTOR, ".said").text
         standdown = f"#{number} taken by Amina K.. No action needed."  # her name ends in "."
         wait_until(lambda: standdown in fake_twilio.sms_to(chen), timeout=30, what="stand-down")
@@ -186,7 +149,7 @@ def test_enrol_sign_in_reply_and_ack_in_a_browser(site, browser, fake_twilio, ax
         _accessible(browser, axe_js, "8-report")
         browser.get(f"{base}/console/verify?next=/console/incidents/{number}/reveal")
         _accessible(browser, axe_js, "9-verify")
-        _click(browser, "#passkey")
+        click_through(browser, "#passkey")
         _accessible(browser, axe_js, "10-reveal")
     finally:
         worker.stop()

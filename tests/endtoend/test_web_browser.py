@@ -9,56 +9,24 @@ installs Debian's `chromium` and `chromium-driver` (.ci/run).
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from harness import ROOT, wait_until
 
 pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (  # noqa: E402
-    StaleElementReferenceException,
-    WebDriverException,
-)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from browser_helpers import NEEDS_CHROMIUM, click_through, phone_browser  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 ARTIFACTS = ROOT / "test-artifacts" / "web-form"
 REPORT_ARTIFACTS = ROOT / "test-artifacts" / "report"
 LANGUAGES = ("en", "fr", "es", "ru", "ar")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (CHROMIUM and DRIVER),
-        reason="no chromium/chromedriver on this machine (apt-get install "
-        "chromium chromium-driver; CI installs them)",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=412,915",
-    ):  # a small phone's screen
-        options.add_argument(flag)
-    # JavaScript off, as a defender's hardened browser has it
-    options.add_experimental_option(
-        "prefs", {"profile.managed_default_content_settings.javascript": 2}
-    )
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = phone_browser(scripts=False)  # as a defender's hardened browser has it
     yield driver
     driver.quit()
 
@@ -73,29 +41,6 @@ def _shot(driver, name: str, *, width: int = 412, folder=ARTIFACTS) -> None:  # 
 @pytest.fixture
 def site(make_hotline):
     return make_hotline(languages=LANGUAGES, web_form={"enabled": True})
-
-
-def _submit(browser, button: str) -> None:  # noqa: ANN001
-    """Click a form's submit button and wait until the answer page has replaced this one (a
-    click returns before the browser has navigated: reading on would read the old page)."""
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, button).click()
-    WebDriverWait(browser, 20).until(lambda _: _gone(old))
-
-
-def _gone(element) -> bool:  # noqa: ANN001
-    """Whether `element` has left the document. Chromium 156 sometimes answers a question
-    about a node of the page it is leaving with "Node with given id does not belong to the
-    document" instead of a stale element reference: both mean gone."""
-    try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    except WebDriverException as exc:
-        if "does not belong to the document" in str(exc):
-            return True
-        raise
-    return False
 
 
 def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
@@ -117,7 +62,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
         _shot(browser, "1-form-ar")
         browser.find_element(By.ID, "message").send_keys("اعتقلوا أخي الليلة، نحتاج محاميًا")
         browser.find_element(By.ID, "contact").send_keys("Signal +44 7700 900123")
-        _submit(browser, "form button[type=submit]")
+        click_through(browser, "form button[type=submit]")
         receipt = browser.find_element(By.ID, "receipt-number").text
         assert len(receipt.replace(" ", "")) == 16 and receipt.replace(" ", "").isdigit()
         assert "احفظ هذا الإيصال في مكان آمن" in browser.page_source
@@ -130,7 +75,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
 
         browser.get(site.base_url + "/help?lang=ar")
         browser.find_element(By.ID, "receipt").send_keys(receipt)
-        _submit(browser, "section form button[type=submit]")
+        click_through(browser, "section form button[type=submit]")
         lines = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".conversation li")]
         assert len(lines) == 2
         assert "اعتقلوا أخي" in lines[0] and lines[0].startswith("أنت")
@@ -140,7 +85,7 @@ def test_a_defender_writes_in_arabic_and_reads_the_answer_with_the_receipt(
 
         browser.get(site.base_url + "/help?lang=en")
         browser.find_element(By.ID, "receipt").send_keys("0000 1111 2222 3333")
-        _submit(browser, "section form button[type=submit]")
+        click_through(browser, "section form button[type=submit]")
         assert browser.find_element(By.TAG_NAME, "h1").text == "No conversation found"
         _shot(browser, "4-unknown-receipt-en")
     finally:

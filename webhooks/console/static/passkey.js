@@ -19,38 +19,36 @@
   function ids(list) {
     return (list || []).map(function (c) { return { type: c.type, id: bytes(c.id), transports: c.transports }; });
   }
+  // the browser's answer as JSON, its binary fields in base64url (what the server parses)
+  function answer(c, response) {
+    response.clientDataJSON = text(c.response.clientDataJSON);
+    return {
+      id: c.id, rawId: text(c.rawId), type: c.type,
+      authenticatorAttachment: c.authenticatorAttachment,
+      clientExtensionResults: c.getClientExtensionResults(),
+      response: response
+    };
+  }
   function create(o) {
     o.challenge = bytes(o.challenge);
     o.user.id = bytes(o.user.id);
     o.excludeCredentials = ids(o.excludeCredentials);
     return navigator.credentials.create({ publicKey: o }).then(function (c) {
-      return {
-        id: c.id, rawId: text(c.rawId), type: c.type,
-        authenticatorAttachment: c.authenticatorAttachment,
-        clientExtensionResults: c.getClientExtensionResults(),
-        response: {
-          clientDataJSON: text(c.response.clientDataJSON),
-          attestationObject: text(c.response.attestationObject),
-          transports: c.response.getTransports ? c.response.getTransports() : []
-        }
-      };
+      return answer(c, {
+        attestationObject: text(c.response.attestationObject),
+        transports: c.response.getTransports ? c.response.getTransports() : []
+      });
     });
   }
   function get(o) {
     o.challenge = bytes(o.challenge);
     o.allowCredentials = ids(o.allowCredentials);
     return navigator.credentials.get({ publicKey: o }).then(function (c) {
-      return {
-        id: c.id, rawId: text(c.rawId), type: c.type,
-        authenticatorAttachment: c.authenticatorAttachment,
-        clientExtensionResults: c.getClientExtensionResults(),
-        response: {
-          clientDataJSON: text(c.response.clientDataJSON),
-          authenticatorData: text(c.response.authenticatorData),
-          signature: text(c.response.signature),
-          userHandle: c.response.userHandle ? text(c.response.userHandle) : null
-        }
-      };
+      return answer(c, {
+        authenticatorData: text(c.response.authenticatorData),
+        signature: text(c.response.signature),
+        userHandle: c.response.userHandle ? text(c.response.userHandle) : null
+      });
     });
   }
   form.addEventListener("submit", function (event) {
