@@ -237,6 +237,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return staffcli.audit(_settings(), since=since, as_json=args.json)
 
 
+@_needs_schema
+def cmd_twilio(args: argparse.Namespace) -> int:
+    from hotline.backfiller import run_backfill
+
+    _logging(logging.WARNING)
+    return run_backfill(_settings(), args.since)
+
+
 def _days(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days")
@@ -381,6 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", default="7d", help="how far back, e.g. 12h, 7d (default 7d)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=cmd_audit)
+
+    twilio = sub.add_parser(
+        "twilio", help="the hotline at Twilio: what reached it while we were down"
+    )
+    twilio_sub = twilio.add_subparsers(dest="twilio_command", required=True)
+    backfill = twilio_sub.add_parser(
+        "backfill", help="take in messages and calls Twilio got that we have not (by sid)"
+    )
+    backfill.add_argument("--since", default="2h", help="how far back, e.g. 2h, 1d (default 2h)")
+    twilio.set_defaults(func=cmd_twilio)
 
     keygen = sub.add_parser("keygen", help="print a new random master key for HOTLINE_SECRET_KEY")
     keygen.set_defaults(func=cmd_keygen)

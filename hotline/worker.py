@@ -28,6 +28,7 @@ from rq.utils import now as rq_now
 from rq.worker import SimpleWorker
 
 from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
+from hotline.backfiller import Backfiller, last_heartbeat
 from hotline.db import WORKER_LOCK_TURN_MS
 from hotline.keycheck import require_ready_database
 from hotline.purger import Purger
@@ -113,15 +114,7 @@ def run_worker(settings: Settings) -> None:
     runtime_module.install(rt)
     rt.rota.current()
     name = f"{socket.gethostname()}.{os.getpid()}"
-    sweeper = Sweeper(rt, name)
-    sweeper.start()
-    purger = Purger(rt)
-    purger.start()
-    threader = Threader(rt, connection)
-    rt.thread_later = threader.later
-    threader.start()
-    waker = Waker(rt, connection)
-    waker.start()
+    threads = _start_threads(rt, connection, name)
     if settings.public_url is None and not settings.console_mode:
         log.warning("HOTLINE_PUBLIC_URL is not set: no delivery status callbacks will be asked for")
     freeze_startup_heap()
@@ -150,13 +143,23 @@ def run_worker(settings: Settings) -> None:
                 )
             _wait_or_stop(stop, REDIS_RETRY_S)
     finally:
-        sweeper.stopping.set()
-        purger.stopping.set()
-        threader.stopping.set()
-        waker.stopping.set()
-        sweeper.join(timeout=10)
+        for thread in threads:
+            thread.stopping.set()
+        threads[0].join(timeout=10)  # the sweeper
         rt.pool.stop()  # running sends finish; queued ones stay in the database
         log.info("worker %s stopped", name)
+
+
+def _start_threads(rt, connection: redis.Redis, name: str) -> list:  # noqa: ANN001
+    """The worker's threads beside RQ, started: the sweeper first (run_worker waits for it
+    when stopping), the purger, the threader, the waker and the backfiller."""
+    backfiller = Backfiller(rt, since=last_heartbeat(rt))  # read before ours is written
+    threader = Threader(rt, connection)
+    rt.thread_later = threader.later
+    threads = [Sweeper(rt, name), Purger(rt), threader, Waker(rt, connection), backfiller]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def _rq_log_level() -> str:

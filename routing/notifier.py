@@ -62,6 +62,19 @@ class Outbound:
     status: str
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A message or call Twilio took for one of our numbers (whether or not its webhook
+    reached us): what a backfill after an outage looks for (routing.backfill)."""
+
+    kind: str  # message | call
+    sid: str
+    sender: str
+    at: datetime
+    body: str = ""
+    answered_by: str | None = None  # a call: the number whose <Dial> leg picked up
+
+
 class Notifier(Protocol):
     console: bool
 
@@ -91,6 +104,9 @@ class Notifier(Protocol):
 
     def delete_recording(self, sid: str) -> None:
         """The recording, and every transcription Twilio made of it."""
+
+    def arrivals(self, *, to: str, since: datetime) -> list[Arrival]:
+        """Every message and call that reached `to` since `since`, oldest first."""
 
 
 def classify(exc: Exception) -> SendError:
@@ -164,6 +180,27 @@ class TwilioNotifier:
             raise classify(exc) from exc
         return [message.sid for message in sent if (message.body or "") == body]
 
+    def arrivals(self, *, to: str, since: datetime) -> list[Arrival]:
+        try:
+            messages = self._client.messages.list(to=to, date_sent_after=since, limit=5000)
+            calls = self._client.calls.list(to=to, start_time_after=since, limit=5000)
+            found = [
+                Arrival("message", m.sid, m.from_, m.date_sent or m.date_created, m.body or "")
+                for m in messages
+                if m.direction == "inbound"
+            ]
+            for call in calls:
+                if call.direction != "inbound":
+                    continue
+                legs = self._client.calls.list(parent_call_sid=call.sid, limit=50)
+                answered = next((leg.to for leg in legs if leg.status == "completed"), None)
+                when = call.start_time or call.date_created
+                # the SDK names a call's From `_from` (a message's is `from_`)
+                found.append(Arrival("call", call.sid, call._from, when, answered_by=answered))
+        except (TwilioException, OSError) as exc:
+            raise classify(exc) from exc
+        return sorted(found, key=lambda arrival: arrival.at)
+
     def delete_recording(self, sid: str) -> None:
         try:
             transcriptions = self._client.recordings(sid).transcriptions.list()
@@ -231,3 +268,6 @@ class ConsoleNotifier:
 
     def delete_recording(self, sid: str) -> None:
         log.info("CONSOLE delete recording %s", sid)
+
+    def arrivals(self, *, to: str, since: datetime) -> list[Arrival]:
+        return []  # console mode: nothing reaches Twilio, so nothing waits there

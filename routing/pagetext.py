@@ -14,7 +14,7 @@ from routing.history import first_words, voicemail_transcript
 from routing.masking import show_number
 from routing.parse_commands import OPTED_OUT_EVENT
 from routing.runtime import Runtime
-from routing.tables import Event, Incident
+from routing.tables import ARRIVED_WHILE_DOWN, Event, Incident
 from routing.texts import page_text
 
 
@@ -41,11 +41,13 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
     words = first_words(rt, session, incident.id)
     if not words and incident.channel == "voice":
         words = voicemail_transcript(rt, session, incident.id)
-    no_sms = (
+    marks = set(
         session.exec(
-            select(Event.id).where(Event.incident_id == incident.id, Event.kind == OPTED_OUT_EVENT)
-        ).first()
-        is not None
+            select(Event.kind).where(
+                Event.incident_id == incident.id,
+                Event.kind.in_((OPTED_OUT_EVENT, ARRIVED_WHILE_DOWN)),
+            )
+        ).all()
     )
     return page_text(
         incident.id,
@@ -54,5 +56,6 @@ def page_body(rt: Runtime, session: Session, incident: Incident, fallback: bool)
         words,
         fallback=fallback,
         voicemail=incident.channel == "voice",
-        no_sms=no_sms,
+        no_sms=OPTED_OUT_EVENT in marks,
+        late=ARRIVED_WHILE_DOWN in marks,
     )

@@ -112,6 +112,9 @@ def _events_are_append_only(_mapper, _connection, target: Event) -> None:  # noq
 # who resolved an incident whose defender was quiet for max_open_days (routing.agedout): the
 # purge erases it at once
 AGED_OUT = "max_open_days"
+# an incident opened by a contact that reached Twilio while our server was down, found later
+# by routing.backfill: its pages say so (staff may have handled it through the fallback)
+ARRIVED_WHILE_DOWN = "arrived_while_down"
 # a defender's message stored, answered with the auto-reply (TwiML), not yet threaded
 ANSWERED = "answered"
 # a defender's message stored and not yet threaded: as it came, or answered (routing.intake)

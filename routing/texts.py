@@ -93,14 +93,16 @@ def page_text(
     voicemail: bool = False,
     fallback: bool = False,
     no_sms: bool = False,
+    late: bool = False,
 ) -> str:
     """A page, in one segment when that shows at least WORDS_AT_LEAST characters of the
     defender's words (or all of them), else in two. `sender` may be "" (a web form defender).
     `no_sms`: the defender texted a carrier opt-out word, so SMS no longer reaches them: staff
-    are told to call instead of offered a reply."""
+    are told to call instead of offered a reply. `late`: it reached Twilio while our server
+    was down (found by a backfill), and someone may have handled it through the fallback."""
     words = " ".join(clean_text(words, one_line=True).split())  # no control or bidi characters
     label = "Voicemail" if voicemail else CHANNEL_LABEL.get(channel, channel)
-    prefix = "NOBODY ACKED " if fallback else ""
+    prefix = ("NOBODY ACKED " if fallback else "") + ("ARRIVED WHILE DOWN " if late else "")
     tail = f"ACK {number} | R{number} text | PASS {number}"
     if no_sms:
         tail = f"Carrier opted them out of SMS: CALL {number} | ACK {number} | PASS {number}"

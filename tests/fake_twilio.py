@@ -223,6 +223,7 @@ class FakeMessage:
     received_at: datetime
     status: str = "queued"
     error_code: int | None = None
+    direction: str = "outbound-api"  # "inbound": what someone sent our number (add_inbound_*)
 
     @property
     def segments(self) -> int:
@@ -239,7 +240,7 @@ class FakeMessage:
             "date_created": date,
             "date_sent": date if self.status not in ("queued", "accepted") else None,
             "date_updated": _rfc2822(_now_wall()),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "error_code": self.error_code,
             "error_message": None,
             "from": self.from_,
@@ -275,6 +276,8 @@ class FakeCall:
     answered_by: str | None = None
     duration: int | None = None
     body: None = None  # calls have no body; present for uniformity with FakeMessage
+    direction: str = "outbound-api"  # "inbound", or "outbound-dial" for a <Dial>'s leg
+    parent_call_sid: str | None = None  # a <Dial>'s leg: the call that dialled it
 
     def to_json(self, account_sid: str) -> dict[str, Any]:
         """Render as Twilio's Call resource JSON."""
@@ -288,20 +291,20 @@ class FakeCall:
             "caller_name": None,
             "date_created": _rfc2822(self.received_at),
             "date_updated": _rfc2822(_now_wall()),
-            "direction": "outbound-api",
+            "direction": self.direction,
             "duration": str(self.duration) if self.duration is not None else None,
             "end_time": None,
             "forwarded_from": None,
             "from": self.from_,
             "from_formatted": self.from_,
             "group_sid": None,
-            "parent_call_sid": None,
+            "parent_call_sid": self.parent_call_sid,
             "phone_number_sid": None,
             "price": None,
             "price_unit": "USD",
             "queue_time": "0",
             "sid": self.sid,
-            "start_time": None,
+            "start_time": _rfc2822(self.received_at),
             "status": self.status,
             "subresource_uris": {
                 "notifications": f"{base}/Notifications.json",
@@ -834,6 +837,8 @@ class FakeTwilio:
             return 200, obj.to_json(self.account_sid), None
         if method == "GET" and sid is None and resource == "Messages":
             return 200, self._list_messages(match["account"], form), None
+        if method == "GET" and sid is None and resource == "Calls":
+            return 200, self._list_calls(match["account"], form), None
         if method == "GET" and match["sub"] and resource == "Recordings":
             return 200, self._transcriptions_of(match["account"], sid), None
         if method == "DELETE" and sid is not None and not match["sub"]:
@@ -880,6 +885,90 @@ class FakeTwilio:
             self._messages.append(msg)
             self._by_sid[msg.sid] = msg
         return msg.sid
+
+    def add_inbound_message(
+        self, from_: str, to: str, body: str, at: datetime | None = None
+    ) -> str:
+        """Someone texted `to` (our number) at `at` (default now), and Twilio kept it, whether
+        or not its webhook reached us. Returns its sid."""
+        with self._cond:
+            msg = FakeMessage(
+                sid=_new_sid("SM"),
+                to=to,
+                from_=from_,
+                body=body,
+                status_callback=None,
+                media_urls=[],
+                form={},
+                received_monotonic=time.monotonic(),
+                received_at=at or _now_wall(),
+                status="received",
+                direction="inbound",
+            )
+            self._messages.append(msg)
+            self._by_sid[msg.sid] = msg
+        return msg.sid
+
+    def add_inbound_call(
+        self,
+        from_: str,
+        to: str,
+        at: datetime | None = None,
+        *,
+        dialled: Sequence[str] = (),
+        answered: str | None = None,
+    ) -> str:
+        """Someone called `to` at `at` (default now). `dialled`: the numbers a <Dial> rang
+        (Studio's fallback flow), each a child leg; `answered`: the one that picked up.
+        Returns the parent call's sid."""
+        when = at or _now_wall()
+        with self._cond:
+            parent = self._call_record(from_, to, when, "inbound", None, "completed")
+            for number in dialled:
+                status = "completed" if number == answered else "no-answer"
+                self._call_record(to, number, when, "outbound-dial", parent.sid, status)
+        return parent.sid
+
+    def _call_record(
+        self, from_: str, to: str, at: datetime, direction: str, parent: str | None, status: str
+    ) -> FakeCall:
+        call = FakeCall(
+            sid=_new_sid("CA"),
+            to=to,
+            from_=from_,
+            url=None,
+            twiml=None,
+            status_callback=None,
+            status_callback_events=[],
+            machine_detection=None,
+            form={},
+            received_monotonic=time.monotonic(),
+            received_at=at,
+            status=status,
+            direction=direction,
+            parent_call_sid=parent,
+        )
+        self._calls.append(call)
+        self._by_sid[call.sid] = call
+        return call
+
+    def _list_calls(self, account: str, form: Form) -> dict[str, Any]:
+        """``GET Calls.json``: one page, filtered by ``To``, ``From``, ``ParentCallSid`` and
+        ``StartTime>`` / ``StartTime<``; lock held."""
+        deleted = {d.sid for d in self._deletions if d.kind == "calls"}
+        after, before = _first(form, "StartTime>"), _first(form, "StartTime<")
+        parent = _first(form, "ParentCallSid")
+        items = [
+            c.to_json(account)
+            for c in self._calls
+            if c.sid not in deleted
+            and c.to == (_first(form, "To") or c.to)
+            and c.from_ == (_first(form, "From") or c.from_)
+            and (parent is None or c.parent_call_sid == parent)
+            and (not after or c.received_at >= _instant(after))
+            and (not before or c.received_at < _instant(before))
+        ]
+        return _one_page("calls", f"/{API_VERSION}/Accounts/{account}/Calls.json", items)
 
     def _list_messages(self, account: str, form: Form) -> dict[str, Any]:
         """``GET Messages.json``: one page of the messages not deleted, filtered by ``To``,

@@ -20,6 +20,8 @@ Each entry point below is named for what its caller means:
 - `store_command`: a staff member's command: stored for the log, never threaded.
 - `store_only`: the fallback URL's message: stored, and threaded by the sweeper (`thread`).
 - `take_call` and `take_web_message`: threaded before their answer, which needs the incident.
+- `take_late`: what reached Twilio while this server was down (routing.backfill), threaded
+  at once and its new incident marked so.
 
 A repeated delivery (the same sid) returns the first delivery's incident and does nothing.
 """
@@ -41,6 +43,7 @@ from routing.intake.store import (
 )
 from routing.intake.thread import thread, thread_after_answer, thread_batch, thread_in_savepoints
 from routing.runtime import Runtime
+from routing.tables import ARRIVED_WHILE_DOWN, Event
 from routing.uow import unit_of_work
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "store_for_a_worker",
     "store_only",
     "take_call",
+    "take_late",
     "take_web_message",
     "thread",
     "thread_after_answer",
@@ -92,6 +96,13 @@ def take_call(
     return _store(rt, call, _sender(call), thread_it=True, hold=hold, schedule=schedule)
 
 
+def take_late(rt: Runtime, contact: TextMessage | VoiceCall) -> Received:
+    """A defender's contact that reached Twilio while this server was down (routing.backfill):
+    stored and threaded at once; an incident it opens is marked ARRIVED_WHILE_DOWN in the same
+    transaction, so its first page already says so."""
+    return _store(rt, contact, _sender(contact), thread_it=True, late=True)
+
+
 def take_web_message(rt: Runtime, message: WebMessage) -> Received:
     """Store a web form message and thread it at once: the receipt page shows its incident.
     When threading fails the message stays stored, and the sweeper threads it."""
@@ -111,6 +122,7 @@ def _store(
     thread_it: bool = False,
     hold: timedelta | None = None,
     schedule: bool = True,
+    late: bool = False,
 ) -> Received:
     """One transaction: the contact is written first, and (`thread_it`) threaded in a
     savepoint after it. When threading fails, only the savepoint is undone: the contact is
@@ -126,11 +138,21 @@ def _store(
             body = getattr(contact, "body", "")
             try:
                 received = thread_in_savepoints(uow, contact.kind, row, who, body, hold, schedule)
+                if late and received.opened:
+                    uow.session.add(
+                        Event(
+                            incident_id=received.incident_id,
+                            at=rt.clock(),
+                            kind=ARRIVED_WHILE_DOWN,
+                            actor="system",
+                            detail=contact.kind,
+                        )
+                    )
             except Exception as exc:
                 failure = exc
                 log.exception(
                     "%s %s stored but not routed; the sweeper will retry", contact.kind, row.id
                 )
-    if failure is not None and isinstance(contact, VoiceCall):
+    if failure is not None and isinstance(contact, VoiceCall) and not late:
         raise failure  # the caller is on the line: the voice step answers with the voicemail
     return received
