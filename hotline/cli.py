@@ -239,9 +239,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 @_needs_schema
 def cmd_twilio(args: argparse.Namespace) -> int:
+    _logging(logging.WARNING)
+    if args.twilio_command == "fallback":
+        from hotline.fallbackflow import run_publish
+
+        return run_publish(_settings())
     from hotline.backfiller import run_backfill
 
-    _logging(logging.WARNING)
     return run_backfill(_settings(), args.since)
 
 
@@ -398,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         "backfill", help="take in messages and calls Twilio got that we have not (by sid)"
     )
     backfill.add_argument("--since", default="2h", help="how far back, e.g. 2h, 1d (default 2h)")
+    fallback = twilio_sub.add_parser(
+        "fallback", help="the Studio Flow at Twilio that answers when our server does not"
+    )
+    fallback_sub = fallback.add_subparsers(dest="fallback_command", required=True)
+    fallback_sub.add_parser("publish", help="make or update it for who is on call now")
     twilio.set_defaults(func=cmd_twilio)
 
     keygen = sub.add_parser("keygen", help="print a new random master key for HOTLINE_SECRET_KEY")

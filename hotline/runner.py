@@ -193,7 +193,7 @@ def try_it(
         "Try it from a second terminal, no phone needed. Write as a defender:",
         f'  {sms} --from {TRY_DEFENDER} "help, police at my door"',
     ]
-    paged = first_paged(rota, now)
+    paged = oncall.first_paged(rota, now)
     if paged is None:
         lines.append("Nobody is on call now, not even the fallback: see `hotline rota who`.")
     else:
@@ -215,13 +215,3 @@ def _program() -> str:
     """How the operator ran us (`.venv/bin/hotline`), so that the lines printed paste as they
     are; plain `hotline` when run as `python -m hotline`."""
     return sys.argv[0] if os.path.basename(sys.argv[0]) == "hotline" else "hotline"
-
-
-def first_paged(rota: oncall.Rota, now: datetime) -> tuple[oncall.Staff, ...] | None:
-    """Who a defender's message at `now` pages first: the first step of the escalation chain
-    with someone on call (a step with nobody is skipped at once), else None."""
-    for index in range(oncall.total_steps(rota)):
-        step = oncall.escalation_step(rota, now, index)
-        if step is not None and step.staff:
-            return step.staff
-    return None

@@ -8,7 +8,7 @@ import os
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from hotline.settings import Settings
+from hotline.settings import DEFAULT_API_BASE_URL, Settings
 from routing.notifier import ConsoleNotifier, Notifier, TwilioNotifier
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,10 @@ def make_twilio_client(settings: Settings) -> Client:
         environment={"HOTLINE": "1"},
     )
     client.api.base_url = settings.twilio_api_base_url
+    if settings.twilio_api_base_url != DEFAULT_API_BASE_URL:
+        # a local stand-in (the tests' fake) serves Studio's /v2/Flows too; Twilio's own
+        # Studio stays at studio.twilio.com
+        client.studio.base_url = settings.twilio_api_base_url
     # the SDK logs every request's form (numbers, texts) at INFO: never let that through
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     return client

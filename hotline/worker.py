@@ -30,6 +30,7 @@ from rq.worker import SimpleWorker
 from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
 from hotline.backfiller import Backfiller, last_heartbeat
 from hotline.db import WORKER_LOCK_TURN_MS
+from hotline.fallbackflow import FallbackPublisher
 from hotline.keycheck import require_ready_database
 from hotline.purger import Purger
 from hotline.settings import Settings
@@ -152,11 +153,19 @@ def run_worker(settings: Settings) -> None:
 
 def _start_threads(rt, connection: redis.Redis, name: str) -> list:  # noqa: ANN001
     """The worker's threads beside RQ, started: the sweeper first (run_worker waits for it
-    when stopping), the purger, the threader, the waker and the backfiller."""
+    when stopping), the purger, the threader, the waker, the backfiller and the fallback
+    flow's publisher."""
     backfiller = Backfiller(rt, since=last_heartbeat(rt))  # read before ours is written
     threader = Threader(rt, connection)
     rt.thread_later = threader.later
-    threads = [Sweeper(rt, name), Purger(rt), threader, Waker(rt, connection), backfiller]
+    threads = [
+        Sweeper(rt, name),
+        Purger(rt),
+        threader,
+        Waker(rt, connection),
+        backfiller,
+        FallbackPublisher(rt),
+    ]
     for thread in threads:
         thread.start()
     return threads

@@ -126,3 +126,13 @@ def escalation_step(
         wait = rota.escalation[-1].wait if levels else timedelta(0)
         return Step(step, None, rota.repeat + 1, staff, wait, is_fallback=True)
     return None
+
+
+def first_paged(rota: Rota, now: datetime) -> tuple[Staff, ...] | None:
+    """Who a defender's message at `now` pages first: the first step of the escalation chain
+    with someone on call (a step with nobody is skipped at once), else None."""
+    for index in range(total_steps(rota)):
+        step = escalation_step(rota, now, index)
+        if step is not None and step.staff:
+            return step.staff
+    return None

@@ -22,7 +22,7 @@ from harness import ROOT, free_port, wait_until
 from voice_helpers import DEFENDER
 
 import oncall
-from hotline.runner import first_paged, try_it
+from hotline.runner import try_it
 from hotline.simulate import NotANumber, sender_address, simulate
 from routing.masking import mask_number
 from routing.notifier import ConsoleNotifier
@@ -125,7 +125,7 @@ def test_the_walkthrough_pages_whoever_is_on_call_today_and_their_ack_takes_it(t
     rota = oncall.parse_rota((ROOT / "rota.yaml").read_text(), "rota.yaml")
     run = started(tmp_path)
     try:
-        person = first_paged(rota, datetime.now(UTC))[0]
+        person = oncall.first_paged(rota, datetime.now(UTC))[0]
         log = run.log()
         assert "CONSOLE MODE" in log
         assert f"{person.name} ({person.id}) is on call now" in log
