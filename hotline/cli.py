@@ -240,6 +240,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 @_needs_schema
 def cmd_twilio(args: argparse.Namespace) -> int:
     _logging(logging.WARNING)
+    if args.twilio_command == "configure":
+        from hotline.twilioconfigure import configure
+
+        return configure(_settings(), dry_run=args.dry_run, insecure=args.insecure)
     if args.twilio_command == "fallback":
         from hotline.fallbackflow import run_publish
 
@@ -247,6 +251,31 @@ def cmd_twilio(args: argparse.Namespace) -> int:
     from hotline.backfiller import run_backfill
 
     return run_backfill(_settings(), args.since)
+
+
+@_needs_schema
+def cmd_backup(args: argparse.Namespace) -> int:
+    from hotline.backup import run_backup
+
+    _logging(logging.WARNING)
+    return run_backup(_settings(), args.file, verify=args.verify)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from hotline.backup import run_restore
+
+    _logging(logging.WARNING)
+    return run_restore(_settings(), args.file)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from hotline.heartbeat import watch
+
+    _logging(logging.WARNING)
+    try:
+        return watch(_settings(), args.url, every=args.every)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _days(value: str) -> int:
@@ -402,12 +431,36 @@ def build_parser() -> argparse.ArgumentParser:
         "backfill", help="take in messages and calls Twilio got that we have not (by sid)"
     )
     backfill.add_argument("--since", default="2h", help="how far back, e.g. 2h, 1d (default 2h)")
+    configure = twilio_sub.add_parser(
+        "configure", help="point the number's URLs (and fallback URLs) at this hotline"
+    )
+    configure.add_argument("--dry-run", action="store_true", help="show what would change")
+    configure.add_argument("--insecure", action="store_true", help="allow an http:// public URL")
     fallback = twilio_sub.add_parser(
         "fallback", help="the Studio Flow at Twilio that answers when our server does not"
     )
     fallback_sub = fallback.add_subparsers(dest="fallback_command", required=True)
     fallback_sub.add_parser("publish", help="make or update it for who is on call now")
     twilio.set_defaults(func=cmd_twilio)
+
+    backup = sub.add_parser("backup", help="an encrypted snapshot of the database, taken live")
+    backup.add_argument("file")
+    backup.add_argument(
+        "--verify", action="store_true", help="restore FILE into a scratch database, compare counts"
+    )
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
+
+    watch = sub.add_parser(
+        "watch", help="from a second host: text the coordinators when URL (/healthz) stops"
+    )
+    watch.add_argument(
+        "url", help="the hotline's /healthz, e.g. https://hotline.example.org/healthz"
+    )
+    watch.add_argument("--every", type=float, default=60.0, help="seconds between checks (60)")
+    watch.set_defaults(func=cmd_watch)
 
     keygen = sub.add_parser("keygen", help="print a new random master key for HOTLINE_SECRET_KEY")
     keygen.set_defaults(func=cmd_keygen)

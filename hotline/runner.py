@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import oncall
-from hotline.settings import LOCAL_CONSOLE, ConsoleSettings, Settings
+from hotline.opssections import LOCAL_CONSOLE, ConsoleSettings
+from hotline.settings import Settings
 from routing.masking import mask_number
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from hotline import configsections as sections
-from hotline.configsections import ConsoleSettings, SettingsError, WebFormSettings
+from hotline import opssections as ops
+from hotline.configsections import SettingsError, WebFormSettings
+from hotline.opssections import BackupSettings, ConsoleSettings
 
 __all__ = ["ConsoleSettings", "Settings", "SettingsError", "WebFormSettings", "load_settings"]
 
@@ -38,6 +40,9 @@ TOP_KEYS = (
     "rota_feeds",
     "checkins",
     "console",
+    "heartbeat_url",
+    "heartbeat_every",
+    "backup",
 )
 
 
@@ -66,6 +71,10 @@ class Settings:
     health_token: str | None = None  # HOTLINE_HEALTH_TOKEN: unlocks /healthz details
     web_form: WebFormSettings = field(default_factory=WebFormSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)  # the staff console
+    # a dead man's switch the worker pings while healthy (hotline.heartbeat); None: off
+    heartbeat_url: str | None = None
+    heartbeat_every: timedelta = timedelta(minutes=1)
+    backup: BackupSettings | None = None  # the worker's nightly backup (hotline.backup)
     # an SMS this long before each shift (reminders.before); None: no shift reminders
     reminder_before: timedelta | None = timedelta(minutes=30)
     rota_feeds: bool = False  # serve GET /rota/<token>.ics per staff member
@@ -143,21 +152,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, cwd: Path | None 
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hotline.db'}",
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
         web_form=sections.web_form(data.get("web_form"), name),
-        console=_console(data.get("console"), name, env.get(LOCAL_CONSOLE)),
+        console=ops.console_from(data.get("console"), name, env.get(ops.LOCAL_CONSOLE)),
+        backup=ops.backup_from(data.get("backup"), name, config_path.parent, env),
+        **ops.heartbeat(data.get("heartbeat_url"), data.get("heartbeat_every", "1m"), name),
         **secrets_,
     )
-
-
-# set by `hotline run` for the processes it starts: the staff console on this machine only,
-# at this address, unless config.yaml configures the console itself
-LOCAL_CONSOLE = "HOTLINE_CONSOLE_URL"
-
-
-def _console(value: Any, name: str, local: str | None) -> ConsoleSettings:
-    configured = sections.console(value, name)
-    if local and not configured.enabled:
-        return sections.console({"enabled": True, "url": local}, LOCAL_CONSOLE)
-    return configured
 
 
 def _config(path: Path) -> dict:

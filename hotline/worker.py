@@ -31,7 +31,9 @@ from hotline.app import JOB_SERIALIZER, build_runtime, freeze_startup_heap
 from hotline.backfiller import Backfiller, last_heartbeat
 from hotline.db import WORKER_LOCK_TURN_MS
 from hotline.fallbackflow import FallbackPublisher
+from hotline.heartbeat import HeartbeatPinger
 from hotline.keycheck import require_ready_database
+from hotline.nightly import NightlyBackup
 from hotline.purger import Purger
 from hotline.settings import Settings
 from hotline.workerthreads import REDIS_RETRY_S, Sweeper, Threader, Waker
@@ -153,8 +155,8 @@ def run_worker(settings: Settings) -> None:
 
 def _start_threads(rt, connection: redis.Redis, name: str) -> list:  # noqa: ANN001
     """The worker's threads beside RQ, started: the sweeper first (run_worker waits for it
-    when stopping), the purger, the threader, the waker, the backfiller and the fallback
-    flow's publisher."""
+    when stopping), the purger, the threader, the waker, the backfiller, the fallback
+    flow's publisher, the heartbeat's pinger and the nightly backup."""
     backfiller = Backfiller(rt, since=last_heartbeat(rt))  # read before ours is written
     threader = Threader(rt, connection)
     rt.thread_later = threader.later
@@ -165,6 +167,8 @@ def _start_threads(rt, connection: redis.Redis, name: str) -> list:  # noqa: ANN
         Waker(rt, connection),
         backfiller,
         FallbackPublisher(rt),
+        HeartbeatPinger(rt),
+        NightlyBackup(rt),
     ]
     for thread in threads:
         thread.start()

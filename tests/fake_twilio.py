@@ -89,6 +89,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, TypeVar
 
+from fake_numbers import FakeNumbers
 from fake_studio import FakeStudio
 from twilio.request_validator import RequestValidator
 
@@ -504,6 +505,7 @@ class FakeTwilio:
         self._deletions: list[Deletion] = []
         self._transcriptions: dict[str, list[str]] = {}  # recording sid -> transcription sids
         self.studio = FakeStudio(account_sid)  # /v2/Flows (tests/fake_studio.py)
+        self.numbers = FakeNumbers(account_sid)  # IncomingPhoneNumbers (tests/fake_numbers.py)
         self._rejected: list[Rejection] = []
         self._status_callbacks: list[StatusCallbackPost] = []
         self._by_sid: dict[str, FakeMessage | FakeCall] = {}
@@ -801,11 +803,12 @@ class FakeTwilio:
         self, method: str, path: str, authorization: str | None, form: Form
     ) -> tuple[int, dict[str, Any] | None, Callable[[], None] | None]:
         """Dispatch on method and path; lock held."""
-        if self.studio.handles(path):
-            if not self._authorized(authorization, self.account_sid):
-                return 401, error_body(20003, 401), None
-            status, payload = self.studio.route(method, path, form)
-            return status, payload, None
+        for resources in (self.studio, self.numbers):
+            if resources.handles(path):
+                if not self._authorized(authorization, self.account_sid):
+                    return 401, error_body(20003, 401), None
+                status, payload = resources.route(method, path, form)
+                return status, payload, None
         match = _PATH_RE.match(path)
         resource = match["resource"] if match else ""
         sid = match["sid"] if match else None

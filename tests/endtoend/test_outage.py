@@ -4,7 +4,12 @@ its mark."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import rota_text
 from harness import TestWorker, wait_until
@@ -141,3 +146,115 @@ def test_a_worker_republishes_the_flow_when_the_rota_changes(make_hotline, fake_
 def _ringing(flow) -> list[str]:  # noqa: ANN001
     [ring] = [s for s in flow.definition["states"] if s["name"] == "ring_staff"]
     return ring["properties"]["to"].split(",")
+
+
+def test_configure_points_the_number_at_us_and_its_fallbacks_at_the_flow(make_hotline, fake_twilio):
+    site = make_hotline()
+    number = fake_twilio.numbers.add(site.settings.number)
+    refused = site.cli("twilio", "configure")  # the tests' public URL is http://127.0.0.1
+    assert refused.returncode == 2 and "is not https" in refused.stderr
+    assert number.updates == []
+    dry = site.cli("twilio", "configure", "--insecure", "--dry-run")
+    assert dry.returncode == 0 and "10 setting(s) would change" in dry.stdout
+    assert number.updates == []
+    assert site.cli("twilio", "fallback", "publish").returncode == 0
+    flow = fake_twilio.studio.only()
+    done = site.cli("twilio", "configure", "--insecure")
+    assert done.returncode == 0 and "10 setting(s) changed" in done.stdout, done.stdout
+    urls = number.urls
+    assert urls["voice_url"] == site.base_url + "/twilio/voice"
+    assert urls["sms_url"] == site.base_url + "/twilio/sms"
+    assert urls["status_callback"] == site.base_url + "/twilio/status"
+    flow_url = f"https://webhooks.twilio.com/v1/Accounts/{fake_twilio.account_sid}/Flows/{flow.sid}"
+    assert urls["voice_fallback_url"] == urls["sms_fallback_url"] == flow_url
+    again = site.cli("twilio", "configure", "--insecure")
+    assert "Nothing to change." in again.stdout and len(number.updates) == 1  # idempotent
+    assert "WhatsApp sender whatsapp:+14155238886" in again.stdout
+
+
+class _Recorder:
+    """A local HTTP server that records the paths it is asked for and answers `status`."""
+
+    def __init__(self) -> None:
+        recorder = self
+        self.paths: list[str] = []
+        self.status = 200
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802, ANN202
+                recorder.paths.append(self.path)
+                self.send_response(recorder.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):  # noqa: ANN002, ANN202
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_heartbeat_pings_while_healthy_and_fails_when_redis_stops(make_hotline, tmp_path):
+    from hotline.redisconn import embedded_url, start_embedded, stop_embedded
+
+    receiver = _Recorder()
+    redis_server = start_embedded(tmp_path / "own-redis")
+    try:
+        site = make_hotline(
+            env={"REDIS_URL": embedded_url(redis_server)},
+            config=f"heartbeat_url: {receiver.url}/ping/abc\nheartbeat_every: 1s\n",
+        )
+        worker = TestWorker(site).start()
+        try:
+            wait_until(lambda: "/ping/abc" in receiver.paths, timeout=30, what="a ping")
+            stop_embedded(redis_server)
+            redis_server = None
+            wait_until(lambda: "/ping/abc/fail" in receiver.paths, timeout=30, what="a /fail")
+        finally:
+            worker.stop()
+    finally:
+        if redis_server is not None:
+            stop_embedded(redis_server)
+        receiver.close()
+
+
+def test_watch_texts_the_coordinators_once_when_the_line_goes_dark(make_hotline, fake_twilio):
+    site = make_hotline(rota=rota_text() + "coordinators: [fiona, dana]\n")
+    healthz = _Recorder()
+    log = open(site.dir / "watch.log", "w")  # noqa: SIM115  (closed below)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "watch", f"{healthz.url}/healthz", "--every", "0.2"],
+        env={**os.environ, **site.env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    fiona, dana = site.staff_phone("fiona"), site.staff_phone("dana")
+    try:
+        # a loaded machine starts a Python process slowly: generous waits, short checks
+        wait_until(lambda: len(healthz.paths) >= 3, timeout=60, what="checks")
+        assert fake_twilio.sms_to(fiona) == []
+        healthz.status = 503
+        wait_until(lambda: fake_twilio.sms_to(fiona), timeout=60, what="the DOWN text")
+        count = len(healthz.paths)
+        wait_until(lambda: len(healthz.paths) >= count + 5, timeout=60, what="more checks")
+        healthz.status = 200
+        wait_until(
+            lambda: len(fake_twilio.sms_to(fiona)) == len(fake_twilio.sms_to(dana)) == 2,
+            timeout=60,
+            what="back up, to both",
+        )
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+        healthz.close()
+        log.close()
+    said = (site.dir / "watch.log").read_text()
+    down, up = fake_twilio.sms_to(fiona)
+    assert "Traceback" not in said, said
+    assert down.startswith("Hotline DOWN:") and up.startswith("Hotline back up:")
+    assert fake_twilio.sms_to(dana) == [down, up]  # every coordinator, once each way
