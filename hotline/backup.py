@@ -90,23 +90,26 @@ def _snapshot(url: str, folder: Path) -> tuple[str, Path, dict[str, int]]:
             copy.close()
             source.close()
         return "sqlite", target, counts(f"sqlite:///{target}")
-    # the counts and the dump see one snapshot: a read-only transaction exports it, and
-    # pg_dump takes it (writers are not blocked)
+    # The counts and the dump see one snapshot: a repeatable-read transaction exports it and
+    # pg_dump takes it (writers are not blocked). The counts are read after the dump: a table
+    # read before would hold a lock that a VACUUM FULL (the purge's) queues behind, and
+    # pg_dump's own lock behind that, waiting on us: a deadlock no server could see.
     engine = make_engine(url)
     try:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
             snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
             schema = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
-            held = _count(connection, inspect(connection).get_table_names())
             _pg(
                 "pg_dump",
                 "--format=custom",
                 "--no-owner",
+                "--lock-wait-timeout=60s",  # fail rather than wait forever
                 f"--schema={schema}",  # the hotline's tables, and nothing else on the server
                 f"--snapshot={snapshot}",
                 f"--file={target}",
                 _libpq(url),
             )
+            held = _count(connection, inspect(connection).get_table_names())
             connection.rollback()
     finally:
         engine.dispose()

@@ -879,28 +879,18 @@ class FakeTwilio:
         """Twilio sent a message a webhook answered with as TwiML (`<Message>`), at `at`
         (default now): it exists here, listed like any other, though the app never created
         it. Returns its sid."""
-        with self._cond:
-            msg = FakeMessage(
-                sid=_new_sid("SM"),
-                to=to,
-                from_=from_,
-                body=body,
-                status_callback=None,
-                media_urls=[],
-                form={},
-                received_monotonic=time.monotonic(),
-                received_at=at or _now_wall(),
-                status="delivered",
-            )
-            self._messages.append(msg)
-            self._by_sid[msg.sid] = msg
-        return msg.sid
+        return self._kept_message(to, from_, body, at, "delivered", "outbound-reply")
 
     def add_inbound_message(
         self, from_: str, to: str, body: str, at: datetime | None = None
     ) -> str:
         """Someone texted `to` (our number) at `at` (default now), and Twilio kept it, whether
         or not its webhook reached us. Returns its sid."""
+        return self._kept_message(to, from_, body, at, "received", "inbound")
+
+    def _kept_message(
+        self, to: str, from_: str, body: str, at: datetime | None, status: str, direction: str
+    ) -> str:
         with self._cond:
             msg = FakeMessage(
                 sid=_new_sid("SM"),
@@ -912,8 +902,8 @@ class FakeTwilio:
                 form={},
                 received_monotonic=time.monotonic(),
                 received_at=at or _now_wall(),
-                status="received",
-                direction="inbound",
+                status=status,
+                direction=direction,
             )
             self._messages.append(msg)
             self._by_sid[msg.sid] = msg

@@ -108,9 +108,16 @@ def test_the_worker_takes_the_nightly_backup_and_keeps_the_newest(make_hotline, 
     )
     worker = TestWorker(site).start()
     try:
-        wait_until(lambda: any(e.kind == "backup_taken" for e in site.events()), timeout=30)
+        # a busy CI machine: pg_dump and the worker's start can take a while
+        wait_until(
+            lambda: {e.kind for e in site.events()} & {"backup_taken", "backup_failed"},
+            timeout=120,
+            what="the nightly backup",
+        )
     finally:
         worker.stop()
+    kinds = [e.kind for e in site.events()]
+    assert "backup_taken" in kinds, worker.log()[-3000:]
     kept = sorted(p.name for p in folder.iterdir())
     assert len(kept) == 2 and kept[0] == "hotline-20200103-0300.backup", kept
     read(folder / kept[1], backup_key({"HOTLINE_BACKUP_KEY": key}))  # a whole, readable backup
