@@ -40,9 +40,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from twilio.request_validator import RequestValidator
 
-# `python -m bench` runs from the repository's root, where tests/ is importable as a package
-from tests.fake_twilio import FakeMessage, FakeTwilio
-from tests.harness import wait_until  # noqa: F401  (scenarios import it from here)
+# `python -m bench` runs from the repository's root, where tests/ is importable as a package;
+# the fake's own modules import each other as the tests do (tests/ on the path)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from tests.fake_twilio import FakeMessage, FakeTwilio  # noqa: E402
+from tests.harness import wait_until  # noqa: E402, F401  (scenarios import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 
