@@ -27,18 +27,21 @@ from sqlmodel import Session, select
 
 import oncall
 from hotline.app import offline_runtime
+from hotline.opsalert import record
 from hotline.settings import Settings
 from hotline.twilio_client import make_twilio_client
-from routing import outbox
 from routing.runtime import Runtime
 from routing.tables import Event
 from routing.texts import auto_reply
-from routing.uow import unit_of_work
 from webhooks.speech import SAY_LANGUAGE, STAY_ON_LINE
 
 log = logging.getLogger(__name__)
 NAME = "Hotline fallback"
 PUBLISHED, FAILED = "fallback_published", "fallback_publish_failed"
+NOT_UPDATED = (
+    "Hotline: the fallback at Twilio could not be updated with who is on call now. If the "
+    "server goes down, calls may ring the wrong people. Check `hotline twilio fallback publish`."
+)
 CHECK_EVERY_S = 10  # a rota reload, a handoff: republished within seconds
 RING_FOR_S = 30
 CONNECTING = {
@@ -205,25 +208,10 @@ def publish(rt: Runtime, client, *, force: bool = False) -> str | None:  # noqa:
         else:
             flows(sid).update(status="published", definition=flow, commit_message="rota changed")
     except Exception as exc:
-        _record(rt, FAILED, exc.__class__.__name__, tell=not failing)
+        record(rt, FAILED, exc.__class__.__name__, tell=None if failing else NOT_UPDATED)
         raise
-    _record(rt, PUBLISHED, f"{sid} {fingerprint(flow)}")
+    record(rt, PUBLISHED, f"{sid} {fingerprint(flow)}")
     return sid
-
-
-def _record(rt: Runtime, kind: str, detail: str, tell: bool = False) -> None:
-    with unit_of_work(rt) as uow:
-        uow.session.add(Event(at=rt.clock(), kind=kind, actor="system", detail=detail))
-        if tell:
-            rota = rt.rota.current()
-            outbox.alert(
-                uow,
-                rota,
-                rota.coordinators_or_fallback(),
-                "Hotline: the fallback at Twilio could not be updated with who is on call now. "
-                "If the server goes down, calls may ring the wrong people. Check "
-                "`hotline twilio fallback publish`.",
-            )
 
 
 class FallbackPublisher(threading.Thread):

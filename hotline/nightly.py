@@ -4,7 +4,8 @@ Once a day, after `at` in the rota's time zone, one worker takes an encrypted ba
 (hotline.backup) into `dir` as `hotline-YYYYMMDD-HHMM.backup` and deletes the oldest beyond
 `keep`. The audit trail says it happened (`backup_taken`, with the file's name and row count)
 and decides whether today's was taken; a failure (`backup_failed`) texts the coordinators
-once per run of failures, and the next minute tries again.
+once per run of failures (across workers and restarts: the audit trail says whether
+the last attempt failed already), and the next minute tries again.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from hotline.backup import backup_key, take
-from routing import outbox
+from hotline.opsalert import newest, record
 from routing.runtime import Runtime
 from routing.tables import Event
-from routing.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 TAKEN, FAILED = "backup_taken", "backup_failed"
@@ -49,15 +49,7 @@ def take_nightly(rt: Runtime) -> Path:
     held = take(rt.settings, target, backup_key())
     for old in sorted(folder.glob("hotline-*.backup"))[: -rt.settings.backup.keep]:
         old.unlink()
-    with unit_of_work(rt) as uow:
-        uow.session.add(
-            Event(
-                at=rt.clock(),
-                kind=TAKEN,
-                actor="system",
-                detail=f"{target.name} {sum(held.values())} rows",
-            )
-        )
+    record(rt, TAKEN, f"{target.name} {sum(held.values())} rows")
     return target
 
 
@@ -68,29 +60,20 @@ class NightlyBackup(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        failing = False
         while self.rt.settings.backup is not None and not self.stopping.is_set():
             try:
                 if due(self.rt, self.rt.clock()):
                     log.info("nightly backup written to %s", take_nightly(self.rt))
-                    failing = False
             except Exception as exc:
                 log.exception("nightly backup failed; trying again in a minute")
-                self._failed(exc, tell=not failing)
-                failing = True
-            self.stopping.wait(CHECK_EVERY_S)
-
-    def _failed(self, exc: Exception, tell: bool) -> None:
-        with unit_of_work(self.rt) as uow:
-            uow.session.add(
-                Event(at=self.rt.clock(), kind=FAILED, actor="system", detail=type(exc).__name__)
-            )
-            if tell:
-                rota = self.rt.rota.current()
-                outbox.alert(
-                    uow,
-                    rota,
-                    rota.coordinators_or_fallback(),
-                    f"Hotline: tonight's backup failed ({type(exc).__name__}). The line runs; "
-                    "check the worker's log and the backup folder.",
+                failing = newest(self.rt, (TAKEN, FAILED)) == FAILED  # told already
+                record(
+                    self.rt,
+                    FAILED,
+                    type(exc).__name__,
+                    tell=None
+                    if failing
+                    else f"Hotline: tonight's backup failed ({type(exc).__name__}). The line "
+                    "runs; check the worker's log and the backup folder.",
                 )
+            self.stopping.wait(CHECK_EVERY_S)
